@@ -1,0 +1,186 @@
+"""One run's configuration: every default in one place, validated on the way in.
+
+The defaults are the paper's (SPEC sections 2 to 4). A `Config` is immutable; build one with
+`Config(...)`, `Config.from_dict(...)` or `config.replace(...)`. Every check raises `ConfigError`
+with a one-line message naming the field, which the CLI prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+INF = "inf"  # dataset_size value for infinite data: a fresh batch every step
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # data (SPEC section 2)
+    n_features: int = 10_000
+    sparsity: float = 0.999
+    normalize: bool = True
+    dataset_size: int | str = 1_000  # T, or "inf"
+    batch_size: int = 1_024  # examples per step when dataset_size = "inf"
+    test_size: int = 10_000
+    data_seed: int = 0
+    test_seed: int = 0  # its own stream: test_seed 0 never equals data_seed 0's examples
+    # model (SPEC section 3)
+    n_hidden: int = 2
+    init: str = "xavier_normal"  # or "xavier_uniform"
+    init_scale: float = 1.0  # multiplies the Xavier scale
+    init_seed: int = 0
+    feature_reduction: str = "sum"  # loss: "sum" over features (paper) or "mean"
+    # training recipe (SPEC section 4)
+    steps: int = 50_000
+    lr: float = 1e-3
+    warmup_fraction: float = 0.05
+    weight_decay: float = 1e-2
+    decay_bias: bool = True
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    restarts: int = 1  # init seeds init_seed .. init_seed + restarts - 1; keep lowest train loss
+    # execution and recording
+    engine: str = "auto"  # "auto", "cpu" (numba) or "torch"
+    device: str = "auto"  # torch engine only: "auto", "cpu" or "cuda"
+    dtype: str = "float32"  # or "float64" for checks
+    threads: int = 0  # 0: all cores
+    history_points: int = 30  # log-spaced steps at which weights are kept for the history
+    snapshots: bool = False  # also save those weights (for animations)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name))
+        _check_ranges(self)
+
+    # construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """Build from a mapping (TOML, JSON, CLI); unknown keys are errors, not ignored."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                hint = difflib.get_close_matches(key, known, n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ConfigError(f"unknown config key '{key}'{extra}")
+        return cls(**dict(values))
+
+    def replace(self, **changes: Any) -> "Config":
+        return Config.from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    # derived quantities -------------------------------------------------------------------
+    @property
+    def infinite_data(self) -> bool:
+        return self.dataset_size == INF
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(round(self.warmup_fraction * self.steps))
+
+    @property
+    def examples_per_step(self) -> int:
+        return self.batch_size if self.infinite_data else int(self.dataset_size)
+
+    @property
+    def cost(self) -> float:
+        """(feature, example) pairs processed by training: the engine's cost driver."""
+        return float(self.n_features) * self.examples_per_step * self.steps * self.restarts
+
+    def run_id(self) -> str:
+        """Stable hash of the fields that determine the numbers (not how they were computed)."""
+        science = {k: v for k, v in self.to_dict().items() if k not in _EXECUTION_FIELDS}
+        text = json.dumps(science, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Fields that change how, not what, is computed. threads is here because results are equal across
+# thread counts up to float32 summation order; engine/dtype/device are kept in the hash because
+# they change the numbers beyond rounding noise when compared bit for bit.
+_EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots"})
+
+_CHOICES = {
+    "init": ("xavier_normal", "xavier_uniform"),
+    "feature_reduction": ("sum", "mean"),
+    "engine": ("auto", "cpu", "torch"),
+    "device": ("auto", "cpu", "cuda"),
+    "dtype": ("float32", "float64"),
+}
+
+_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def _check_type(name: str, value: Any) -> None:
+    kind = _TYPES[name]
+    if kind == "int | str":  # dataset_size
+        if value == INF or (isinstance(value, int) and not isinstance(value, bool)):
+            return
+        raise ConfigError(f"{name} must be a positive integer or \"inf\", got {value!r}")
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ConfigError(f"{name} must be one of {', '.join(_CHOICES[name])}; got {value!r}")
+
+
+def _check_ranges(c: Config) -> None:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    need(c.n_features >= 1, f"n_features must be >= 1, got {c.n_features}")
+    need(0.0 <= c.sparsity < 1.0, f"sparsity must be in [0, 1), got {c.sparsity}")
+    need(c.infinite_data or int(c.dataset_size) >= 1, f"dataset_size must be >= 1 or \"inf\", got {c.dataset_size}")
+    need(c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
+    need(c.test_size >= 1, f"test_size must be >= 1, got {c.test_size}")
+    need(c.n_hidden >= 1, f"n_hidden must be >= 1, got {c.n_hidden}")
+    need(c.init_scale > 0, f"init_scale must be > 0, got {c.init_scale}")
+    need(c.steps >= 1, f"steps must be >= 1, got {c.steps}")
+    need(c.lr > 0, f"lr must be > 0, got {c.lr}")
+    need(0.0 <= c.warmup_fraction < 1.0, f"warmup_fraction must be in [0, 1), got {c.warmup_fraction}")
+    need(c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay}")
+    need(0.0 <= c.beta1 < 1.0, f"beta1 must be in [0, 1), got {c.beta1}")
+    need(0.0 <= c.beta2 < 1.0, f"beta2 must be in [0, 1), got {c.beta2}")
+    need(c.eps > 0, f"eps must be > 0, got {c.eps}")
+    need(c.restarts >= 1, f"restarts must be >= 1, got {c.restarts}")
+    need(c.threads >= 0, f"threads must be >= 0, got {c.threads}")
+    need(c.history_points >= 0, f"history_points must be >= 0, got {c.history_points}")
+    for name in ("data_seed", "test_seed", "init_seed"):
+        need(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+
+
+def parse_dataset_size(text: str) -> int | str:
+    """CLI helper: "inf" or an integer (also "1e4", "10_000")."""
+    text = text.strip().lower()
+    if text in ("inf", "infinity"):
+        return INF
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"dataset_size must be a positive integer or \"inf\", got {text!r}") from None
+    if not value.is_integer():
+        raise ConfigError(f"dataset_size must be a positive integer or \"inf\", got {text!r}")
+    return int(value)
+
+
+__all__ = ["Config", "ConfigError", "INF", "parse_dataset_size"]

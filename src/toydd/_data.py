@@ -1,0 +1,209 @@
+"""Sparse synthetic data (SPEC section 2): examples stored as CSR rows, sampled in O(nnz).
+
+Each of the n features is active with probability 1 - S and then uniform on [0, 1); each example
+is scaled to unit L2 norm (all-zero examples stay zero). Sampling walks example by example from
+one seed, so the first T examples of a seed are the same for every dataset size: a T = 5 training
+set is the start of the T = 10 one with the same `data_seed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ._config import Config
+
+# Purposes keep the streams of one integer seed apart: data_seed 0 and test_seed 0 differ.
+TRAIN_STREAM = 0x7A1
+TEST_STREAM = 0x7E5
+INFINITE_STREAM = 0x1AF
+INIT_STREAM = 0x1A1
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """A set of examples as CSR rows.
+
+    indptr:  int64 (T + 1,)   row t holds entries indptr[t]:indptr[t + 1]
+    indices: int64 (nnz,)     feature of each entry, increasing within a row
+    values:  float32 (nnz,)   value of each entry
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+    n_features: int
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indptr[-1])
+
+    def to_dense(self, dtype=np.float64) -> np.ndarray:
+        """(T, n) dense copy: for tests and small problems only."""
+        dense = np.zeros((self.n_rows, self.n_features), dtype=dtype)
+        rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
+        dense[rows, self.indices] = self.values
+        return dense
+
+    def column_view(self) -> "SparseRows":
+        """The same matrix by feature (CSC as CSR of the transpose): rows are features."""
+        order = np.argsort(self.indices, kind="stable")
+        rows = np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.indptr))
+        counts = np.bincount(self.indices, minlength=self.n_features)
+        indptr = np.zeros(self.n_features + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return SparseRows(indptr, rows[order], self.values[order], self.n_rows)
+
+    def check(self, name: str = "dataset") -> "SparseRows":
+        """Raise ValueError naming `name` unless this is a well-formed CSR matrix."""
+        p, i, v = self.indptr, self.indices, self.values
+        problems = []
+        if p.ndim != 1 or len(p) < 1 or p[0] != 0 or np.any(np.diff(p) < 0):
+            problems.append("indptr must start at 0 and not decrease")
+        elif p[-1] != len(i) or len(i) != len(v):
+            problems.append("indptr[-1], len(indices) and len(values) must agree")
+        elif len(i) and (i.min() < 0 or i.max() >= self.n_features):
+            problems.append(f"indices must lie in [0, {self.n_features})")
+        elif not np.all(np.isfinite(v)):
+            problems.append("values must be finite")
+        if problems:
+            raise ValueError(f"{name}: {problems[0]}")
+        return self
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray) -> "SparseRows":
+        dense = np.asarray(dense)
+        rows, cols = np.nonzero(dense)
+        indptr = np.zeros(dense.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=dense.shape[0]), out=indptr[1:])
+        return cls(indptr, cols.astype(np.int64), dense[rows, cols].astype(np.float32), dense.shape[1])
+
+    @classmethod
+    def stack(cls, parts: list["SparseRows"]) -> "SparseRows":
+        """Rows of all parts, in order (for building non-i.i.d. training sets)."""
+        offsets = np.cumsum([0] + [p.nnz for p in parts[:-1]])
+        indptr = np.concatenate([[0]] + [p.indptr[1:] + o for p, o in zip(parts, offsets)])
+        return cls(
+            indptr.astype(np.int64),
+            np.concatenate([p.indices for p in parts]),
+            np.concatenate([p.values for p in parts]),
+            parts[0].n_features,
+        )
+
+    def take(self, rows: np.ndarray) -> "SparseRows":
+        """The given rows, in the given order (repeats allowed)."""
+        return SparseRows.stack([self._row(int(r)) for r in rows])
+
+    def _row(self, t: int) -> "SparseRows":
+        lo, hi = self.indptr[t], self.indptr[t + 1]
+        return SparseRows(np.array([0, hi - lo], np.int64), self.indices[lo:hi], self.values[lo:hi], self.n_features)
+
+
+@numba.njit(cache=True)
+def stream_seed(purpose: int, seed: int, index: int) -> int:
+    """A 31-bit seed for numba's generator from (purpose, seed, index), by splitmix64 mixing."""
+    x = np.uint64(purpose) * np.uint64(0x9E3779B97F4A7C15)
+    for part in (seed, index):
+        x = x ^ np.uint64(part)
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return int(x & np.uint64(0x7FFFFFFF))
+
+
+@numba.njit(cache=True)
+def sample_csr(n_rows, n_features, density, seed, normalize):
+    """Draw n_rows examples; returns (indptr int64, indices int64, values float32).
+
+    Per example: k ~ Binomial(n, density) active features, a uniform k-subset of features, values
+    uniform on [0, 1). Cost is O(nnz) when k << n (rejection sampling of distinct indices) and
+    O(n) per example otherwise (selection sampling), so never O(n * T) at the paper's sparsity.
+    """
+    np.random.seed(seed)
+    capacity = int(n_rows * n_features * density + 6.0 * np.sqrt(n_rows * n_features * density + 1.0) + 16)
+    indptr = np.zeros(n_rows + 1, np.int64)
+    indices = np.empty(capacity, np.int64)
+    values = np.empty(capacity, np.float32)
+    chosen = np.empty(n_features, np.int64)
+    nnz = 0
+    for t in range(n_rows):
+        k = np.random.binomial(n_features, density)
+        if nnz + k > capacity:
+            capacity = 2 * capacity + k
+            indices = _grow(indices, capacity)
+            values = _grow(values, capacity)
+        if 16 * k <= n_features:
+            got = 0
+            while got < k:  # rejection: k distinct indices, sorted by insertion
+                j = np.random.randint(0, n_features)
+                pos = got
+                duplicate = False
+                for q in range(got):
+                    if chosen[q] == j:
+                        duplicate = True
+                        break
+                if duplicate:
+                    continue
+                while pos > 0 and chosen[pos - 1] > j:
+                    chosen[pos] = chosen[pos - 1]
+                    pos -= 1
+                chosen[pos] = j
+                got += 1
+        else:
+            got = 0  # selection sampling (Knuth's algorithm S): sorted by construction
+            for j in range(n_features):
+                if np.random.random() * (n_features - j) < k - got:
+                    chosen[got] = j
+                    got += 1
+        norm_sq = 0.0
+        for q in range(k):
+            value = np.random.random()
+            indices[nnz + q] = chosen[q]
+            values[nnz + q] = value
+            norm_sq += np.float32(value) * np.float32(value)
+        if normalize and norm_sq > 0.0:
+            scale = 1.0 / np.sqrt(norm_sq)
+            for q in range(k):
+                values[nnz + q] = np.float32(values[nnz + q] * scale)
+        nnz += k
+        indptr[t + 1] = nnz
+    return indptr, indices[:nnz].copy(), values[:nnz].copy()
+
+
+@numba.njit(cache=True)
+def _grow(array, capacity):
+    bigger = np.empty(capacity, array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+def sample_rows(n_rows: int, n_features: int, sparsity: float, seed: int, normalize: bool = True) -> SparseRows:
+    """`n_rows` i.i.d. examples of the paper's distribution from a 31-bit `seed`."""
+    indptr, indices, values = sample_csr(n_rows, n_features, 1.0 - sparsity, seed, normalize)
+    return SparseRows(indptr, indices, values, n_features)
+
+
+def train_set(config: Config) -> SparseRows | None:
+    """The fixed training set of `config.dataset_size` examples; None for infinite data."""
+    if config.infinite_data:
+        return None
+    seed = stream_seed(TRAIN_STREAM, config.data_seed, 0)
+    return sample_rows(int(config.dataset_size), config.n_features, config.sparsity, seed, config.normalize)
+
+
+def test_set(config: Config) -> SparseRows:
+    """The fixed test set: depends only on n, S, normalization, test_size and test_seed."""
+    seed = stream_seed(TEST_STREAM, config.test_seed, 0)
+    return sample_rows(config.test_size, config.n_features, config.sparsity, seed, config.normalize)
+
+
+def infinite_batch_seed(data_seed: int, step: int) -> int:
+    """Seed of the fresh batch at `step` for infinite data (same for every engine)."""
+    return stream_seed(INFINITE_STREAM, data_seed, step)

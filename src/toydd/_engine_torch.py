@@ -1,0 +1,122 @@
+"""The torch engine: the model written plainly with autograd and torch.optim.AdamW, on CPU or CUDA.
+
+It is the readable reference for the cpu engine and the GPU path. Models of a stack train one
+after another. Examples are made dense on the device in chunks of at most CHUNK_ELEMENTS entries,
+so that large T fits; gradients accumulate over chunks.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import _kernels
+from ._config import ConfigError
+from ._data import SparseRows, infinite_batch_seed, sample_rows
+from ._engine_cpu import feature_scale
+from ._engines import Progress, StackJob, StackOutcome
+
+CHUNK_ELEMENTS = 1 << 26  # dense entries per chunk (256 MB in float32)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("engine = \"torch\" needs PyTorch: pip install 'toydd[torch]'") from None
+    return torch
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, device: str = "auto"):
+        torch = _torch()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device = \"cuda\" but torch sees no CUDA device")
+        self.device = torch.device(device)
+
+    def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome:
+        torch = _torch()
+        cfg = job.config
+        dtype = torch.float64 if job.init_W.dtype == np.float64 else torch.float32
+        K, M, n = job.init_W.shape
+        P = len(job.history_steps)
+        W_out, b_out = job.init_W.copy(), job.init_b.copy()
+        history_W = np.zeros((K, P, M, n), job.init_W.dtype)
+        history_b = np.zeros((K, P, n), job.init_W.dtype)
+        nan_step = np.full(K, -1, np.int64)
+        last_loss = np.full(K, np.nan)
+        report_every = max(1, cfg.steps // 100)
+        fixed = None if job.train_set is None else self._dense_chunks(job.train_set, dtype)
+        start = time.perf_counter()
+        for model in range(K):
+            W = torch.tensor(job.init_W[model], dtype=dtype, device=self.device, requires_grad=True)
+            b = torch.tensor(job.init_b[model], dtype=dtype, device=self.device, requires_grad=True)
+            decay = float(job.weight_decays[model])
+            optimizer = torch.optim.AdamW(
+                [{"params": [W], "weight_decay": decay},
+                 {"params": [b], "weight_decay": decay if cfg.decay_bias else 0.0}],
+                lr=float(job.lrs[model]), betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, foreach=False,
+            )  # fmt: skip
+            recorded = self._record(0, W, b, job.history_steps, history_W[model], history_b[model], 0)
+            for step in range(cfg.steps):
+                chunks = fixed
+                if chunks is None:
+                    batch = sample_rows(cfg.batch_size, n, cfg.sparsity, infinite_batch_seed(cfg.data_seed, step), cfg.normalize)
+                    chunks = self._dense_chunks(batch, dtype)
+                n_rows = sum(len(chunk) for chunk in chunks)
+                optimizer.zero_grad(set_to_none=True)
+                loss = 0.0
+                for X in chunks:
+                    chunk_loss = loss_of(W, b, X) * (feature_scale(cfg) / n_rows)
+                    chunk_loss.backward()
+                    loss += chunk_loss.item()
+                last_loss[model] = loss
+                if not np.isfinite(loss):
+                    nan_step[model] = step
+                    break
+                lr = _kernels.lr_at(step, cfg.steps, cfg.warmup_steps, float(job.lrs[model]))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.step()
+                recorded = self._record(step + 1, W, b, job.history_steps, history_W[model], history_b[model], recorded)
+                if progress is not None and (step + 1) % report_every == 0:
+                    progress((model * cfg.steps + step + 1) / (K * cfg.steps), last_loss)
+            W_out[model] = W.detach().cpu().numpy()
+            b_out[model] = b.detach().cpu().numpy()
+        seconds = time.perf_counter() - start
+        return StackOutcome(W_out, b_out, history_W, history_b, nan_step, seconds, self.name)
+
+    def _dense_chunks(self, rows: SparseRows, dtype) -> list:
+        torch = _torch()
+        per_chunk = max(1, CHUNK_ELEMENTS // rows.n_features)
+        chunks = []
+        for t0 in range(0, rows.n_rows, per_chunk):
+            t1 = min(t0 + per_chunk, rows.n_rows)
+            lo, hi = rows.indptr[t0], rows.indptr[t1]
+            row_of_entry = np.repeat(np.arange(t1 - t0), np.diff(rows.indptr[t0 : t1 + 1]))
+            X = torch.zeros((t1 - t0, rows.n_features), dtype=dtype, device=self.device)
+            X[torch.as_tensor(row_of_entry, device=self.device), torch.as_tensor(rows.indices[lo:hi], device=self.device)] = (
+                torch.as_tensor(rows.values[lo:hi], device=self.device).to(dtype)
+            )
+            chunks.append(X)
+        return chunks
+
+    @staticmethod
+    def _record(done, W, b, steps, history_W, history_b, recorded):
+        while recorded < len(steps) and steps[recorded] == done:
+            history_W[recorded] = W.detach().cpu().numpy()
+            history_b[recorded] = b.detach().cpu().numpy()
+            recorded += 1
+        return recorded
+
+
+def loss_of(W, b, X):
+    """Unscaled loss sum_t sum_i (x_ti - ReLU(W^T W x_t + b)_i)^2.  W (m, n), b (n,), X (T, n)."""
+    hidden = X @ W.T
+    out = (hidden @ W + b).relu()
+    return ((X - out) ** 2).sum()

@@ -1,0 +1,99 @@
+"""The engine interface: what a trainer is given and what it gives back, and the registry.
+
+An engine trains a *stack*: K models that share everything but their initial weights, peak
+learning rate and weight decay (restarts, init seeds, LR and decay sweeps at one T). The data,
+schedule and history steps are the same for all K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ._config import Config, ConfigError
+from ._data import SparseRows
+
+
+@dataclass
+class StackJob:
+    """What to train.
+
+    config: the shared settings (its lr, weight_decay and init_seed are ignored: see below)
+    train_set: the fixed training set, or None for infinite data (config.dataset_size = "inf")
+    init_W: (K, m, n) and init_b: (K, n) initial weights, in the dtype to train in
+    lrs, weight_decays: (K,) peak learning rate and decay of each model
+    history_steps: (P,) increasing step counts in [0, steps] after which weights are recorded
+    """
+
+    config: Config
+    train_set: SparseRows | None
+    init_W: np.ndarray
+    init_b: np.ndarray
+    lrs: np.ndarray
+    weight_decays: np.ndarray
+    history_steps: np.ndarray
+
+    @property
+    def n_models(self) -> int:
+        return self.init_W.shape[0]
+
+
+@dataclass
+class StackOutcome:
+    """What came back: final W (K, m, n) and b (K, n), recorded history_W (K, P, m, n) and
+    history_b (K, P, n), and for each model the step at which its loss stopped being finite
+    (-1 when it never did; its weights are then those before that step)."""
+
+    W: np.ndarray
+    b: np.ndarray
+    history_W: np.ndarray
+    history_b: np.ndarray
+    nan_step: np.ndarray
+    seconds: float
+    engine: str
+
+
+# Called now and then during training with (fraction of the work done, latest loss of each model (K,)).
+Progress = Callable[[int, np.ndarray], None]
+
+
+class Engine(Protocol):
+    name: str
+
+    def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome: ...
+
+
+def get_engine(config: Config) -> Engine:
+    """The engine `config.engine` names; "auto" is torch when CUDA is available, else cpu."""
+    name = config.engine
+    if name == "auto":
+        name = "torch" if _cuda_available() else "cpu"
+    if name == "cpu":
+        if config.device == "cuda":
+            raise ConfigError("device = \"cuda\" needs engine = \"torch\"")
+        from ._engine_cpu import CpuEngine
+
+        return CpuEngine()
+    from ._engine_torch import TorchEngine
+
+    return TorchEngine(config.device)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def history_steps(steps: int, points: int) -> np.ndarray:
+    """(P,) distinct log-spaced step counts from 0 to `steps` (both included when points >= 2)."""
+    if points <= 0:
+        return np.zeros(0, np.int64)
+    if points == 1:
+        return np.array([steps], np.int64)
+    raw = np.unique(np.round(np.geomspace(1, steps + 1, points - 1)).astype(np.int64) - 1)
+    return np.unique(np.concatenate([[0], raw, [steps]])).astype(np.int64)

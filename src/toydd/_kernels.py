@@ -1,0 +1,383 @@
+"""Fused numba kernels: the exact loss and gradient of the tied ReLU model on CSR data.
+
+Notation (SPEC section 3): W (m, n), b (n,), x_t sparse, h_t = W x_t, z_ti = W_i . h_t + b_i,
+loss = scale * sum_t sum_i (x_ti - ReLU(z_ti))^2 with scale = 1/T (and 1/n for "mean").
+
+The gradient with respect to z splits exactly into a dense part c * ReLU(z) over all (feature,
+example) pairs and a sparse correction -c * x * 1[z > 0] on the nonzeros of x (c = 2 * scale).
+Both parts are pushed through z = W_i . h_t + b_i and h_t = W x_t without ever storing an n x T
+array. The dense pass is the cost of a step; it runs feature by feature over blocks of examples
+that stay in L1, with the example loop innermost so that it vectorizes.
+
+The number of hidden units m reaches the kernels as the length of a tuple `dims` (its contents are
+unused), so numba compiles one specialization per m in which loops over m are unrolled.
+
+Examples are split into a fixed number of chunks that depends only on T (`chunk_bounds`); each
+chunk accumulates its own gradient, and the chunks are summed in a fixed order. The result is the
+same whether chunks run on one thread or many, so a stack of models trained together equals the
+models trained alone, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
+MAX_CHUNKS = 16
+FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured)
+FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
+
+
+@numba.njit(cache=True)
+def chunk_bounds(n_rows):
+    """(n_chunks + 1,) int64 example boundaries: a power of two chunks of >= 256 examples.
+
+    Depends on T alone, never on the thread count, so results do not either.
+    """
+    n_chunks = 1
+    while n_chunks < MAX_CHUNKS and n_rows // (2 * n_chunks) >= 256:
+        n_chunks *= 2
+    bounds = np.empty(n_chunks + 1, np.int64)
+    for q in range(n_chunks + 1):
+        bounds[q] = (n_rows * q) // n_chunks
+    return bounds
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
+    """hT[:, t] = W x_t for t in [t0, t1).  W (m, n), hT (m, T)."""
+    M = len(dims)
+    zero = W.dtype.type(0)
+    for t in range(t0, t1):
+        for k in range(M):
+            hT[k, t] = zero
+        for e in range(indptr[t], indptr[t + 1]):
+            j = indices[e]
+            x = values[e]
+            for k in range(M):
+                hT[k, t] += W[k, j] * x
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def _rest_of_z(W, hT, i, t0, t1, out):
+    """out[t - t0] = sum_{k >= 2} W[k, i] hT[k, t] for t in [t0, t1): z's part beyond units 0, 1."""
+    width = t1 - t0
+    for t in range(width):
+        out[t] = W[2, i] * hT[2, t0 + t]
+    for k in range(3, W.shape[0]):
+        w = W[k, i]
+        hk = hT[k, t0:t1]
+        for t in range(width):
+            out[t] += w * hk[t]
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
+    """Dense part over every feature and the examples [t0, t1): returns sum of ReLU(z)^2.
+
+    Adds c * ReLU(z_ti) through both paths: gW[:, i] += g h_t, gb[i] += g, dhT[:, t] += g W_i.
+    Hidden units 0 and 1 are fused into one pass; units >= 2 add a pass that sums their part of
+    z into gbuf before it, and one pass each after it, reading the g values left in gbuf.
+    """
+    M = len(dims)
+    n = W.shape[1]
+    zero = W.dtype.type(0)
+    loss = 0.0
+    h0 = hT[0, t0:t1]
+    d0 = dhT[0, t0:t1]
+    h1 = hT[min(1, M - 1), t0:t1]
+    d1 = dhT[min(1, M - 1), t0:t1]
+    width = t1 - t0
+    for i in range(n):
+        bi = b[i]
+        w0 = W[0, i]
+        w1 = W[min(1, M - 1), i]
+        if M > 2:
+            _rest_of_z(W, hT, i, t0, t1, gbuf)
+        a0 = zero
+        a1 = zero
+        g_sum = zero
+        r_sq = zero
+        for t in range(width):
+            # 1-D indexing only: a 2-D index in this loop stops LLVM from vectorizing it
+            z = bi + w0 * h0[t]
+            if M > 1:
+                z += w1 * h1[t]
+            if M > 2:
+                z += gbuf[t]
+            r = max(z, zero)
+            r_sq += r * r
+            g = c * r
+            g_sum += g
+            a0 += g * h0[t]
+            d0[t] += g * w0
+            if M > 1:
+                a1 += g * h1[t]
+                d1[t] += g * w1
+            if M > 2:
+                gbuf[t] = g
+        loss += r_sq
+        gb[i] += g_sum
+        gW[0, i] += a0
+        if M > 1:
+            gW[1, i] += a1
+        for k in range(2, M):
+            w = W[k, i]
+            a = zero
+            hk = hT[k, t0:t1]
+            dk = dhT[k, t0:t1]
+            for t in range(width):
+                g = gbuf[t]
+                a += g * hk[t]
+                dk[t] += g * w
+            gW[k, i] += a
+    return loss
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
+    """`_dense_block` with the loops swapped, for chunks of few examples (small T).
+
+    Example by example, the feature loop is innermost (it vectorizes over W's rows); features
+    are taken in runs of BLOCK so that the run's W, b and gradients stay in L1. Returns the
+    same sum and adds the same gradient as `_dense_block`, summed in another order.
+    """
+    M = len(dims)
+    n = W.shape[1]
+    zero = W.dtype.type(0)
+    loss = 0.0
+    for f0 in range(0, n, BLOCK):
+        f1 = min(f0 + BLOCK, n)
+        width = f1 - f0
+        bias = b[f0:f1]
+        W0 = W[0, f0:f1]
+        W1 = W[min(1, M - 1), f0:f1]
+        G0 = gW[0, f0:f1]
+        G1 = gW[min(1, M - 1), f0:f1]
+        Gb = gb[f0:f1]
+        for t in range(t0, t1):
+            h0 = hT[0, t]
+            h1 = hT[min(1, M - 1), t]
+            if M > 2:
+                for i in range(width):
+                    gbuf[i] = zero
+                for k in range(2, M):
+                    hk = hT[k, t]
+                    Wk = W[k, f0:f1]
+                    for i in range(width):
+                        gbuf[i] += Wk[i] * hk
+            a0 = zero
+            a1 = zero
+            r_sq = zero
+            for i in range(width):
+                z = bias[i] + W0[i] * h0
+                if M > 1:
+                    z += W1[i] * h1
+                if M > 2:
+                    z += gbuf[i]
+                r = max(z, zero)
+                r_sq += r * r
+                g = c * r
+                Gb[i] += g
+                G0[i] += g * h0
+                a0 += g * W0[i]
+                if M > 1:
+                    G1[i] += g * h1
+                    a1 += g * W1[i]
+                if M > 2:
+                    gbuf[i] = g
+            loss += r_sq
+            dhT[0, t] += a0
+            if M > 1:
+                dhT[1, t] += a1
+            for k in range(2, M):
+                hk = hT[k, t]
+                Wk = W[k, f0:f1]
+                Gk = gW[k, f0:f1]
+                a = zero
+                for i in range(width):
+                    Gk[i] += gbuf[i] * hk
+                    a += gbuf[i] * Wk[i]
+                dhT[k, t] += a
+    return loss
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c):
+    """Unscaled loss sum_{t in [t0,t1)} sum_i (x_ti - ReLU(z_ti))^2, and its gradient times c/2.
+
+    gW (m, n) and gb (n,) are this chunk's accumulators and must be zero on entry; hT and dhT
+    (m, T) are shared by all chunks, each writing only its own columns.
+    """
+    M = len(dims)
+    zero = W.dtype.type(0)
+    hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT)
+    for t in range(t0, t1):
+        for k in range(M):
+            dhT[k, t] = zero
+    loss = 0.0
+    if t1 - t0 <= FEW_EXAMPLES:
+        loss += _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
+    else:
+        for s in range(t0, t1, BLOCK):
+            loss += _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, s, min(s + BLOCK, t1), c)
+    # sparse correction on the nonzeros: (x - r)^2 - r^2 = x^2 - 2 x r, gradient -c x 1[z > 0]
+    for t in range(t0, t1):
+        for e in range(indptr[t], indptr[t + 1]):
+            j = indices[e]
+            x = values[e]
+            z = b[j]
+            for k in range(M):
+                z += W[k, j] * hT[k, t]
+            loss += x * x
+            if z > 0:
+                loss -= 2.0 * x * z
+                g = -c * x
+                gb[j] += g
+                for k in range(M):
+                    gW[k, j] += g * hT[k, t]
+                    dhT[k, t] += g * W[k, j]
+        # the path through h_t = W x_t: dL/dW[:, j] += dL/dh_t * x_tj
+        for e in range(indptr[t], indptr[t + 1]):
+            j = indices[e]
+            x = values[e]
+            for k in range(M):
+                gW[k, j] += dhT[k, t] * x
+    return loss
+
+
+@numba.njit(cache=True, parallel=True)
+def loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
+    """Run every chunk, in parallel. gW (chunks, m, n), gb (chunks, n), gbuf (chunks, BLOCK)."""
+    n_chunks = len(bounds) - 1
+    parts = np.zeros(n_chunks)
+    for q in numba.prange(n_chunks):
+        gW[q] = 0
+        gb[q] = 0
+        parts[q] = chunk_loss_grad(
+            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+        )
+    return parts.sum()
+
+
+@numba.njit(cache=True)
+def loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
+    """The same chunks as `loss_grad_parallel`, one after another on this thread."""
+    n_chunks = len(bounds) - 1
+    parts = np.zeros(n_chunks)
+    for q in range(n_chunks):
+        gW[q] = 0
+        gb[q] = 0
+        parts[q] = chunk_loss_grad(
+            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+        )
+    return parts.sum()
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
+def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses, active):
+    """Per-example unscaled loss (float64) and count of features with z > 0, for t in [t0, t1).
+
+    Sums run in W's dtype over runs of FEATURE_RUN features and then in float64, so float32
+    models lose no more than about 1e-5 relative accuracy.
+    """
+    M = len(dims)
+    n = W.shape[1]
+    zero = W.dtype.type(0)
+    one = W.dtype.type(1)
+    hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT)
+    partial = np.zeros(BLOCK, W.dtype)
+    count = np.zeros(BLOCK, W.dtype)
+    rest = np.zeros(BLOCK, W.dtype)
+    for s in range(t0, t1, BLOCK):
+        width = min(BLOCK, t1 - s)
+        h0 = hT[0, s : s + width]
+        h1 = hT[min(1, M - 1), s : s + width]
+        for t in range(width):
+            losses[s + t] = 0.0
+            count[t] = zero
+        for f0 in range(0, n, FEATURE_RUN):
+            for t in range(width):
+                partial[t] = zero
+            for i in range(f0, min(f0 + FEATURE_RUN, n)):
+                bi = b[i]
+                w0 = W[0, i]
+                w1 = W[min(1, M - 1), i]
+                if M > 2:
+                    _rest_of_z(W, hT, i, s, s + width, rest)
+                for t in range(width):
+                    z = bi + w0 * h0[t]
+                    if M > 1:
+                        z += w1 * h1[t]
+                    if M > 2:
+                        z += rest[t]
+                    r = max(z, zero)
+                    partial[t] += r * r
+                    count[t] += one if z > zero else zero
+            for t in range(width):
+                losses[s + t] += partial[t]
+        for t in range(width):
+            active[s + t] = int(count[t])
+    for t in range(t0, t1):
+        for e in range(indptr[t], indptr[t + 1]):
+            j = indices[e]
+            x = values[e]
+            z = b[j]
+            for k in range(M):
+                z += W[k, j] * hT[k, t]
+            losses[t] += x * x
+            if z > 0:
+                losses[t] -= 2.0 * x * z
+    return 0
+
+
+@numba.njit(cache=True, parallel=True)
+def example_losses(dims, W, b, indptr, indices, values, bounds, hT, losses, active):
+    """Forward pass over all examples in parallel chunks: fills losses (T,) and active (T,)."""
+    for q in numba.prange(len(bounds) - 1):
+        chunk_example_losses(dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, losses, active)
+
+
+@numba.njit(cache=True)
+def lr_at(step, steps, warmup_steps, peak):
+    """Learning rate of step `step` (0-based): linear warmup to `peak`, then half-cosine to 0."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return peak * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+
+@numba.njit(cache=True, error_model="numpy")  # no zero-division branch: lets the loop vectorize
+def adamw_update(param, grad_chunks, exp_avg, exp_avg_sq, step, lr, weight_decay, beta1, beta2, eps):
+    """torch.optim.AdamW's update, in its order of operations, on a flat parameter.
+
+    param, exp_avg, exp_avg_sq: (p,); grad_chunks: (chunks, p), summed here in chunk order into
+    grad_chunks[0]. `step` counts from 1. No fastmath: the same IEEE operations as torch.
+    """
+    bias_correction1 = 1.0 - beta1**step
+    bias_correction2_sqrt = np.sqrt(1.0 - beta2**step)
+    step_size = lr / bias_correction1
+    decay = 1.0 - lr * weight_decay
+    one_minus_beta1 = 1.0 - beta1
+    one_minus_beta2 = 1.0 - beta2
+    # scalars in the parameters' dtype, as torch applies them to float32 tensors
+    b2 = param.dtype.type(beta2)
+    w1 = param.dtype.type(one_minus_beta1)
+    w2 = param.dtype.type(one_minus_beta2)
+    ss = param.dtype.type(step_size)
+    bc2 = param.dtype.type(bias_correction2_sqrt)
+    ep = param.dtype.type(eps)
+    dc = param.dtype.type(decay)
+    grad = grad_chunks[0]
+    for q in range(1, grad_chunks.shape[0]):  # chunk sums in a fixed order
+        for p in range(param.shape[0]):
+            grad[p] += grad_chunks[q, p]
+    for p in range(param.shape[0]):
+        g = grad[p]
+        avg = exp_avg[p] + (g - exp_avg[p]) * w1
+        avg_sq = exp_avg_sq[p] * b2 + g * g * w2
+        exp_avg[p] = avg
+        exp_avg_sq[p] = avg_sq
+        denom = np.sqrt(avg_sq) / bc2 + ep
+        param[p] = param[p] * dc - ss * (avg / denom)

@@ -1,0 +1,163 @@
+"""Config in, trained and measured models out: data -> engine -> metrics.
+
+`train(config)` trains one run (with its restarts). `train_runs(configs)` trains several runs that
+share their data as one stack on the engine; the sweep uses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _data
+from ._config import Config, ConfigError
+from ._engine_cpu import feature_scale
+from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
+from ._kernels import lr_at
+from ._metrics import Measurements, example_losses, history_row, measure
+
+# Fields a stack's runs may differ in; everything else must be equal.
+PER_MODEL_FIELDS = ("lr", "weight_decay", "init_seed", "restarts")
+
+
+class TrainingDiverged(RuntimeError):
+    """Every restart of a run reached a non-finite loss."""
+
+
+@dataclass
+class RunResult:
+    """One run: the kept model, its measurements and how it was trained.
+
+    W (m, n), b (n,) float32 or float64; history: column -> (P,) values at `history_steps`;
+    snapshots: (P, m, n) and (P, n) weights at those steps when config.snapshots.
+    """
+
+    config: Config
+    W: np.ndarray
+    b: np.ndarray
+    measurements: Measurements
+    history: dict[str, np.ndarray]
+    restart_train_losses: list[float]
+    kept_restart: int
+    train_set: _data.SparseRows | None
+    engine: str
+    seconds: float
+    snapshots: tuple[np.ndarray, np.ndarray] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def metrics(self) -> dict:
+        """Scalars of metrics.json: the measurements plus restarts and cost."""
+        cfg = self.config
+        return {
+            **self.measurements.scalars,
+            "restart_train_losses": self.restart_train_losses,
+            "kept_restart": self.kept_restart,
+            "kept_init_seed": cfg.init_seed + self.kept_restart,
+            "engine": self.engine,
+            "wall_seconds": self.seconds,
+            "steps_per_second": cfg.steps * cfg.restarts / self.seconds if self.seconds > 0 else float("nan"),
+            "pairs_per_second": cfg.cost / self.seconds if self.seconds > 0 else float("nan"),
+            **self.info,
+        }
+
+
+def train(config: Config, progress: Progress | None = None) -> RunResult:
+    """Train `config.restarts` models from init seeds init_seed, init_seed + 1, ... on one
+    training set, keep the one with the lowest final training loss, and measure it."""
+    return train_runs([config], progress)[0]
+
+
+def train_runs(configs: list[Config], progress: Progress | None = None) -> list[RunResult]:
+    """Train runs that share data and schedule as one stack (see PER_MODEL_FIELDS)."""
+    base = _check_stackable(configs)
+    train_rows = _data.train_set(base)
+    test_rows = _data.test_set(base)
+    dtype = np.float64 if base.dtype == "float64" else np.float32
+    inits = [init_weights(c.replace(init_seed=c.init_seed + r), dtype) for c in configs for r in range(c.restarts)]
+    owners = [i for i, c in enumerate(configs) for _ in range(c.restarts)]
+    job = StackJob(
+        config=base,
+        train_set=train_rows,
+        init_W=np.stack([w for w, _ in inits]),
+        init_b=np.stack([b for _, b in inits]),
+        lrs=np.array([configs[o].lr for o in owners]),
+        weight_decays=np.array([configs[o].weight_decay for o in owners]),
+        history_steps=history_steps(base.steps, base.history_points),
+    )
+    outcome = get_engine(base).train(job, progress)
+    # For infinite data the training loss is measured on a fresh batch from the training stream.
+    eval_rows = train_rows if train_rows is not None else _data.sample_rows(
+        base.batch_size, base.n_features, base.sparsity, _data.infinite_batch_seed(base.data_seed, base.steps), base.normalize
+    )
+    results = []
+    for index, cfg in enumerate(configs):
+        models = [k for k, o in enumerate(owners) if o == index]
+        results.append(_finish_run(cfg, job, outcome, models, train_rows, eval_rows, test_rows))
+    return results
+
+
+def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """Xavier init of W (m, n) from config.init_seed, b = 0 (SPEC section 3)."""
+    m, n = config.n_hidden, config.n_features
+    rng = np.random.default_rng(_data.stream_seed(_data.INIT_STREAM, config.init_seed, 0))
+    if config.init == "xavier_normal":
+        W = rng.standard_normal((m, n)) * np.sqrt(2.0 / (n + m))
+    else:
+        bound = np.sqrt(6.0 / (n + m))
+        W = rng.uniform(-bound, bound, (m, n))
+    return (W * config.init_scale).astype(dtype), np.zeros(n, dtype)
+
+
+def _check_stackable(configs: list[Config]) -> Config:
+    if not configs:
+        raise ConfigError("no runs to train")
+    shared = [{k: v for k, v in c.to_dict().items() if k not in PER_MODEL_FIELDS} for c in configs]
+    for c, s in zip(configs[1:], shared[1:]):
+        differing = [k for k in s if s[k] != shared[0][k]]
+        if differing:
+            raise ConfigError(f"runs in one stack must share {differing[0]}")
+    return configs[0]
+
+
+def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, eval_rows, test_rows) -> RunResult:
+    scale = feature_scale(cfg)
+    final_losses = []
+    for k in models:
+        if outcome.nan_step[k] >= 0:
+            final_losses.append(float("nan"))
+        else:
+            final_losses.append(float(example_losses(outcome.W[k], outcome.b[k], eval_rows, scale)[0].mean()))
+    finite = [i for i, loss in enumerate(final_losses) if np.isfinite(loss)]
+    if not finite:
+        steps = sorted({int(outcome.nan_step[k]) for k in models})
+        raise TrainingDiverged(f"loss is not finite at step {steps[0]} (lr {cfg.lr}, weight_decay {cfg.weight_decay})")
+    kept = min(finite, key=lambda i: final_losses[i])
+    k = models[kept]
+    W, b = outcome.W[k], outcome.b[k]
+    measurements = measure(W, b, eval_rows, test_rows, scale, fixed_train_set=train_rows is not None)
+    history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
+    rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale) for p in range(len(job.history_steps))]
+    for name in rows[0] if rows else ():
+        history[name] = np.array([r[name] for r in rows])
+    snapshots = (outcome.history_W[k].copy(), outcome.history_b[k].copy()) if cfg.snapshots else None
+    return RunResult(
+        config=cfg,
+        W=W.copy(),
+        b=b.copy(),
+        measurements=measurements,
+        history=history,
+        restart_train_losses=final_losses,
+        kept_restart=kept,
+        train_set=train_rows,
+        engine=outcome.engine,
+        seconds=outcome.seconds * len(models) / job.n_models,
+        snapshots=snapshots,
+        info={"stack_models": job.n_models},
+    )
+
+
+def _lr_after(cfg: Config, steps_done: int) -> float:
+    """Learning rate of the last step taken after `steps_done` steps (0 before training)."""
+    return float(lr_at(steps_done - 1, cfg.steps, cfg.warmup_steps, cfg.lr)) if steps_done > 0 else 0.0

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+import toydd
+from toydd import Config, SparseRows, sample_rows, train_set
+from toydd._data import stream_seed
+
+
+def test_active_fraction_values_and_unit_norm():
+    rows = sample_rows(20_000, 1_000, 0.99, seed=1)
+    active = rows.nnz / (rows.n_rows * rows.n_features)
+    assert abs(active - 0.01) < 5 * np.sqrt(0.01 * 0.99 / (rows.n_rows * 1000))
+    norms = np.sqrt(np.add.reduceat(rows.values.astype(np.float64) ** 2, rows.indptr[:-1])[np.diff(rows.indptr) > 0])
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-6)
+    assert np.all(rows.values >= 0) and np.all(rows.values <= 1)
+    for t in range(200):  # indices strictly increasing within each example (distinct)
+        assert np.all(np.diff(rows.indices[rows.indptr[t] : rows.indptr[t + 1]]) > 0)
+
+
+def test_unnormalized_values_are_uniform_and_zero_rows_stay_zero():
+    rows = sample_rows(5_000, 100, 0.99, seed=2, normalize=False)
+    assert abs(rows.values.mean() - 0.5) < 0.02
+    dense = rows.to_dense()
+    empty = np.flatnonzero(np.diff(rows.indptr) == 0)
+    assert len(empty) > 1000 and np.all(dense[empty] == 0)  # (0.99)^100 = 37% of rows are empty
+
+
+def test_dense_regime_uses_selection_sampling_correctly():
+    rows = sample_rows(300, 64, 0.5, seed=3, normalize=False)  # k > n/16: selection sampling
+    assert abs(rows.nnz / (300 * 64) - 0.5) < 0.03
+    assert np.bincount(rows.indices, minlength=64).min() > 100  # every feature is used
+
+
+def test_paper_scale_set_is_sparse_and_small():
+    rows = sample_rows(100_000, 10_000, 0.999, seed=4)  # the 500,000 case is 5x this
+    assert rows.indices.nbytes + rows.values.nbytes + rows.indptr.nbytes < 30e6
+    assert abs(rows.nnz / 100_000 - 10) < 0.1
+
+
+def test_seeds_are_separate_and_prefixes_nest():
+    cfg = Config(n_features=500, sparsity=0.98, dataset_size=50)
+    a = train_set(cfg)
+    b = train_set(cfg.replace(dataset_size=20))
+    assert np.array_equal(a.indptr[:21], b.indptr) and np.array_equal(a.values[: b.nnz], b.values)
+    assert not np.array_equal(train_set(cfg.replace(data_seed=1)).values[:10], a.values[:10])
+    test = toydd.test_set(cfg.replace(test_size=50))
+    assert not np.array_equal(test.values[:10], a.values[:10])  # test seed 0 != data seed 0
+    assert stream_seed(1, 2, 3) == stream_seed(1, 2, 3) != stream_seed(1, 2, 4)
+
+
+def test_sparse_rows_helpers_round_trip():
+    dense = np.array([[0, 0.5, 0], [0, 0, 0], [1, 0, 2]], dtype=np.float32)
+    rows = SparseRows.from_dense(dense)
+    np.testing.assert_array_equal(rows.to_dense(np.float32), dense)
+    np.testing.assert_array_equal(rows.take(np.array([2, 2, 0])).to_dense(np.float32), dense[[2, 2, 0]])
+    np.testing.assert_array_equal(rows.column_view().to_dense(np.float32), dense.T)
+    with pytest.raises(ValueError, match="broken: indices"):
+        SparseRows(rows.indptr, rows.indices + 5, rows.values, 3).check("broken")

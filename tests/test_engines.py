@@ -1,0 +1,111 @@
+"""The cpu engine against the torch engine (autograd + torch.optim.AdamW), and against itself."""
+
+import numpy as np
+import pytest
+
+from toydd import Config, init_weights, train_set
+from toydd._engine_cpu import CpuEngine
+from toydd._engine_torch import TorchEngine
+from toydd._engines import StackJob, history_steps
+
+
+def job_for(cfg: Config, seeds=(0,), lrs=None, decays=None) -> StackJob:
+    dtype = np.float64 if cfg.dtype == "float64" else np.float32
+    inits = [init_weights(cfg.replace(init_seed=s), dtype) for s in seeds]
+    K = len(seeds)
+    return StackJob(
+        config=cfg,
+        train_set=train_set(cfg),
+        init_W=np.stack([w for w, _ in inits]),
+        init_b=np.stack([b for _, b in inits]),
+        lrs=np.full(K, cfg.lr) if lrs is None else np.asarray(lrs),
+        weight_decays=np.full(K, cfg.weight_decay) if decays is None else np.asarray(decays),
+        history_steps=history_steps(cfg.steps, cfg.history_points),
+    )
+
+
+CASES = {
+    "paper defaults": {},
+    "three hidden, mean over features, no bias decay": {"n_hidden": 3, "feature_reduction": "mean", "decay_bias": False},
+    "large T, chunked": {"dataset_size": 1100, "n_features": 60},
+    "infinite data": {"dataset_size": "inf", "batch_size": 30},
+    "uniform init, one hidden": {"init": "xavier_uniform", "n_hidden": 1, "weight_decay": 0.5},
+}
+
+
+@pytest.mark.parametrize("changes", CASES.values(), ids=CASES.keys())
+def test_cpu_engine_follows_torch_in_float64(tiny, changes):
+    cfg = tiny.replace(dtype="float64", steps=150, lr=3e-3, **changes)
+    cpu = CpuEngine().train(job_for(cfg))
+    ref = TorchEngine("cpu").train(job_for(cfg))
+    np.testing.assert_allclose(cpu.W, ref.W, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(cpu.b, ref.b, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(cpu.history_W, ref.history_W, rtol=1e-7, atol=1e-9)
+
+
+def test_cpu_engine_follows_torch_in_float32(tiny):
+    from toydd._metrics import example_losses
+
+    cfg = tiny.replace(steps=300, lr=3e-3)
+    job = job_for(cfg, seeds=(0, 1))
+    cpu, ref = CpuEngine().train(job), TorchEngine("cpu").train(job)
+    for k in range(2):
+        ours = example_losses(cpu.W[k], cpu.b[k], job.train_set, 1.0)[0].mean()
+        theirs = example_losses(ref.W[k], ref.b[k], job.train_set, 1.0)[0].mean()
+        assert abs(ours - theirs) < 1e-4 * max(1.0, abs(theirs))
+    assert np.abs(cpu.W - ref.W).max() < 1e-3
+
+
+def test_training_reduces_the_loss(tiny):
+    from toydd._metrics import example_losses
+
+    job = job_for(tiny.replace(lr=1e-2))
+    out = CpuEngine().train(job)
+    before = example_losses(job.init_W[0], job.init_b[0], job.train_set, 1.0)[0].mean()
+    after = example_losses(out.W[0], out.b[0], job.train_set, 1.0)[0].mean()
+    assert after < 0.7 * before  # 20 points in 2 dimensions: far below the start, not to 0
+
+
+@pytest.mark.parametrize("T", [20, 1500])
+def test_stack_equals_each_model_alone_bit_for_bit(tiny, T):
+    cfg = tiny.replace(dataset_size=T, threads=2, steps=120)
+    seeds, lrs, decays = (3, 4, 5), (1e-3, 3e-3, 1e-2), (0.0, 1e-2, 0.3)
+    stacked = CpuEngine().train(job_for(cfg, seeds, lrs, decays))
+    for k, (seed, lr, decay) in enumerate(zip(seeds, lrs, decays)):
+        alone = CpuEngine().train(job_for(cfg.replace(threads=1), (seed,), (lr,), (decay,)))
+        np.testing.assert_array_equal(stacked.W[k], alone.W[0])
+        np.testing.assert_array_equal(stacked.b[k], alone.b[0])
+        np.testing.assert_array_equal(stacked.history_W[k], alone.history_W[0])
+
+
+def test_same_numbers_for_any_thread_count(tiny):
+    cfg = tiny.replace(dataset_size=2000, steps=50)
+    one = CpuEngine().train(job_for(cfg.replace(threads=1)))
+    two = CpuEngine().train(job_for(cfg.replace(threads=2)))
+    np.testing.assert_array_equal(one.W, two.W)
+
+
+def test_history_records_weights_at_the_requested_steps(tiny):
+    cfg = tiny.replace(steps=40, history_points=5)
+    job = job_for(cfg)
+    out = CpuEngine().train(job)
+    assert job.history_steps[0] == 0 and job.history_steps[-1] == 40
+    np.testing.assert_array_equal(out.history_W[0, 0], job.init_W[0])
+    np.testing.assert_array_equal(out.history_W[0, -1], out.W[0])
+    partial = CpuEngine().train(job_for(cfg.replace(steps=40)))  # same run: same history
+    np.testing.assert_array_equal(partial.history_W, out.history_W)
+
+
+def test_divergence_is_reported_with_its_step(tiny):
+    cfg = tiny.replace(lr=1e30, warmup_fraction=0.0)
+    for engine in (CpuEngine(), TorchEngine("cpu")):
+        out = engine.train(job_for(cfg))
+        assert 0 < out.nan_step[0] < 10
+        assert np.all(np.isfinite(out.W))
+
+
+def test_history_steps_are_log_spaced():
+    steps = history_steps(50_000, 30)
+    assert steps[0] == 0 and steps[-1] == 50_000 and np.all(np.diff(steps) > 0)
+    assert 20 <= len(steps) <= 30 and steps[5] < 10
+    assert list(history_steps(10, 1)) == [10] and len(history_steps(10, 0)) == 0
