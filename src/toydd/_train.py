@@ -69,8 +69,12 @@ def train(config: Config, progress: Progress | None = None) -> RunResult:
     return train_runs([config], progress)[0]
 
 
-def train_runs(configs: list[Config], progress: Progress | None = None) -> list[RunResult]:
-    """Train runs that share data and schedule as one stack (see PER_MODEL_FIELDS)."""
+def train_runs(configs: list[Config], progress: Progress | None = None, raise_divergence: bool = True) -> list:
+    """Train runs that share data and schedule as one stack (see PER_MODEL_FIELDS).
+
+    Returns one RunResult per config; with raise_divergence=False a run whose every restart
+    diverged is returned as its TrainingDiverged error instead of raising it.
+    """
     base = _check_stackable(configs)
     train_rows = _data.train_set(base)
     test_rows = _data.test_set(base)
@@ -94,7 +98,12 @@ def train_runs(configs: list[Config], progress: Progress | None = None) -> list[
     results = []
     for index, cfg in enumerate(configs):
         models = [k for k, o in enumerate(owners) if o == index]
-        results.append(_finish_run(cfg, job, outcome, models, train_rows, eval_rows, test_rows))
+        try:
+            results.append(_finish_run(cfg, job, outcome, models, train_rows, eval_rows, test_rows))
+        except TrainingDiverged as error:
+            if raise_divergence:
+                raise
+            results.append(error)
     return results
 
 

@@ -123,6 +123,137 @@ class _progress_bar:
         return False
 
 
+def _executor_options(command):
+    """Options shared by `sweep` and `reproduce`: where and how the runs execute."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "dask", "slurm"]), default="local", show_default=True),
+        click.option("--workers", type=int, default=0, help="processes (local, dask LocalCluster); 0: one per core"),
+        click.option("--threads", type=int, default=0, help="numba threads per task; 0: cores / workers (local), 1 (dask), --cpus-per-task (slurm)"),
+        click.option("--scheduler", default=None, help="dask: address of an existing scheduler, tcp://HOST:PORT"),
+        click.option("--partition", default=None, help="slurm: partition"),
+        click.option("--time", "time_minutes", type=int, default=240, show_default=True, help="slurm: minutes per job before requeue"),
+        click.option("--cpus-per-task", type=int, default=2, show_default=True, help="slurm: CPUs per job"),
+        click.option("--gpus-per-task", type=int, default=0, show_default=True, help="slurm: GPUs per job"),
+        click.option("--max-parallel", type=int, default=64, show_default=True, help="slurm: jobs of the array running at once"),
+        click.option("--submitit-cluster", type=click.Choice(["slurm", "local"]), default=None, help="submitit backend (default: slurm where available; local runs jobs here)"),
+        click.option("--retry-failed", is_flag=True, help="train again the runs recorded as failed"),
+        click.option("--quiet", is_flag=True, help="no progress bar"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_sweep_command(configs, out: Path, opts: dict) -> int:
+    """Run a planned sweep with the chosen executor and a progress bar; returns the exit status."""
+    from . import _executors
+    from ._sweep import failure_reasons, run_sweep
+
+    workers = opts["workers"] or _executors.cores()
+    if opts["executor"] == "local":
+        threads = opts["threads"] or max(1, _executors.cores() // workers)
+        execute = _executors.local(workers)
+    elif opts["executor"] == "dask":
+        threads = opts["threads"] or 1
+        execute = _executors.dask(workers, opts["scheduler"])
+    else:
+        threads = opts["threads"] or opts["cpus_per_task"]
+        slurm = _executors.SlurmOptions(
+            partition=opts["partition"], time_minutes=opts["time_minutes"], cpus_per_task=opts["cpus_per_task"],
+            gpus_per_task=opts["gpus_per_task"], max_parallel=opts["max_parallel"], cluster=opts["submitit_cluster"],
+        )  # fmt: skip
+        execute = _executors.slurm(slurm)
+    bar = _SweepBar(opts["quiet"])
+    report = run_sweep(configs, out, execute, workers, threads, opts["retry_failed"], bar.start, bar.task_done)
+    bar.close()
+    for message in report.redone:
+        click.echo(f"redone: {message}", err=True)
+    if report.trained == 0 and not report.failed:
+        click.echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
+    else:
+        click.echo(f"{out}: trained {report.trained}, {report.already_complete} were complete, {len(report.failed)} failed")
+    reasons = failure_reasons(out)
+    if reasons:
+        click.echo(f"{len(reasons)} failed run(s) (see {out / 'failed'}; --retry-failed to retry):", err=True)
+        for run_id, reason in reasons.items():
+            click.echo(f"  {run_id}: {reason}", err=True)
+        return 1
+    return 0
+
+
+class _SweepBar:
+    """One bar for the whole sweep: weighted by estimated cost, counting done/failed/remaining."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
+
+    def start(self, status, tasks) -> None:
+        if status.failed:
+            click.echo(f"skipping {len(status.failed)} failed run(s); --retry-failed to retry", err=True)
+        self.remaining = sum(len(t.configs) for t in tasks)
+        self.done = self.failed = 0
+        if self.quiet or not tasks:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=sum(t.cost for t in tasks), unit="pair", unit_scale=True, file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]")  # fmt: skip
+        self._show()
+
+    def task_done(self, task, outcomes) -> None:
+        ok = sum(o.ok for o in outcomes)
+        self.done += ok
+        self.failed += len(outcomes) - ok
+        self.remaining -= len(outcomes)
+        if self.bar is not None:
+            self.bar.update(task.cost)
+            self._show()
+
+    def _show(self) -> None:
+        self.bar.set_description_str(f"runs done {self.done}, failed {self.failed}, remaining {self.remaining}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@main.command()
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="sweep directory (created or resumed)")
+@_executor_options
+def sweep(sweep_file: Path, out: Path, **opts):
+    """Train every run of SWEEP_FILE not yet complete in --out; resumable."""
+    from ._sweep_spec import load_sweep
+
+    configs = load_sweep(sweep_file).configs()
+    sys.exit(_run_sweep_command(configs, out, opts))
+
+
+@main.command()
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="also write the whole table as CSV")
+@click.option("--columns", default="run_id,dataset_size,n_hidden,data_seed,train_loss,test_loss,test_loss_sem,feature_dimensionality_sum,data_dimensionality_sum",
+              show_default=True, help="comma-separated columns to print, or 'all'")  # fmt: skip
+def results(sweep_dir: Path, csv_path: Path | None, columns: str):
+    """Print a sweep's results table (results.parquet)."""
+    import pandas as pd
+
+    from ._sweep import read_results
+
+    table = read_results(sweep_dir)
+    if csv_path is not None:
+        table.to_csv(csv_path, index=False)
+    if columns != "all":
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in table.columns]
+        if unknown:
+            raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
+        table = table[wanted]
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
+        click.echo(table.to_string(index=False) if len(table) else "(no complete runs)")
+
+
 @main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 def show(run: Path):

@@ -1,0 +1,140 @@
+"""Where a sweep's tasks run: a local process pool, Dask distributed, or SLURM through submitit.
+
+Each executor is a function execute(tasks, out, done) that runs `_sweep.run_task(task, out)`
+for every task and calls done(task, outcomes) in the driver as each one finishes. Workers write
+their runs to the shared `out` directory themselves; only the small outcome lists travel back.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import submitit
+
+from ._config import Config
+from ._sweep import Outcome, Task, record_failure, run_task
+
+EXECUTORS = ("local", "dask", "slurm")
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _failed(task: Task, out: str, reason: str) -> list[Outcome]:
+    """Record every run of a task that could not finish, with the reason."""
+    return [record_failure(Path(out), Config.from_dict(c), reason) for c in task.configs]
+
+
+def local(workers: int):
+    """A pool of `workers` fresh processes on this machine. A worker that dies fails the tasks
+    it was running (recorded with the reason); a new pool takes the rest."""
+
+    def execute(tasks: list[Task], out: str, done) -> None:
+        pending = list(tasks)
+        while pending:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+                running = {}
+                broken = False
+                while (pending or running) and not broken:
+                    while pending and len(running) < workers:
+                        task = pending.pop(0)
+                        running[pool.submit(run_task, task, out)] = task
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        task = running.pop(future)
+                        try:
+                            outcomes = future.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            outcomes = _failed(task, out, "crashed: the worker process died")
+                        except Exception as error:
+                            outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {error}")
+                        done(task, outcomes)
+                if broken:  # every task still in the broken pool failed with it
+                    for future, task in running.items():
+                        done(task, _failed(task, out, "crashed: the worker process died"))
+
+    return execute
+
+
+def dask(workers: int, scheduler: str | None):
+    """Dask distributed: a LocalCluster of `workers` single-threaded processes, or the cluster at
+    `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies."""
+
+    def execute(tasks: list[Task], out: str, done) -> None:
+        from distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        else:
+            client = Client(scheduler)
+        try:
+            futures = {client.submit(run_task, task, out, pure=False): task for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcomes = future.result()
+                except Exception as error:  # e.g. KilledWorker after repeated worker deaths
+                    outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {error}")
+                done(task, outcomes)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    return execute
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    partition: str | None = None
+    time_minutes: int = 240
+    cpus_per_task: int = 2
+    gpus_per_task: int = 0
+    max_parallel: int = 64
+    cluster: str | None = None  # None: SLURM when available; "local" runs jobs as local processes
+
+
+def slurm(options: SlurmOptions):
+    """SLURM job arrays through submitit; a job that hits its time limit is requeued and
+    continues with the runs it had not finished (finished runs are on disk already)."""
+
+    def execute(tasks: list[Task], out: str, done) -> None:
+        executor = submitit.AutoExecutor(folder=Path(out) / "slurm" / "%j", cluster=options.cluster)
+        params = {
+            "timeout_min": options.time_minutes,
+            "cpus_per_task": options.cpus_per_task,
+            "slurm_array_parallelism": options.max_parallel,
+        }
+        if options.gpus_per_task:
+            params["gpus_per_node"] = options.gpus_per_task
+        if options.partition:
+            params["slurm_partition"] = options.partition
+        executor.update_parameters(**params)
+        jobs = executor.map_array(RequeueingTask(), tasks, [out] * len(tasks))
+        by_job = {job.job_id: task for job, task in zip(jobs, tasks)}
+        for job in submitit.helpers.as_completed(jobs, poll_frequency=1):
+            task = by_job[job.job_id]
+            try:
+                outcomes = job.result()
+            except Exception as error:
+                outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {str(error).strip().splitlines()[-1:]}")
+            done(task, outcomes)
+
+    return execute
+
+
+class RequeueingTask(submitit.helpers.Checkpointable):
+    """run_task as a submitit Checkpointable: on timeout or preemption the job is resubmitted
+    with the same arguments (the default `checkpoint`), and run_task skips the runs already saved."""
+
+    def __call__(self, task: Task, out: str) -> list[Outcome]:
+        return run_task(task, out)

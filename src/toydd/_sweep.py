@@ -1,0 +1,303 @@
+"""A sweep on disk: plan the runs, train what is missing, keep the results table current.
+
+    DIR/runs/<run_id>/       one complete run each (the layout of `_store`), or nothing
+    DIR/failed/<run_id>.json a run that diverged or crashed: its config and the reason
+    DIR/results.parquet      one row per complete run: run_id, every config field, every scalar
+                             metric; rebuilt after every finished task, written atomically
+
+A *task* is a stack of runs that share their data (see `_train.PER_MODEL_FIELDS`); the executor
+runs tasks, largest estimated cost first. A task saves each run as soon as its stack is trained,
+and skips runs that are already complete, so any task may be run again (a resubmitted Dask task,
+a requeued SLURM job, a resumed sweep) without duplicating or losing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ._config import Config
+from ._store import CorruptRun, load_run, save_run, verify_run
+from ._train import PER_MODEL_FIELDS
+
+MAX_MODELS_PER_TASK = 64
+MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
+
+
+@dataclass(frozen=True)
+class Task:
+    """Runs trained as one stack: their configs as plain dicts (for any executor's transport)."""
+
+    configs: tuple[dict, ...]
+    threads: int
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [Config.from_dict(c).run_id() for c in self.configs]
+
+    @property
+    def cost(self) -> float:
+        return sum(Config.from_dict(c).cost for c in self.configs)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    ok: bool
+    reason: str = ""
+
+
+# --- state of a sweep directory ----------------------------------------------------------------
+
+
+def run_dir(out: Path, run_id: str) -> Path:
+    return out / "runs" / run_id
+
+
+def failure_file(out: Path, run_id: str) -> Path:
+    return out / "failed" / f"{run_id}.json"
+
+
+def is_complete(out: Path, run_id: str) -> bool:
+    """True if the run's directory exists and every file matches its manifest."""
+    try:
+        verify_run(run_dir(out, run_id))
+    except CorruptRun:
+        return False
+    return True
+
+
+@dataclass
+class Status:
+    complete: list[Config]
+    failed: list[Config]
+    todo: list[Config]
+    redone: list[str]  # messages about incomplete or corrupt runs that will be trained again
+
+
+def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
+    """Sort the planned runs into complete, failed (kept unless retry_failed) and to do.
+
+    Incomplete or corrupt run directories are removed here, so they are trained again.
+    """
+    _remove_stale_temporaries(out)
+    status = Status([], [], [], [])
+    for config in configs:
+        run_id = config.run_id()
+        path = run_dir(out, run_id)
+        if path.exists():
+            try:
+                verify_run(path)
+                status.complete.append(config)
+                continue
+            except CorruptRun as error:
+                status.redone.append(str(error))
+                shutil.rmtree(path)
+        if failure_file(out, run_id).exists() and not retry_failed:
+            status.failed.append(config)
+        else:
+            failure_file(out, run_id).unlink(missing_ok=True)
+            status.todo.append(config)
+    return status
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Hidden half-written directories left by a killed sweep (never a complete run)."""
+    runs = out / "runs"
+    if runs.is_dir():
+        for path in runs.glob(".*.tmp-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
+    """Group runs that can share a stack, split groups so every worker has work, order the
+    tasks by estimated cost (pairs x steps), largest first."""
+    groups: dict[str, list[Config]] = {}
+    for config in configs:
+        shared = {k: v for k, v in config.to_dict().items() if k not in PER_MODEL_FIELDS}
+        groups.setdefault(json.dumps(shared, sort_keys=True), []).append(config)
+    total_models = sum(c.restarts for c in configs)
+    spread = max(1, math.ceil(total_models / max(1, workers)))
+    tasks = []
+    for group in groups.values():
+        c = group[0]
+        per_model = 4 * (c.n_hidden + 1) * c.n_features * (c.history_points + 8)
+        limit = max(1, min(MAX_MODELS_PER_TASK, spread, int(MAX_TASK_BYTES // per_model)))
+        piece: list[Config] = []
+        for config in group:
+            if piece and sum(p.restarts for p in piece) + config.restarts > limit:
+                tasks.append(Task(tuple(p.to_dict() for p in piece), threads))
+                piece = []
+            piece.append(config)
+        tasks.append(Task(tuple(p.to_dict() for p in piece), threads))
+    return sorted(tasks, key=lambda t: -t.cost)
+
+
+# --- the work of one task (runs on any executor's worker) ---------------------------------------
+
+
+def run_task(task: Task, out: str) -> list[Outcome]:
+    """Train the task's runs that are not complete yet and save each one; never raises for a run."""
+    from ._train import train_runs
+
+    out = Path(out)
+    configs = [Config.from_dict(c) for c in task.configs]
+    outcomes = [Outcome(c.run_id(), True) for c in configs if is_complete(out, c.run_id())]
+    todo = [c.replace(threads=task.threads) for c in configs if not is_complete(out, c.run_id())]
+    if not todo:
+        return outcomes
+    try:
+        results = train_runs(todo, raise_divergence=False)
+    except Exception as error:  # a crash of the whole stack fails each of its runs, with the reason
+        reason = f"{type(error).__name__}: {error}"
+        detail = traceback.format_exc()
+        return outcomes + [record_failure(out, c, reason, detail) for c in todo]
+    for config, result in zip(todo, results):
+        if isinstance(result, Exception):
+            outcomes.append(record_failure(out, config, f"diverged: {result}"))
+        else:
+            outcomes.append(_save(out, config, result))
+    return outcomes
+
+
+def _save(out: Path, config: Config, result) -> Outcome:
+    run_id = config.run_id()
+    try:
+        save_run(result, run_dir(out, run_id))
+    except Exception:
+        if not is_complete(out, run_id):  # another worker finished it first: that copy stands
+            raise
+    failure_file(out, run_id).unlink(missing_ok=True)
+    return Outcome(run_id, True)
+
+
+def record_failure(out: Path, config: Config, reason: str, detail: str = "") -> Outcome:
+    payload = {"run_id": config.run_id(), "reason": reason, "detail": detail, "config": config.to_dict()}
+    _write_atomic(failure_file(out, config.run_id()), json.dumps(payload, indent=2).encode())
+    return Outcome(config.run_id(), False, reason)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# --- the results table -------------------------------------------------------------------------
+
+
+def result_row(path: Path) -> dict:
+    """One row of results.parquet from a complete run directory (config and scalar metrics)."""
+    run = load_run(path)
+    row = {"run_id": run.run_id, **run.config.to_dict()}
+    row["dataset_size"] = math.inf if run.config.infinite_data else float(run.config.dataset_size)
+    for key, value in run.metrics.items():
+        row[key] = json.dumps(value) if isinstance(value, list) else value
+    return row
+
+
+def write_results(out: Path, rows: list[dict]) -> Path:
+    """results.parquet from the given rows, sorted by config, written atomically."""
+    table = pd.DataFrame(rows)
+    if len(table):
+        order = [c for c in ("n_features", "sparsity", "n_hidden", "dataset_size", "data_seed", "init_seed", "lr", "weight_decay", "steps") if c in table]
+        table = table.sort_values(order + ["run_id"], kind="stable").reset_index(drop=True)
+    path = out / "results.parquet"
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_results(out: Path) -> pd.DataFrame:
+    path = Path(out) / "results.parquet"
+    if not path.is_file():
+        raise CorruptRun(f"{path}: no results here (run `toydd sweep` first)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:
+        raise CorruptRun(f"{path}: unreadable ({type(error).__name__})") from None
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    planned: int
+    already_complete: int
+    trained: int
+    failed: list[Outcome]
+    skipped_failed: int
+    redone: list[str]
+
+
+def run_sweep(
+    configs: list[Config],
+    out: str | Path,
+    execute: Callable[[list[Task], str, Callable[[Task, list[Outcome]], None]], None],
+    workers: int,
+    threads: int,
+    retry_failed: bool = False,
+    on_start: Callable[[Status, list[Task]], None] | None = None,
+    on_task_done: Callable[[Task, list[Outcome]], None] | None = None,
+) -> SweepReport:
+    """Train every run of `configs` not complete in `out` with `execute`; resumable at any point."""
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    status = survey(out, configs, retry_failed)
+    tasks = plan_tasks(status.todo, workers, threads)
+    rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
+    write_results(out, list(rows.values()))
+    failed: list[Outcome] = []
+    trained = 0
+    if on_start is not None:
+        on_start(status, tasks)
+
+    def done(task: Task, outcomes: list[Outcome]) -> None:
+        nonlocal trained
+        for outcome in outcomes:
+            if outcome.ok:
+                rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
+                trained += 1
+            else:
+                failed.append(outcome)
+        write_results(out, list(rows.values()))
+        if on_task_done is not None:
+            on_task_done(task, outcomes)
+
+    if tasks:
+        execute(tasks, str(out), done)
+    return SweepReport(len(configs), len(status.complete), trained, failed, len(status.failed), status.redone)
+
+
+def failure_reasons(out: Path) -> dict[str, str]:
+    """run_id -> reason for every recorded failure in `out`."""
+    reasons = {}
+    for path in sorted((Path(out) / "failed").glob("*.json")):
+        try:
+            reasons[path.stem] = json.loads(path.read_text())["reason"]
+        except (ValueError, KeyError):
+            reasons[path.stem] = "(unreadable failure record)"
+    return reasons
+
+
+__all__ = ["Task", "Outcome", "run_sweep", "run_task", "plan_tasks", "read_results", "write_results"]

@@ -1,0 +1,70 @@
+"""The `toydd` command as a user runs it: a real subprocess, exit codes and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["--n-features", "200", "--sparsity", "0.95", "--steps", "200", "--test-size", "300", "--quiet"]
+
+
+def toydd(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "toydd.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_train_writes_a_run_and_show_reads_it(tmp_path):
+    out = tmp_path / "t10"
+    done = toydd("train", "--dataset-size", "10", "--n-hidden", "2", "--out", str(out), *TINY)
+    assert done.returncode == 0, done.stderr
+    assert "test_loss" in done.stdout
+    shown = json.loads(toydd("show", str(out)).stdout)
+    assert shown["config"]["dataset_size"] == 10 and shown["config"]["n_features"] == 200
+    assert "train_loss" in shown["metrics"]
+
+
+def test_progress_bar_shows_step_loss_and_lr(tmp_path):
+    args = [a for a in TINY if a != "--quiet"]
+    done = toydd("train", "--dataset-size", "inf", "--batch-size", "16", "--out", str(tmp_path / "r"), *args)
+    assert done.returncode == 0, done.stderr
+    assert "200/200" in done.stderr and "loss" in done.stderr and "lr" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sparsity", "1.0"], "sparsity"), (["--n-hidden", "0"], "n_hidden"), (["--dataset-size", "0"], "dataset_size"),
+        (["--steps", "0"], "steps"), (["--n-hiden", "3"], "n-hiden"), (["--steps", "ten"], "--steps"),
+        (["--dataset-size", "lots"], "dataset_size"), (["--engine", "jax"], "engine"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
+    done = toydd("train", "--out", str(tmp_path / "r"), *TINY, *args)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_existing_out_needs_overwrite(tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    done = toydd("train", "--out", str(out), *TINY)
+    assert done.returncode != 0 and "--overwrite" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert (out / "keep.txt").read_text() == "mine"
+    assert toydd("train", "--out", str(out), "--overwrite", *TINY).returncode == 0
+    assert not (out / "keep.txt").exists()
+
+
+def test_divergence_says_at_which_step(tmp_path):
+    done = toydd("train", "--out", str(tmp_path / "r"), *TINY, "--lr", "1e30", "--warmup-fraction", "0")
+    assert done.returncode != 0 and "at step" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_run_is_named(tmp_path):
+    out = tmp_path / "r"
+    assert toydd("train", "--out", str(out), *TINY).returncode == 0
+    (out / "metrics.json").write_text("{}")
+    done = toydd("show", str(out))
+    assert done.returncode != 0 and "metrics.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,42 @@
+import pytest
+
+from toydd import Config, ConfigError
+from toydd._config import parse_dataset_size
+
+
+def test_defaults_are_the_papers():
+    c = Config()
+    assert (c.n_features, c.sparsity, c.n_hidden, c.steps, c.lr, c.weight_decay) == (10_000, 0.999, 2, 50_000, 1e-3, 1e-2)
+    assert c.warmup_steps == 2_500 and (c.beta1, c.beta2, c.eps) == (0.9, 0.999, 1e-8)
+    assert c.init == "xavier_normal" and c.feature_reduction == "sum" and c.decay_bias
+
+
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"sparsity": 1.0}, "sparsity"), ({"sparsity": -0.1}, "sparsity"), ({"n_hidden": 0}, "n_hidden"),
+        ({"dataset_size": 0}, "dataset_size"), ({"dataset_size": "many"}, "dataset_size"), ({"steps": 0}, "steps"),
+        ({"lr": -1.0}, "lr"), ({"init": "he"}, "init"), ({"steps": 1.5}, "steps"), ({"decay_bias": 1}, "decay_bias"),
+        ({"lr": float("nan")}, "lr"), ({"restarts": 0}, "restarts"), ({"engine": "jax"}, "engine"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_field(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        Config.from_dict(changes)
+
+
+def test_unknown_key_suggests_the_right_one():
+    with pytest.raises(ConfigError, match="unknown config key 'n_hiden' .did you mean 'n_hidden'"):
+        Config.from_dict({"n_hiden": 3})
+
+
+def test_run_id_is_stable_and_ignores_execution_settings():
+    assert Config().run_id() == Config().run_id()
+    assert Config().run_id() == Config(threads=1, history_points=3).run_id()
+    assert Config().run_id() != Config(data_seed=1).run_id()
+
+
+def test_parse_dataset_size():
+    assert parse_dataset_size("inf") == "inf" and parse_dataset_size("1e4") == 10_000 and parse_dataset_size("500_000") == 500_000
+    with pytest.raises(ConfigError, match="dataset_size"):
+        parse_dataset_size("2.5")

@@ -1,0 +1,207 @@
+"""Sweeps: files, planning, resuming, failures, corruption, and every executor."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toydd import Config
+from toydd import _executors
+from toydd._sweep import plan_tasks, read_results, run_sweep
+from toydd._sweep_spec import SweepError, parse_sweep
+
+SWEEP = """
+[base]
+n_features = 200
+sparsity = 0.95
+n_hidden = 2
+steps = {steps}
+test_size = 300
+history_points = 4
+
+[grid]
+dataset_size = [5, 40, "inf"]
+data_seed = [0, 1]
+
+[[points]]
+dataset_size = 12
+init_seed = 3
+"""
+
+# Measured numbers; wall time and how runs were grouped legitimately differ between executors.
+VOLATILE = {"wall_seconds", "steps_per_second", "pairs_per_second", "stack_models"}
+
+
+def write_sweep(folder: Path, steps=200, extra="") -> Path:
+    path = folder / "sweep.toml"
+    path.write_text(SWEEP.format(steps=steps) + extra)
+    return path
+
+
+def toydd(*args):
+    return subprocess.run([sys.executable, "-m", "toydd.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def comparable(out: Path) -> pd.DataFrame:
+    table = read_results(out)
+    return table.drop(columns=[c for c in table.columns if c in VOLATILE]).sort_values("run_id").reset_index(drop=True)
+
+
+def test_grid_times_base_plus_points():
+    spec = parse_sweep(SWEEP.format(steps=10))
+    configs = spec.configs()
+    assert len(configs) == 7
+    assert {c.dataset_size for c in configs} == {5, 40, "inf", 12}
+    assert all(c.n_features == 200 for c in configs) and configs[-1].init_seed == 3
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[grid]\nn_hidn = [1]", "unknown config key 'n_hidn'"),
+        ("[grid]\nn_hidden = []", "grid.n_hidden is an empty list"),
+        ("[grid]\nn_hidden = 2", "grid.n_hidden must be a list"),
+        ("[grid]\nn_hidden = ['two']", "n_hidden must be an integer"),
+        ("[base]\nsparsity = 1.5\n[grid]\nn_hidden = [1]", "sparsity must be in"),
+        ("[grid\nn_hidden = [1]", "line 1"),
+        ("[model]\nx = 1", "unknown table 'model'"),
+        ("[base]\nn_hidden = 2", "no runs"),
+    ],
+)
+def test_bad_sweep_files_name_the_key_or_line(tmp_path, text, message):
+    with pytest.raises(SweepError, match=message.replace("[", r"\[")):
+        parse_sweep(text, "s.toml")
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    done = toydd("sweep", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1 and message.split("'")[0] in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_stacks_runs_sharing_data_and_orders_by_cost():
+    configs = parse_sweep(SWEEP.format(steps=10) + "\n[[points]]\ndataset_size = 5\nlr = 0.01\n").configs()
+    tasks = plan_tasks(configs, workers=1, threads=1)
+    sizes = [sorted({Config.from_dict(c).dataset_size for c in t.configs}, key=str) for t in tasks]
+    assert all(len(s) == 1 for s in sizes)  # one T per stack
+    assert [t.cost for t in tasks] == sorted((t.cost for t in tasks), reverse=True)
+    assert max(len(t.configs) for t in tasks) == 2  # T = 5, seed 0 at two learning rates
+    assert sum(len(t.configs) for t in tasks) == len(configs)
+
+
+def test_second_run_trains_nothing_and_results_are_complete(tmp_path):
+    sweep = write_sweep(tmp_path)
+    out = tmp_path / "out"
+    first = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert first.returncode == 0, first.stderr
+    table = read_results(out)
+    assert len(table) == 7 and len(set(table["run_id"])) == 7
+    for column in ("dataset_size", "data_seed", "n_hidden", "train_loss", "test_loss", "test_loss_sem"):
+        assert column in table
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(table["run_id"])
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
+    second = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert second.returncode == 0 and "nothing to train: 7 of 7 runs complete" in second.stdout
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
+    shown = toydd("results", str(out), "--csv", str(tmp_path / "r.csv"))
+    assert shown.returncode == 0 and shown.stdout.count("\n") == 8
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 7
+
+
+def test_corrupt_runs_are_redone(tmp_path):
+    sweep, out = write_sweep(tmp_path), tmp_path / "out"
+    assert toydd("sweep", str(sweep), "--out", str(out), "--quiet").returncode == 0
+    reference = comparable(out)
+    runs = sorted((out / "runs").iterdir())
+    model = runs[0] / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:50])
+    metrics = runs[1] / "metrics.json"
+    edited = json.loads(metrics.read_text())
+    edited["test_loss"] = 0.5
+    metrics.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+    again = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert again.returncode == 0 and "trained 2, 5 were complete" in again.stdout
+    assert "model.safetensors" in again.stderr and "metrics.json" in again.stderr
+    pd.testing.assert_frame_equal(comparable(out), reference)
+
+
+def test_failures_are_recorded_the_rest_go_on_and_retry(tmp_path):
+    sweep = write_sweep(tmp_path, extra="\n[[points]]\ndataset_size = 9\nlr = 1e30\nwarmup_fraction = 0.0\n")
+    out = tmp_path / "out"
+    done = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert done.returncode == 1 and "1 failed" in done.stdout and "not finite at step" in done.stderr
+    assert len(read_results(out)) == 7
+    (failure,) = (out / "failed").iterdir()
+    assert json.loads(failure.read_text())["config"]["lr"] == 1e30
+    again = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert again.returncode == 1 and "skipping 1 failed" in again.stderr and "nothing to train" in again.stdout
+    retried = toydd("sweep", str(sweep), "--out", str(out), "--quiet", "--retry-failed")
+    assert retried.returncode == 1 and "trained 0, 7 were complete, 1 failed" in retried.stdout
+
+
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+    sweep = write_sweep(tmp_path, steps=3000)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert toydd("sweep", str(sweep), "--out", str(clean), "--quiet").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(killed), "--quiet", "--workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((killed / "runs").glob("[!.]*"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: driver and workers
+    proc.wait()
+    finished = len(list((killed / "runs").glob("[!.]*")))
+    assert 2 <= finished < 7, "the kill should land while runs are in flight"
+    resumed = toydd("sweep", str(sweep), "--out", str(killed), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in (killed / "runs").iterdir()) == sorted(read_results(clean)["run_id"])
+    pd.testing.assert_frame_equal(comparable(killed), comparable(clean))
+
+
+def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
+    from distributed import Client, LocalCluster
+
+    sweep = write_sweep(tmp_path, steps=2000)
+    configs = parse_sweep(sweep.read_text()).configs()
+    local_out, dask_out = tmp_path / "local", tmp_path / "dask"
+    run_sweep(configs, local_out, _executors.local(2), workers=2, threads=1)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+        killer = threading.Thread(target=_kill_after_first_run, args=(dask_out, pids[0]))
+        killer.start()
+        report = run_sweep(configs, dask_out, _executors.dask(2, cluster.scheduler_address), workers=2, threads=1)
+        killer.join()
+    assert not report.failed and report.trained == 7
+    pd.testing.assert_frame_equal(comparable(dask_out), comparable(local_out))
+
+
+def _kill_after_first_run(out: Path, pid: int) -> None:
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((out / "runs").glob("[!.]*")):
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+
+
+def test_dask_executor_from_the_command_line(tmp_path):
+    sweep, out = write_sweep(tmp_path), tmp_path / "out"
+    done = toydd("sweep", str(sweep), "--out", str(out), "--executor", "dask", "--workers", "2", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert len(read_results(out)) == 7
+
+
+def test_submitit_local_executor_runs_a_sweep(tmp_path):
+    sweep, out = write_sweep(tmp_path), tmp_path / "out"
+    args = ["--executor", "slurm", "--submitit-cluster", "local", "--cpus-per-task", "1", "--time", "10", "--quiet"]
+    done = toydd("sweep", str(sweep), "--out", str(out), *args)
+    assert done.returncode == 0, done.stderr
+    reference = tmp_path / "ref"
+    assert toydd("sweep", str(sweep), "--out", str(reference), "--quiet").returncode == 0
+    pd.testing.assert_frame_equal(comparable(out), comparable(reference))

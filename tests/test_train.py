@@ -1,0 +1,69 @@
+"""End to end: config -> data -> engine -> metrics, at toy and at the paper's scale."""
+
+import numpy as np
+import pytest
+
+from toydd import Config, TrainingDiverged, train, train_runs
+
+
+def test_paper_scale_T5_memorizes_a_regular_pentagon():
+    # n = 10,000, S = 0.999, m = 2, 50,000 steps: the paper's setting, in seconds
+    result = train(Config(dataset_size=5, n_hidden=2, history_points=5))
+    dims = result.measurements.examples["dimensionality"]
+    assert len(dims) == 5
+    np.testing.assert_allclose(dims, 0.4, atol=0.03)
+    assert result.measurements.scalars["train_loss"] < 0.01
+    assert result.measurements.scalars["test_loss"] > 0.9  # memorized, nothing general learned
+    assert abs(result.measurements.scalars["max_data_dimensionality_sum"] - 2) < 1e-6
+
+
+def test_restarts_keep_the_lowest_final_train_loss(tiny):
+    result = train(tiny.replace(restarts=3, steps=200))
+    losses = result.restart_train_losses
+    assert len(losses) == 3 and len(set(losses)) == 3
+    assert result.kept_restart == int(np.argmin(losses))
+    assert result.metrics["train_loss"] == pytest.approx(min(losses))
+    assert result.metrics["kept_init_seed"] == tiny.init_seed + result.kept_restart
+
+
+def test_runs_in_one_stack_equal_runs_alone(tiny):
+    configs = [tiny.replace(lr=lr, weight_decay=wd, init_seed=s) for lr, wd, s in [(1e-3, 0.0, 1), (3e-3, 0.1, 2)]]
+    together = train_runs(configs)
+    for cfg, result in zip(configs, together):
+        alone = train(cfg)
+        np.testing.assert_array_equal(result.W, alone.W)
+        assert result.metrics["test_loss"] == alone.metrics["test_loss"]
+
+
+def test_infinite_data_run(tiny):
+    result = train(tiny.replace(dataset_size="inf", batch_size=64, steps=100))
+    assert result.train_set is None and result.measurements.examples == {}
+    assert np.isfinite(result.metrics["train_loss"]) and np.isfinite(result.metrics["test_loss"])
+
+
+def test_history_has_every_scalar_at_log_spaced_steps(tiny):
+    result = train(tiny)
+    h = result.history
+    assert h["step"][0] == 0 and h["step"][-1] == tiny.steps
+    for name in ("train_loss", "test_loss", "W_norm", "b_norm", "feature_dimensionality_sum", "lr"):
+        assert len(h[name]) == len(h["step"])
+    assert h["b_norm"][0] == 0 and h["train_loss"][-1] == pytest.approx(result.metrics["train_loss"])
+
+
+def test_same_config_same_numbers(tiny):
+    a, b = train(tiny), train(tiny)
+    np.testing.assert_array_equal(a.W, b.W)
+    c = train(tiny.replace(init_seed=1))
+    assert not np.array_equal(a.W, c.W)
+    np.testing.assert_array_equal(a.train_set.values, c.train_set.values)  # data seed unchanged
+
+
+def test_divergence_raises_with_the_step(tiny):
+    with pytest.raises(TrainingDiverged, match="not finite at step"):
+        train(tiny.replace(lr=1e30, warmup_fraction=0.0))
+
+
+def test_torch_engine_end_to_end(tiny):
+    ours, theirs = train(tiny.replace(steps=100)), train(tiny.replace(steps=100, engine="torch", device="cpu"))
+    assert theirs.engine == "torch"
+    assert abs(ours.metrics["train_loss"] - theirs.metrics["train_loss"]) < 1e-4
