@@ -173,8 +173,9 @@ def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
     configs = parse_sweep(sweep.read_text()).configs()
     local_out, dask_out = tmp_path / "local", tmp_path / "dask"
     run_sweep(configs, local_out, _executors.local(2), workers=2, threads=1)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-        pids = list(client.run(os.getpid).values())
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            pids = list(client.run(os.getpid).values())
         killer = threading.Thread(target=_kill_after_first_run, args=(dask_out, pids[0]))
         killer.start()
         report = run_sweep(configs, dask_out, _executors.dask(2, cluster.scheduler_address), workers=2, threads=1)

@@ -58,14 +58,37 @@ def example_losses(W: np.ndarray, b: np.ndarray, rows: SparseRows, feature_scale
     bounds = _kernels.chunk_bounds(rows.n_rows)
     values = rows.values.astype(W.dtype)
     _kernels.example_losses((0,) * m, W, b, rows.indptr, rows.indices, values, bounds, hT, losses, active)
-    return losses * feature_scale, active
+    # r^2 + x^2 - 2xr can round to just below 0 when an example is fitted exactly
+    return np.maximum(losses, 0.0) * feature_scale, active
+
+
+# The regime rule (documented in the README). A feature is "learned" when its dimensionality is
+# at least STRONG_FEATURE (a pentagon's features have 2/5, an antipodal pair's 1/2).
+#   feature_share   = (sum of learned features' dimensionalities) / m: the share of the m
+#                     dimensions held by well-defined features (1 for a pentagon at m = 2)
+#   data_regularity = median_t(D_t) * T / m: 1 when the T hidden vectors share the dimensions
+#                     equally (a regular T-gon), near 0 when most examples get none
+# memorizing if data_regularity >= 0.5 and it beats feature_share; generalizing if feature_share
+# >= 0.5; intermediate otherwise. Infinite data has no training examples: never memorizing.
+STRONG_FEATURE = 0.1
+REGIME_THRESHOLD = 0.5
+REGIMES = ("memorizing", "intermediate", "generalizing")
+
+
+def classify(feature_share: float, data_regularity: float) -> str:
+    """The regime of one model from its two shares (see the rule above)."""
+    memorizes = np.isfinite(data_regularity) and data_regularity >= REGIME_THRESHOLD
+    generalizes = feature_share >= REGIME_THRESHOLD
+    if memorizes and (not generalizes or data_regularity >= feature_share):
+        return "memorizing"
+    return "generalizing" if generalizes else "intermediate"
 
 
 @dataclass
 class Measurements:
     """Scalars (dict of floats) and per-item arrays of one model."""
 
-    scalars: dict[str, float]
+    scalars: dict[str, float | int | str]
     features: dict[str, np.ndarray]  # each (n,)
     examples: dict[str, np.ndarray]  # each (T,); empty for infinite data
 
@@ -85,6 +108,9 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
     data_dim = fractional_dimensionality(hidden)
     hidden_norm = np.linalg.norm(hidden, axis=1)
     leverage = max_data_dimensionality(hidden)
+    m = W.shape[0]
+    strong_features = float(feature_dim[feature_dim >= STRONG_FEATURE].sum() / m)
+    data_regularity = float(np.median(data_dim) * len(data_dim) / m) if fixed_train_set else float("nan")
     scalars = {
         "train_loss": float(train_loss.mean()),
         "test_loss": float(test_loss.mean()),
@@ -100,6 +126,10 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
         "hidden_norm_mean": float(hidden_norm.mean()),
         "hidden_norm_max": float(hidden_norm.max()),
         "active_fraction": float(active.sum() / (W.shape[1] * train_rows.n_rows)),
+        "features_learned": int(np.sum(feature_dim >= STRONG_FEATURE)),
+        "feature_share": strong_features,
+        "data_regularity": data_regularity,
+        "regime": classify(strong_features, data_regularity),
     }
     features = {"dimensionality": feature_dim, "norm": feature_norm, "bias": np.asarray(b, dtype=np.float64)}
     examples = {}

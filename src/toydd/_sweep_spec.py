@@ -10,6 +10,7 @@
     [grid]                       # the product of these lists, each point applied over [base]
     dataset_size = [5, 50, "inf"]
     data_seed = [0, 1, 2, 3]
+                                 # or several grids, [[grid]] tables: the union of their products
 
     [[points]]                   # extra points, each applied over [base] (not crossed with [grid])
     dataset_size = 7
@@ -38,16 +39,17 @@ class SweepSpec:
     name: str
     description: str
     base: dict[str, Any]
-    grid: dict[str, list]
+    grids: list[dict[str, list]]
     points: list[dict[str, Any]]
     source: str
 
     def configs(self) -> list[Config]:
         """Every run of the sweep, grid order first, then the points; duplicates dropped."""
         runs: dict[str, Config] = {}
-        keys = list(self.grid)
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            self._add(runs, {**self.base, **dict(zip(keys, values))}, "grid")
+        for g, grid in enumerate(self.grids):
+            keys = list(grid)
+            for values in itertools.product(*(grid[k] for k in keys)):
+                self._add(runs, {**self.base, **dict(zip(keys, values))}, "grid" if len(self.grids) == 1 else f"grid[{g}]")
         for i, point in enumerate(self.points):
             self._add(runs, {**self.base, **point}, f"points[{i}]")
         return list(runs.values())
@@ -57,7 +59,10 @@ class SweepSpec:
             config = Config.from_dict(values)
         except ConfigError as error:
             raise SweepError(f"{self.source}: {where}: {error}") from None
-        runs.setdefault(config.run_id(), config)
+        # The same run named twice is trained once; if either asks for weight snapshots, keep them.
+        run_id = config.run_id()
+        if run_id not in runs or (config.snapshots and not runs[run_id].snapshots):
+            runs[run_id] = config
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -83,27 +88,67 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
         if key not in ("name", "description"):
             raise SweepError(f"{source}: unknown key 'sweep.{key}' (expected name, description)")
     base = _table(data, "base", source)
-    grid = _table(data, "grid", source)
-    for key, values in grid.items():
-        if not isinstance(values, list):
-            raise SweepError(f"{source}: grid.{key} must be a list, got {values!r}")
-        if not values:
-            raise SweepError(f"{source}: grid.{key} is an empty list")
+    grids = data.get("grid", [])
+    grids = [grids] if isinstance(grids, dict) else grids
+    if not isinstance(grids, list) or not all(isinstance(g, dict) for g in grids):
+        raise SweepError(f"{source}: grid must be a table ([grid]) or an array of tables ([[grid]])")
+    for grid in grids:
+        for key, values in grid.items():
+            if not isinstance(values, list):
+                raise SweepError(f"{source}: grid.{key} must be a list, got {values!r}")
+            if not values:
+                raise SweepError(f"{source}: grid.{key} is an empty list")
     points = data.get("points", [])
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise SweepError(f"{source}: points must be an array of tables ([[points]])")
-    if not grid and not points:
+    if not any(grids) and not points:
         raise SweepError(f"{source}: no runs: give a [grid] or [[points]]")
     spec = SweepSpec(
         name=str(meta.get("name", Path(source).stem)),
         description=str(meta.get("description", "")),
         base=base,
-        grid=grid,
+        grids=[g for g in grids if g],
         points=points,
         source=source,
     )
     spec.configs()  # validate every run now, before anything is written
     return spec
+
+
+def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
+    """The sweep with KEY=VALUE overrides: a list makes KEY a grid axis of every grid; a single
+    value sets KEY for every run (in base, and replacing KEY in grids and points)."""
+    base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
+    for key, value in overrides.items():
+        if isinstance(value, list):
+            if not value:
+                raise SweepError(f"--set {key}: empty list")
+            base.pop(key, None)
+            grids = [{**g, key: value} for g in (grids or [{}])]
+            for point in points:
+                point.pop(key, None)
+        else:
+            base[key] = value
+            grids = [{k: v for k, v in g.items() if k != key} for g in grids]
+            points = [{k: v for k, v in p.items() if k != key} for p in points]
+    changed = SweepSpec(spec.name, spec.description, base, [g for g in grids if g] or ([{}] if not points else []), points, spec.source)
+    changed.configs()
+    return changed
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
+    """--set KEY=VALUE items, VALUE in TOML syntax (20, 0.5, "inf", [1, 2]); bare words are strings."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise SweepError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        overrides[key.strip()] = value
+    return overrides
 
 
 def _table(data: dict, name: str, source: str) -> dict:

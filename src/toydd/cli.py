@@ -255,6 +255,57 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
 
 
 @main.command()
+@click.option("--preset", default=None, help="quick, paper, heatmap or appendix (see --list)")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="sweep directory (created or resumed)")
+@click.option("--list", "list_presets", is_flag=True, help="describe the presets and their estimated cost")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config key for every run (a [list] makes it a grid axis)")
+@_executor_options
+def reproduce(preset: str | None, out: Path | None, list_presets: bool, overrides: tuple[str, ...], **opts):
+    """Run a preset sweep, then draw the paper's figures and write report.html."""
+    from . import _executors, _presets
+    from ._report import figures as draw_figures
+    from ._report import report as write_report
+    from ._sweep_spec import parse_overrides, with_overrides
+
+    if list_presets:
+        for name in _presets.names():
+            spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
+            hours = _presets.estimated_hours(spec, _executors.cores())
+            click.echo(f"{name}: {len(spec.configs())} runs, about {hours:.2g} h on {_executors.cores()} cores\n  {spec.description}")
+        return
+    if preset is None or out is None:
+        raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
+    spec = with_overrides(_presets.load_preset(preset), parse_overrides(overrides))
+    out.mkdir(parents=True, exist_ok=True)
+    note = "".join(f"# --set {item}\n" for item in overrides)
+    (out / "sweep.toml").write_text(_presets.preset_text(preset) + ("\n# overrides given to toydd reproduce:\n" + note if note else ""))
+    status = _run_sweep_command(spec.configs(), out, opts)
+    paths = draw_figures(out)
+    report_path = write_report(out)
+    click.echo(f"{len(paths)} figure files in {out / 'figures'}; report: {report_path}")
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+def figures(sweep_dir: Path):
+    """Redraw the figures of a sweep directory from its stored results (no training)."""
+    from ._report import figures as draw_figures
+
+    for path in draw_figures(sweep_dir):
+        click.echo(path)
+
+
+@main.command()
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+def report(sweep_dir: Path):
+    """Rewrite SWEEP_DIR/report.html from stored results (no training)."""
+    from ._report import report as write_report
+
+    click.echo(write_report(sweep_dir))
+
+
+@main.command()
 @click.argument("run", type=click.Path(path_type=Path))
 def show(run: Path):
     """Print a saved run's config and metrics (verifying its files)."""

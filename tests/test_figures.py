@@ -1,0 +1,111 @@
+"""Each figure drawn from a small synthetic table shows the data it was given."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+
+from toydd import _figures as fig  # noqa: E402
+
+SIZES = [3.0, 10.0, 100.0, 1000.0, np.inf]
+REGIME = {3.0: "memorizing", 10.0: "memorizing", 100.0: "intermediate", 1000.0: "generalizing", np.inf: "generalizing"}
+
+
+def results_table() -> pd.DataFrame:
+    rows = []
+    for t in SIZES:
+        for seed in range(2):
+            rows.append({
+                "run_id": f"{t}-{seed}", "dataset_size": t, "data_seed": seed, "n_hidden": 2, "n_features": 100,
+                "sparsity": 0.9, "steps": 1000, "weight_decay": 0.01, "regime": REGIME[t],
+                "test_loss": 1.0 + 0.01 * seed + (0.2 if t == 100 else 0.0) - (0.05 if t >= 1000 else 0.0),
+                "W_norm": 5.0 - np.log10(min(t, 1e4)), "b_norm": 1.0,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def items_table() -> pd.DataFrame:
+    rows = [{"dataset_size": t, "kind": "data", "dimensionality": 2 / t, "norm": 1.0} for t in SIZES if np.isfinite(t)]
+    rows += [{"dataset_size": t, "kind": "feature", "dimensionality": 0.4, "norm": 1.0} for t in (1000.0, np.inf)]
+    return pd.DataFrame(rows)
+
+
+def pentagon(radius=1.0):
+    angles = 2 * np.pi * np.arange(5) / 5
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def test_main_figure_plots_the_mean_test_loss_the_items_and_the_regimes():
+    results = results_table()
+    figure = fig.main_figure(results, items_table(), [fig.VectorPanel(5.0, pentagon().T, pentagon(2.0))])
+    loss_ax, dim_ax = figure.axes[0], figure.axes[1]
+    (line,) = [l for l in loss_ax.get_lines() if l.get_label() == "mean test loss"]
+    expected = results.groupby("dataset_size")["test_loss"].mean()
+    np.testing.assert_allclose(line.get_ydata(), expected.values)
+    x, inf_x = fig.t_positions(expected.index.values)
+    np.testing.assert_allclose(line.get_xdata(), x)
+    assert inf_x == 4000.0 and "∞" in [t.get_text() for t in dim_ax.get_xticklabels()]
+    assert any(l.get_ydata()[0] == 1.0 for l in loss_ax.get_lines() if l.get_linestyle() == "--")
+    red = [c for c in dim_ax.collections if isinstance(c, PathCollection) and c.get_label() == "data-point dimensionality"][0]
+    np.testing.assert_allclose(np.sort(red.get_offsets()[:, 1]), np.sort([2 / t for t in SIZES if np.isfinite(t)]))
+    labels = {p.get_label() for p in loss_ax.patches}
+    assert {"memorizing", "intermediate", "generalizing"} <= labels
+    vectors = figure.axes[2]
+    segments = [c for c in vectors.collections if isinstance(c, LineCollection)]
+    assert len(segments[0].get_segments()) == 5  # five feature spokes
+
+
+def test_small_t_figure_draws_features_and_hidden_vectors_per_column():
+    panels = [fig.VectorPanel(t, pentagon().T, pentagon(3.0)[: int(t)]) for t in (3.0, 5.0)]
+    figure = fig.small_t_figure(panels)
+    assert [a.get_title() for a in figure.axes[:2]] == ["T = 3", "T = 5"]
+    bottom = figure.axes[3]  # second column, hidden vectors
+    (spokes,) = [c for c in bottom.collections if isinstance(c, LineCollection)]
+    ends = np.array([s[1] for s in spokes.get_segments()])
+    np.testing.assert_allclose(ends, pentagon(3.0))
+    assert bottom.get_xlim()[1] > 3.0  # own scale
+
+
+def test_norms_figure_plots_frobenius_and_bias_norms():
+    results = results_table()
+    figure = fig.norms_figure(results, items_table())
+    lines = {l.get_label(): l for l in figure.axes[1].get_lines()}
+    np.testing.assert_allclose(lines["||W||_F"].get_ydata(), results.groupby("dataset_size")["W_norm"].mean().values)
+
+
+def test_heatmap_shows_the_mean_test_loss_of_each_cell():
+    results = pd.concat([results_table().assign(n_hidden=m, test_loss=lambda d, m=m: d["test_loss"] + m) for m in (2, 3)])
+    figure = fig.heatmap_figure(results)
+    image = figure.axes[0].get_images()[0].get_array()
+    expected = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").values
+    np.testing.assert_allclose(image, expected)
+
+
+def test_appendix_has_one_line_per_weight_decay_and_per_step_count():
+    base = results_table()
+    # as in the appendix preset: a decay sweep at 1,000 steps, a step sweep at decay 0.01
+    results = pd.concat([base.assign(weight_decay=d) for d in (0.0, 0.01, 0.1, 1.0)] + [base.assign(steps=s) for s in (500, 2000)])
+    figure = fig.appendix_figure(results)
+    decay_lines = {l.get_label(): l for l in figure.axes[0].get_lines() if l.get_label().startswith("decay")}
+    assert sorted(decay_lines) == ["decay 0", "decay 0.01", "decay 0.1", "decay 1"]
+    np.testing.assert_allclose(decay_lines["decay 1"].get_ydata(), base.groupby("dataset_size")["test_loss"].mean().values)
+    assert sorted(l.get_label() for l in figure.axes[1].get_lines() if "steps" in l.get_label()) == ["1,000 steps", "2,000 steps", "500 steps"]
+
+
+def test_regime_by_t_takes_the_majority():
+    results = results_table()
+    results.loc[0, "regime"] = "intermediate"  # one of two seeds at T = 3: a tie goes to memorizing
+    assert fig.regime_by_t(results).to_dict() == REGIME
+
+
+def test_animation_has_a_frame_per_snapshot(tmp_path):
+    steps = np.array([0, 10, 100])
+    W = np.stack([pentagon(r).T for r in (0.1, 0.5, 1.0)])
+    animation = fig.training_animation(steps, W, np.stack([pentagon(r) for r in (1, 2, 3)]), "test")
+    paths = fig.save_animation(animation, tmp_path, "anim")
+    from PIL import Image
+
+    with Image.open(paths[0]) as gif:
+        assert gif.n_frames == 3

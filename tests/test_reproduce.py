@@ -1,0 +1,69 @@
+"""Every preset end to end at a tiny scale: sweep, figures, report."""
+
+import subprocess
+import sys
+
+import pytest
+
+from toydd import _presets
+from toydd._sweep_spec import SweepError, parse_overrides, with_overrides
+
+TINY = ["--set", "n_features=60", "--set", "steps=30", "--set", "test_size=100", "--set", "history_points=3", "--set", "data_seed=0", "--quiet"]
+CLAIMS = [
+    "Small-T hidden vectors form regular T-gons", "At large T exactly 5 features form a pentagon",
+    "Test loss has a bump in the middle regime", "Norms peak in the memorization regime",
+    "Generalization begins once each feature is seen about 10 times", "Three regimes in order",
+]  # fmt: skip
+
+
+def toydd(*args):
+    return subprocess.run([sys.executable, "-m", "toydd.cli", *args], capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("preset", _presets.names())
+def test_every_preset_smoke_runs_and_reports(tmp_path, preset):
+    out = tmp_path / preset
+    done = toydd("reproduce", "--preset", preset, "--out", str(out), *TINY)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = (out / "report.html").read_text()
+    assert page.count("<tr class=") >= 6 and "data:image/png;base64," in page
+    figures = {p.name for p in (out / "figures").iterdir()}
+    if preset in ("quick", "paper"):
+        for claim in CLAIMS:
+            assert claim in page
+        assert {"fig1_small_t.png", "fig2_main.png", "fig3_norms.png", "fig6_training.gif"} <= figures
+    if preset == "heatmap":
+        assert "fig4_heatmap.png" in figures and "bigger model hurts" in page
+    if preset == "appendix":
+        assert "fig5_appendix.png" in figures and "Lower weight decay gives a bigger bump" in page
+
+
+def test_figures_and_report_redraw_without_training(tmp_path):
+    out = tmp_path / "q"
+    assert toydd("reproduce", "--preset", "quick", "--out", str(out), *TINY).returncode == 0
+    runs = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
+    (out / "report.html").unlink()
+    for path in (out / "figures").iterdir():
+        path.unlink()
+    assert toydd("figures", str(out)).returncode == 0 and (out / "figures" / "fig2_main.svg").exists()
+    assert toydd("report", str(out)).returncode == 0 and (out / "report.html").exists()
+    assert runs == {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
+
+
+def test_list_describes_every_preset_with_its_cost():
+    done = toydd("reproduce", "--list")
+    assert done.returncode == 0
+    for name in _presets.names():
+        assert f"{name}: " in done.stdout
+    assert "runs, about" in done.stdout
+
+
+def test_overrides_replace_axes_or_add_them():
+    spec = _presets.load_preset("quick")
+    assert len(spec.configs()) == 60
+    assert len(with_overrides(spec, parse_overrides(("data_seed=0",))).configs()) == 15
+    assert len(with_overrides(spec, parse_overrides(("n_hidden=[2, 3]",))).configs()) == 120
+    with pytest.raises(SweepError, match="expected KEY=VALUE"):
+        parse_overrides(("steps",))
+    done = toydd("reproduce", "--preset", "nope", "--out", "x")
+    assert done.returncode != 0 and "unknown preset 'nope'" in done.stderr
