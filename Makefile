@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup quick test bench clean
+.PHONY: setup quick test bench clean clean-cache
 
 $(BIN)/toydd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/toydd: pyproject.toml
 setup: $(BIN)/toydd
 
 quick: setup
-	$(BIN)/toydd train --dataset-size 5 --n-hidden 2 --out runs/quick-t5 --overwrite
+	$(BIN)/toydd reproduce --preset quick --out runs/quick
 
 test: setup
 	$(BIN)/python -m pytest
@@ -24,5 +24,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_engine.py
 
-clean:
-	rm -rf $(VENV) runs src/toydd/__pycache__
+clean-cache:
+	find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+
+clean: clean-cache
+	rm -rf $(VENV)

@@ -97,7 +97,7 @@ def figures(out: str | Path) -> list[Path]:
         items = item_table(out, series)
         small = [p for p in (vector_panel(out, series, t) for t in SMALL_T if t in set(sizes)) if p is not None]
         if small:
-            written += fig.save(fig.small_t_figure(small, f"Small T   [{label}]"), folder, "fig1_small_t")
+            written += fig.save(fig.small_t_figure(small, f"Small T, lowest dataset seed   [{label}]"), folder, "fig1_small_t")
         panels = [p for p in (vector_panel(out, series, t) for t in spread_sizes(sizes, 6)) if p is not None]
         written += fig.save(fig.main_figure(series, items, panels), folder, "fig2_main")
         written += fig.save(fig.norms_figure(series, items), folder, "fig3_norms")

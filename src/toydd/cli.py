@@ -271,7 +271,8 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
         for name in _presets.names():
             spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
             hours = _presets.estimated_hours(spec, _executors.cores())
-            click.echo(f"{name}: {len(spec.configs())} runs, about {hours:.2g} h on {_executors.cores()} cores\n  {spec.description}")
+            took = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.2g} h"
+            click.echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
         return
     if preset is None or out is None:
         raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
