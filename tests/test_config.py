@@ -40,3 +40,15 @@ def test_parse_dataset_size():
     assert parse_dataset_size("inf") == "inf" and parse_dataset_size("1e4") == 10_000 and parse_dataset_size("500_000") == 500_000
     with pytest.raises(ConfigError, match="dataset_size"):
         parse_dataset_size("2.5")
+
+
+def test_equal_values_have_one_spelling_and_one_run_id():
+    import numpy as np
+
+    assert Config(weight_decay=0).weight_decay == 0.0 and isinstance(Config(weight_decay=0).weight_decay, float)
+    assert Config(weight_decay=0).run_id() == Config(weight_decay=0.0).run_id()
+    assert Config(dataset_size=float("inf")).dataset_size == "inf"  # TOML's bare inf
+    assert Config(n_hidden=np.int64(3)).n_hidden == 3
+    assert Config(engine="torch").run_id() == Config(engine="cpu").run_id()  # how, not what
+    assert Config(batch_size=7).run_id() == Config().run_id()  # unused for finite T
+    assert Config(dataset_size="inf", batch_size=7).run_id() != Config(dataset_size="inf").run_id()

@@ -92,8 +92,33 @@ def test_history_records_weights_at_the_requested_steps(tiny):
     assert job.history_steps[0] == 0 and job.history_steps[-1] == 40
     np.testing.assert_array_equal(out.history_W[0, 0], job.init_W[0])
     np.testing.assert_array_equal(out.history_W[0, -1], out.W[0])
-    partial = CpuEngine().train(job_for(cfg.replace(steps=40)))  # same run: same history
-    np.testing.assert_array_equal(partial.history_W, out.history_W)
+
+
+def test_training_in_segments_equals_one_call(tiny):
+    """The engine runs steps in segments between progress updates; the cut must not show."""
+    import numba
+
+    from toydd._engine_cpu import train_loop
+
+    cfg = tiny.replace(steps=60)
+    job = job_for(cfg)
+    results = []
+    for cuts in ([0, 60], [0, 7, 31, 60]):
+        W, b = job.init_W[0].copy(), job.init_b[0].copy()
+        state = np.zeros((4, 3 * cfg.n_features), W.dtype)
+        hist_W = np.zeros((len(job.history_steps), 2, cfg.n_features), W.dtype)
+        hist_b = np.zeros((len(job.history_steps), cfg.n_features), W.dtype)
+        rows = job.train_set
+        for first, stop in zip(cuts[:-1], cuts[1:]):
+            train_loop(
+                False, (0, 0), W, b, state, rows.indptr, rows.indices, rows.values, False, 1, 0.05, True, 0,
+                cfg.steps, cfg.warmup_steps, cfg.lr, cfg.weight_decay, True, 0.9, 0.999, 1e-8, 1.0,
+                job.history_steps, hist_W, hist_b, first, stop,
+            )  # fmt: skip
+        results.append((W, hist_W))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert numba.get_num_threads() >= 1
 
 
 def test_divergence_is_reported_with_its_step(tiny):

@@ -63,7 +63,23 @@ def test_overrides_replace_axes_or_add_them():
     assert len(spec.configs()) == 60
     assert len(with_overrides(spec, parse_overrides(("data_seed=0",))).configs()) == 15
     assert len(with_overrides(spec, parse_overrides(("n_hidden=[2, 3]",))).configs()) == 120
+    # a list crosses the points too, keeping their other settings (no run at a default T appears)
+    crossed = with_overrides(spec, parse_overrides(("dataset_size=[10, 100]",))).configs()
+    assert {c.dataset_size for c in crossed} == {10, 100} and len(crossed) == 16
+    assert sum(c.snapshots for c in crossed) == 2
+    assert len(with_overrides(spec, parse_overrides(("dataset_size=inf",))).configs()) == 8
     with pytest.raises(SweepError, match="expected KEY=VALUE"):
         parse_overrides(("steps",))
     done = toydd("reproduce", "--preset", "nope", "--out", "x")
     assert done.returncode != 0 and "unknown preset 'nope'" in done.stderr
+
+
+def test_report_of_a_sweep_with_no_complete_run(tmp_path):
+    from toydd._report import report
+    from toydd._sweep import write_results
+
+    write_results(tmp_path, [])
+    page = report(tmp_path).read_text()
+    assert "<h2>Cost</h2>" in page and "<td>runs</td><td>0</td>" in page
+    done = toydd("results", str(tmp_path))
+    assert done.returncode == 0 and "(no complete runs)" in done.stdout

@@ -206,3 +206,42 @@ def test_submitit_local_executor_runs_a_sweep(tmp_path):
     reference = tmp_path / "ref"
     assert toydd("sweep", str(sweep), "--out", str(reference), "--quiet").returncode == 0
     pd.testing.assert_frame_equal(comparable(out), comparable(reference))
+
+
+def test_a_stale_failure_record_of_a_complete_run_is_dropped(tmp_path):
+    sweep, out = write_sweep(tmp_path), tmp_path / "out"
+    assert toydd("sweep", str(sweep), "--out", str(out), "--quiet").returncode == 0
+    run_id = read_results(out)["run_id"][0]
+    (out / "failed").mkdir()
+    (out / "failed" / f"{run_id}.json").write_text(json.dumps({"run_id": run_id, "reason": "old crash"}))
+    again = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
+    assert again.returncode == 0 and "old crash" not in again.stderr
+    assert not (out / "failed" / f"{run_id}.json").exists()
+
+
+def test_leftovers_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
+    import socket
+
+    from toydd._store import remove_leftovers
+
+    host = socket.gethostname()
+    dead = tmp_path / f".abc.tmp-{host}-999999999-0000aaaa"
+    live = tmp_path / f".abd.tmp-{host}-{os.getpid()}-0000bbbb"
+    other = tmp_path / ".abe.tmp-elsewhere.example-12-0000cccc"
+    for path in (dead, live, other):
+        path.mkdir()
+    remove_leftovers(tmp_path)
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.parametrize("args,message", [(["--workers", "-1"], "--workers"), (["--threads", "-2"], "--threads")])
+def test_bad_executor_options_are_one_line(tmp_path, args, message):
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(tmp_path / "out"), *args)
+    assert done.returncode != 0 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(blocker / "out"), "--quiet")
+    assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -59,7 +60,9 @@ class Config:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _check_type(f.name, getattr(self, f.name))
+            value = _normalize(f.name, getattr(self, f.name))
+            _check_type(f.name, value)
+            object.__setattr__(self, f.name, value)
         _check_ranges(self)
 
     # construction -------------------------------------------------------------------------
@@ -94,6 +97,11 @@ class Config:
         return self.batch_size if self.infinite_data else int(self.dataset_size)
 
     @property
+    def feature_scale(self) -> float:
+        """Factor on the loss summed over features: 1 (the paper's "sum") or 1/n ("mean")."""
+        return 1.0 if self.feature_reduction == "sum" else 1.0 / self.n_features
+
+    @property
     def cost(self) -> float:
         """(feature, example) pairs processed by training: the engine's cost driver."""
         return float(self.n_features) * self.examples_per_step * self.steps * self.restarts
@@ -101,14 +109,15 @@ class Config:
     def run_id(self) -> str:
         """Stable hash of the fields that determine the numbers (not how they were computed)."""
         science = {k: v for k, v in self.to_dict().items() if k not in _EXECUTION_FIELDS}
+        if not self.infinite_data:
+            del science["batch_size"]  # unused with a fixed training set
         text = json.dumps(science, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# Fields that change how, not what, is computed. threads is here because results are equal across
-# thread counts up to float32 summation order; engine/dtype/device are kept in the hash because
-# they change the numbers beyond rounding noise when compared bit for bit.
-_EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots"})
+# Fields that change how, not what, is computed: the cpu engine gives the same numbers for any
+# thread count, and the engines and devices agree to float32 rounding (dtype does count).
+_EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots", "engine", "device"})
 
 _CHOICES = {
     "init": ("xavier_normal", "xavier_uniform"),
@@ -119,6 +128,19 @@ _CHOICES = {
 }
 
 _TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def _normalize(name: str, value: Any) -> Any:
+    """One spelling per value, so that equal configs hash equally: 0 and 0.0 for a float field,
+    numpy integers as int, and TOML's bare inf for dataset_size."""
+    kind = _TYPES[name]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)
+        if kind == "float":
+            return float(value)
+    if name == "dataset_size" and isinstance(value, float) and math.isinf(value) and value > 0:
+        return INF
+    return value
 
 
 def _check_type(name: str, value: Any) -> None:

@@ -124,7 +124,7 @@ class CpuEngine:
             cfg.infinite_data, cfg.batch_size, 1.0 - cfg.sparsity, cfg.normalize, cfg.data_seed,
             cfg.steps, cfg.warmup_steps,
         )  # fmt: skip
-        recipe = (cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, feature_scale(cfg))
+        recipe = (cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, cfg.feature_scale)
         dims = (0,) * M
         lrs = np.asarray(job.lrs, np.float64)
         decays = np.asarray(job.weight_decays, np.float64)
@@ -154,11 +154,6 @@ def segments(steps: int, count: int = 100) -> list[tuple[int, int]]:
     """Split [0, steps) into about `count` ranges: Python runs between them, never per step."""
     edges = np.unique(np.linspace(0, steps, min(count, steps) + 1).astype(np.int64))
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-
-def feature_scale(cfg) -> float:
-    """1 for the paper's sum over features, 1/n for the mean."""
-    return 1.0 if cfg.feature_reduction == "sum" else 1.0 / cfg.n_features
 
 
 def set_threads(threads: int) -> None:

@@ -1,8 +1,10 @@
 """The torch engine: the model written plainly with autograd and torch.optim.AdamW, on CPU or CUDA.
 
 It is the readable reference for the cpu engine and the GPU path. Models of a stack train one
-after another. Examples are made dense on the device in chunks of at most CHUNK_ELEMENTS entries,
-so that large T fits; gradients accumulate over chunks.
+after another. Examples are made dense on the device in chunks of at most CHUNK_ELEMENTS entries
+and gradients accumulate over chunks. A training set of up to KEEP_DENSE entries stays dense on
+the device; a larger one stays there as CSR and each chunk is made dense when it is used, so that
+T = 500,000 at n = 10,000 fits in a GPU's memory.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import numpy as np
 from . import _kernels
 from ._config import ConfigError
 from ._data import SparseRows, infinite_batch_seed, sample_rows
-from ._engine_cpu import feature_scale
 from ._engines import Progress, StackJob, StackOutcome
 
 CHUNK_ELEMENTS = 1 << 26  # dense entries per chunk (256 MB in float32)
+KEEP_DENSE = 1 << 28  # a training set up to this many entries (1 GB in float32) is kept dense
 
 
 def _torch():
@@ -68,11 +70,11 @@ class TorchEngine:
                 if chunks is None:
                     batch = sample_rows(cfg.batch_size, n, cfg.sparsity, infinite_batch_seed(cfg.data_seed, step), cfg.normalize)
                     chunks = self._dense_chunks(batch, dtype)
-                n_rows = sum(len(chunk) for chunk in chunks)
+                n_rows = cfg.examples_per_step
                 optimizer.zero_grad(set_to_none=True)
                 loss = 0.0
                 for X in chunks:
-                    chunk_loss = loss_of(W, b, X) * (feature_scale(cfg) / n_rows)
+                    chunk_loss = loss_of(W, b, X()) * (cfg.feature_scale / n_rows)
                     chunk_loss.backward()
                     loss += chunk_loss.item()
                 last_loss[model] = loss
@@ -92,18 +94,28 @@ class TorchEngine:
         return StackOutcome(W_out, b_out, history_W, history_b, nan_step, seconds, self.name)
 
     def _dense_chunks(self, rows: SparseRows, dtype) -> list:
+        """Callables, one per chunk of examples, each returning that chunk as a dense (t, n) tensor."""
         torch = _torch()
         per_chunk = max(1, CHUNK_ELEMENTS // rows.n_features)
+        keep_dense = rows.n_rows * rows.n_features <= KEEP_DENSE
         chunks = []
         for t0 in range(0, rows.n_rows, per_chunk):
             t1 = min(t0 + per_chunk, rows.n_rows)
             lo, hi = rows.indptr[t0], rows.indptr[t1]
-            row_of_entry = np.repeat(np.arange(t1 - t0), np.diff(rows.indptr[t0 : t1 + 1]))
-            X = torch.zeros((t1 - t0, rows.n_features), dtype=dtype, device=self.device)
-            X[torch.as_tensor(row_of_entry, device=self.device), torch.as_tensor(rows.indices[lo:hi], device=self.device)] = (
-                torch.as_tensor(rows.values[lo:hi], device=self.device).to(dtype)
-            )
-            chunks.append(X)
+            row_of_entry = torch.as_tensor(np.repeat(np.arange(t1 - t0), np.diff(rows.indptr[t0 : t1 + 1])), device=self.device)
+            column = torch.as_tensor(rows.indices[lo:hi], device=self.device)
+            value = torch.as_tensor(rows.values[lo:hi], device=self.device).to(dtype)
+
+            def dense(t=t1 - t0, r=row_of_entry, c=column, v=value):
+                X = torch.zeros((t, rows.n_features), dtype=dtype, device=self.device)
+                X[r, c] = v
+                return X
+
+            if keep_dense:
+                X = dense()
+                chunks.append(lambda X=X: X)
+            else:
+                chunks.append(dense)
         return chunks
 
     @staticmethod

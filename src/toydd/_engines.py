@@ -72,6 +72,8 @@ def get_engine(config: Config) -> Engine:
         name = "torch" if _cuda_available() else "cpu"
     if name == "cpu":
         if config.device == "cuda":
+            if config.engine == "auto":
+                raise ConfigError("device = \"cuda\" but no CUDA device is available to torch")
             raise ConfigError("device = \"cuda\" needs engine = \"torch\"")
         from ._engine_cpu import CpuEngine
 

@@ -32,8 +32,9 @@ def _failed(task: Task, out: str, reason: str) -> list[Outcome]:
 
 
 def local(workers: int):
-    """A pool of `workers` fresh processes on this machine. A worker that dies fails the tasks
-    it was running (recorded with the reason); a new pool takes the rest."""
+    """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
+    the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
+    already saved stay complete), and a new pool takes the tasks not yet submitted."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
@@ -56,9 +57,10 @@ def local(workers: int):
                         except Exception as error:
                             outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {error}")
                         done(task, outcomes)
-                if broken:  # every task still in the broken pool failed with it
+                if broken:  # the tasks still in the broken pool failed with it, unless they finished
                     for future, task in running.items():
-                        done(task, _failed(task, out, "crashed: the worker process died"))
+                        finished_ok = future.done() and not future.cancelled() and future.exception() is None
+                        done(task, future.result() if finished_ok else _failed(task, out, "crashed: the worker process died"))
 
     return execute
 
@@ -91,6 +93,14 @@ def dask(workers: int, scheduler: str | None):
                 cluster.close()
 
     return execute
+
+
+def dask_workers(scheduler: str) -> int:
+    """How many workers the Dask cluster at `scheduler` has now (at least 1)."""
+    from distributed import Client
+
+    with Client(scheduler) as client:
+        return max(1, len(client.scheduler_info().get("workers", {})))
 
 
 @dataclass(frozen=True)
@@ -126,7 +136,8 @@ def slurm(options: SlurmOptions):
             try:
                 outcomes = job.result()
             except Exception as error:
-                outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {str(error).strip().splitlines()[-1:]}")
+                lines = str(error).strip().splitlines()
+                outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {lines[-1] if lines else ''}")
             done(task, outcomes)
 
     return execute

@@ -121,8 +121,9 @@ def draw_vectors(ax, vectors: np.ndarray, color: str, width: float = 1.0) -> Non
     ax.set_yticks([])
 
 
-def _t_text(t: float) -> str:
-    return "T = ∞" if not np.isfinite(t) else f"T = {int(t):,}"
+def t_label(t: float) -> str:
+    """A dataset size as text: 1,000 or ∞."""
+    return "∞" if not np.isfinite(t) else f"{int(t):,}"
 
 
 # --- figure 1: small T -------------------------------------------------------------------------
@@ -134,7 +135,7 @@ def small_t_figure(panels: list[VectorPanel], title: str = ""):
     fig, axes = plt.subplots(2, len(panels), figsize=(2.1 * len(panels), 4.4), squeeze=False)
     for column, panel in enumerate(panels):
         draw_vectors(axes[0, column], panel.W.T, FEATURE_COLOR, 0.6)
-        axes[0, column].set_title(_t_text(panel.dataset_size), fontsize=10)
+        axes[0, column].set_title(f"T = {t_label(panel.dataset_size)}", fontsize=10)
         if panel.hidden is not None:
             draw_vectors(axes[1, column], panel.hidden, DATA_COLOR, 1.2)
         else:
@@ -188,7 +189,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     dim_ax.set_ylabel("dimensionality")
     dim_ax.set_ylim(-0.02, 1.02)
     dim_ax.legend(loc="upper right", fontsize=8, markerscale=3)
-    dim_ax.set_title("(b) dimensionality of every feature and training example", fontsize=10, loc="left")
+    dim_ax.set_title("(b) dimensionality of features and training examples (each point one item)", fontsize=10, loc="left")
     _t_axis(dim_ax, results["dataset_size"])
     plt.setp(loss_ax.get_xticklabels(), visible=False)
 
@@ -197,7 +198,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
         draw_vectors(ax, panel.W.T, FEATURE_COLOR, 0.6)
         if panel.hidden is not None:
             draw_vectors(ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
-        ax.set_title(_t_text(panel.dataset_size), fontsize=9)
+        ax.set_title(f"T = {t_label(panel.dataset_size)}", fontsize=9)
     fig.text(0.01, 0.27, "(c)", fontsize=10)
     fig.tight_layout()
     return fig
@@ -235,7 +236,7 @@ def heatmap_figure(results: pd.DataFrame):
     table = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * table.shape[1], 1.0 + 0.5 * table.shape[0]))
     image = ax.imshow(table.values, origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(table.shape[1]), ["∞" if not np.isfinite(t) else f"{int(t):,}" for t in table.columns])
+    ax.set_xticks(range(table.shape[1]), [t_label(t) for t in table.columns])
     ax.set_yticks(range(table.shape[0]), [str(m) for m in table.index])
     for (i, j), value in np.ndenumerate(table.values):
         if np.isfinite(value):

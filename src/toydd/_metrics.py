@@ -72,7 +72,6 @@ def example_losses(W: np.ndarray, b: np.ndarray, rows: SparseRows, feature_scale
 # >= 0.5; intermediate otherwise. Infinite data has no training examples: never memorizing.
 STRONG_FEATURE = 0.1
 REGIME_THRESHOLD = 0.5
-REGIMES = ("memorizing", "intermediate", "generalizing")
 
 
 def classify(feature_share: float, data_regularity: float) -> str:
@@ -97,7 +96,8 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
     """Everything SPEC section 5 lists, for weights W (m, n) and b (n,).
 
     `train_rows` is the training set (or, for infinite data, a fresh batch standing in for it:
-    then no per-example table is kept).
+    then the training loss is measured on it, but there are no training examples to measure, so
+    the data-point metrics are NaN and no per-example table is kept).
     """
     train_loss, active = example_losses(W, b, train_rows, feature_scale)
     test_loss, _ = example_losses(W, b, test_rows, feature_scale)
@@ -117,14 +117,14 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
         "test_loss_sem": float(test_loss.std(ddof=1) / np.sqrt(len(test_loss))) if len(test_loss) > 1 else float("nan"),
         "feature_dimensionality_sum": float(feature_dim.sum()),
         "feature_dimensionality_max": float(feature_dim.max()),
-        "data_dimensionality_sum": float(data_dim.sum()),
-        "data_dimensionality_max": float(data_dim.max()),
-        "max_data_dimensionality_sum": float(leverage.sum()),
+        "data_dimensionality_sum": float(data_dim.sum()) if fixed_train_set else float("nan"),
+        "data_dimensionality_max": float(data_dim.max()) if fixed_train_set else float("nan"),
+        "max_data_dimensionality_sum": float(leverage.sum()) if fixed_train_set else float("nan"),
         "W_norm": float(np.linalg.norm(W64)),
         "b_norm": float(np.linalg.norm(np.asarray(b, dtype=np.float64))),
         "feature_norm_max": float(feature_norm.max()),
-        "hidden_norm_mean": float(hidden_norm.mean()),
-        "hidden_norm_max": float(hidden_norm.max()),
+        "hidden_norm_mean": float(hidden_norm.mean()) if fixed_train_set else float("nan"),
+        "hidden_norm_max": float(hidden_norm.max()) if fixed_train_set else float("nan"),
         "active_fraction": float(active.sum() / (W.shape[1] * train_rows.n_rows)),
         "features_learned": int(np.sum(feature_dim >= STRONG_FEATURE)),
         "feature_share": strong_features,
@@ -150,7 +150,7 @@ HISTORY_COLUMNS = (
 )  # fmt: skip
 
 
-def history_row(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: float) -> dict[str, float]:
+def history_row(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: float, fixed_train_set: bool) -> dict[str, float]:
     """The scalar metrics recorded over training, at one recorded step."""
-    everything = measure(W, b, train_rows, test_rows, feature_scale, fixed_train_set=False).scalars
+    everything = measure(W, b, train_rows, test_rows, feature_scale, fixed_train_set).scalars
     return {name: everything[name] for name in HISTORY_COLUMNS}

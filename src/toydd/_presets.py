@@ -27,6 +27,6 @@ def load_preset(name: str) -> SweepSpec:
 
 
 def estimated_hours(spec: SweepSpec, cores: int) -> float:
-    """Hours of training on `cores` cores at PAIRS_PER_CORE_SECOND, scaled by m / 2."""
+    """Hours of training on `cores` cores at PAIRS_PER_CORE_SECOND, times max(1, m / 2)."""
     pair_steps = sum(c.cost * max(1.0, c.n_hidden / 2) for c in spec.configs())
     return pair_steps / (PAIRS_PER_CORE_SECOND * cores) / 3600

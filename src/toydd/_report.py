@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import _figures as fig
 from ._metrics import hidden_vectors
-from ._store import load_run
+from ._store import load_run, write_atomic
 from ._sweep import read_results, run_dir
 
 SMALL_T = (3, 5, 6, 8, 10, 15, 30)
@@ -136,10 +136,6 @@ def _verdict(ok: bool) -> str:
     return "confirmed" if ok else "not confirmed"
 
 
-def _t(t: float) -> str:
-    return "∞" if not np.isfinite(t) else f"{int(t):,}"
-
-
 def check_claims(out: Path, results: pd.DataFrame) -> list[Claim]:
     """Every claim of SPEC section 6 that this sweep can test, with its evidence and verdict."""
     series = main_series(results)
@@ -174,7 +170,7 @@ def check_claims(out: Path, results: pd.DataFrame) -> list[Claim]:
             dims = load_run(run_dir(out, row.run_id)).features["dimensionality"].values
             strong = dims[dims >= 0.1]
             good += bool(len(strong) == 5 and np.all((strong > 0.25) & (strong < 0.45)))
-        sizes = ", ".join(_t(t) for t in sorted(large["dataset_size"].unique()))
+        sizes = ", ".join(fig.t_label(t) for t in sorted(large["dataset_size"].unique()))
         claims.append(Claim("At large T exactly 5 features form a pentagon", f"{good} of {len(large)} runs at T = {sizes} have exactly 5 features with dimensionality ≥ 0.1, each in (0.25, 0.45)", _verdict(good >= 0.75 * len(large))))
     else:
         claims.append(Claim("At large T exactly 5 features form a pentagon", "needs m = 2 runs at large T", "not measured"))
@@ -186,21 +182,21 @@ def check_claims(out: Path, results: pd.DataFrame) -> list[Claim]:
             mean_low = float(series[series["dataset_size"].isin(low)]["test_loss"].mean())
             claims.append(Claim("Test loss is above 1 at small T", f"mean test loss over T ≤ 10: {mean_low:.4f}", _verdict(mean_low > 1.0)))
         big = [finite[-1]] + [t for t in loss.index if not np.isfinite(t)]
-        values = ", ".join(f"{loss[t]:.4f} at T = {_t(t)}" for t in big)
+        values = ", ".join(f"{loss[t]:.4f} at T = {fig.t_label(t)}" for t in big)
         claims.append(Claim("Test loss is just below 1 at large T", f"mean test loss {values}", _verdict(all(0.8 < loss[t] < 1.0 for t in big))))
 
     # 5. the bump
     bump = bump_height(series)
     if bump is not None:
         height, peak_t, peak, end_t, end, noise = bump
-        claims.append(Claim("Test loss has a bump in the middle regime", f"mean test loss peaks at {peak:.4f} (T = {_t(peak_t)}) between the regimes, against {end:.4f} at T = {_t(end_t)}; seed noise ±{noise:.4f}", _verdict(height > 2 * noise and height > 0)))
+        claims.append(Claim("Test loss has a bump in the middle regime", f"mean test loss peaks at {peak:.4f} (T = {fig.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {fig.t_label(end_t)}; seed noise ±{noise:.4f}", _verdict(height > 2 * noise and height > 0)))
 
     # 7. norms
     norms = by_t["W_norm"].mean()
     peak_t = norms.idxmax()
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
     near = bool(memorizing) and peak_t <= _next_size(list(loss.index), max(memorizing))
-    claims.append(Claim("Norms peak in the memorization regime and fall after it", f"||W||_F peaks at {norms.max():.3f} at T = {_t(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_t(norms.index[-1])}", _verdict(near and norms.iloc[-1] < norms.max())))
+    claims.append(Claim("Norms peak in the memorization regime and fall after it", f"||W||_F peaks at {norms.max():.3f} at T = {fig.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {fig.t_label(norms.index[-1])}", _verdict(near and norms.iloc[-1] < norms.max())))
 
     # 8. where generalization starts
     general = [t for t in finite if regimes.get(t) == "generalizing"]
@@ -208,14 +204,14 @@ def check_claims(out: Path, results: pd.DataFrame) -> list[Claim]:
     if general:
         first = general[0]
         seen = first * (1 - sparsity)
-        claims.append(Claim("Generalization begins once each feature is seen about 10 times", f"first generalizing T = {_t(first)}: T(1 - S) = {seen:.3g} expected sightings per feature", _verdict(3 <= seen <= 30)))
+        claims.append(Claim("Generalization begins once each feature is seen about 10 times", f"first generalizing T = {fig.t_label(first)}: T(1 - S) = {seen:.3g} expected sightings per feature", _verdict(3 <= seen <= 30)))
     else:
         claims.append(Claim("Generalization begins once each feature is seen about 10 times", "no finite T generalizes in this sweep", "not confirmed" if finite else "not measured"))
 
     # 9. order of regimes
     sequence = [regimes[t] for t in sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))]
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence)
-    claims.append(Claim("Three regimes in order: memorizing, intermediate, generalizing", "regime by T: " + ", ".join(f"{_t(t)}: {regimes[t][:3]}" for t in sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))), _verdict(ordered and "intermediate" in sequence)))
+    claims.append(Claim("Three regimes in order: memorizing, intermediate, generalizing", "regime by T: " + ", ".join(f"{fig.t_label(t)}: {regimes[t][:3]}" for t in sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))), _verdict(ordered and "intermediate" in sequence)))
 
     claims += heatmap_claims(results) + appendix_claims(results)
     return claims
@@ -258,9 +254,9 @@ def heatmap_claims(results: pd.DataFrame) -> list[Claim]:
     bigger = [(t, a, b, table.loc[b, t] - table.loc[a, t]) for t in table.columns for a, b in zip(table.index, table.index[1:])]
     claims = []
     worst = max(more_data, key=lambda r: r[3])
-    claims.append(Claim("There are regions where more data hurts", f"largest rise: m = {worst[0]}, T {_t(worst[1])} → {_t(worst[2])}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
+    claims.append(Claim("There are regions where more data hurts", f"largest rise: m = {worst[0]}, T {fig.t_label(worst[1])} → {fig.t_label(worst[2])}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
     worst = max(bigger, key=lambda r: r[3])
-    claims.append(Claim("There are regions where a bigger model hurts", f"largest rise: T = {_t(worst[0])}, m {worst[1]} → {worst[2]}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
+    claims.append(Claim("There are regions where a bigger model hurts", f"largest rise: T = {fig.t_label(worst[0])}, m {worst[1]} → {worst[2]}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
     return claims
 
 
@@ -299,11 +295,10 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
     claims = check_claims(out, results) if len(results) else []
     if sweep_text is None and (out / "sweep.toml").is_file():
         sweep_text = (out / "sweep.toml").read_text()
-    cost = {
-        "runs": len(results),
-        "wall time of training (sum over runs)": f"{results['wall_seconds'].sum() / 60:.1f} min" if len(results) else "0",
-        "(feature, example) pairs processed": f"{_pairs(results):.3g}",
-    }
+    cost = {"runs": len(results)}
+    if len(results):
+        cost["wall time of training (sum over runs)"] = f"{results['wall_seconds'].sum() / 60:.1f} min"
+        cost["(feature, example) pairs processed"] = f"{_pairs(results):.3g}"
     regimes = results["regime"].value_counts().to_dict() if len(results) else {}
     body = [f"<h1>toydd report: {html.escape(out.name)}</h1>"]
     body.append("<p>Runs trained by toydd on this machine, checked against the claims of Henighan et al., "
@@ -327,9 +322,7 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
              ".not-measured td:last-child{background:#eee}pre{background:#f6f6f6;padding:1em}")  # fmt: skip
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>toydd report</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
     path = out / "report.html"
-    tmp = path.with_name(".report.html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
+    write_atomic(path, page.encode())
     return path
 
 

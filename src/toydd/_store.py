@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +51,21 @@ def _version() -> str:
     return __version__
 
 
-def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write `result` (a RunResult) to directory `out` atomically; returns the path."""
+def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Raise ConfigError unless `out` can receive a run (absent, empty, or replaced on overwrite)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+    return out
+
+
+def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write `result` (a RunResult) to directory `out` atomically; returns the path."""
+    out = check_out(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = out.parent / f".{out.name}{_scratch_suffix('tmp')}"
     tmp.mkdir()
     try:
         _write_files(result, tmp)
@@ -104,7 +111,7 @@ def _write_json(path: Path, payload) -> None:
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Rename tmp onto out; a previous out (empty, or replaced under --overwrite) is removed."""
     if out.is_dir() and any(out.iterdir()):
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        old = out.parent / f".{out.name}{_scratch_suffix('old')}"
         os.rename(out, old)
         os.rename(tmp, out)
         shutil.rmtree(old, ignore_errors=True)
@@ -112,6 +119,49 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         if out.is_dir():
             out.rmdir()
         os.rename(tmp, out)
+
+
+def _scratch_suffix(kind: str) -> str:
+    """".tmp-HOST-PID-RANDOM": names a scratch directory by its writer, so that a cleanup can tell
+    the leftovers of a killed process from the work of a live one."""
+    return f".{kind}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove scratch directories under `folder` whose writer, on this host, is no longer alive."""
+    for path in list(folder.glob(".*.tmp-*")) + list(folder.glob(".*.old-*")):
+        try:
+            host, pid, _ = path.name.split(".tmp-" if ".tmp-" in path.name else ".old-", 1)[1].rsplit("-", 2)
+            alive = host != socket.gethostname() or _pid_alive(int(pid))
+        except ValueError:
+            alive = False
+        if not alive:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file through a temporary name and a rename: readers see all of it or none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{_scratch_suffix('tmp')}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
@@ -171,7 +221,10 @@ def load_run(path: str | os.PathLike) -> StoredRun:
     path = Path(path)
     if not path.is_dir():
         raise CorruptRun(f"{path}: no such run directory")
-    files = verify_run(path)["files"]
+    manifest = verify_run(path)
+    if manifest.get("format") != FORMAT_VERSION:
+        raise CorruptRun(f"{path / MANIFEST}: format {manifest.get('format')!r}, this toydd reads {FORMAT_VERSION}")
+    files = manifest["files"]
     try:
         header = json.loads((path / "config.json").read_text())
         config = Config.from_dict(header["config"])

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import traceback
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._config import Config
-from ._store import CorruptRun, load_run, save_run, verify_run
-from ._train import PER_MODEL_FIELDS
+from ._store import CorruptRun, load_run, remove_leftovers, save_run, verify_run, write_atomic
+from ._train import stack_key
 
 MAX_MODELS_PER_TASK = 64
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
@@ -41,10 +39,6 @@ class Task:
 
     configs: tuple[dict, ...]
     threads: int
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [Config.from_dict(c).run_id() for c in self.configs]
 
     @property
     def cost(self) -> float:
@@ -91,7 +85,7 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
 
     Incomplete or corrupt run directories are removed here, so they are trained again.
     """
-    _remove_stale_temporaries(out)
+    remove_leftovers(out / "runs")
     status = Status([], [], [], [])
     for config in configs:
         run_id = config.run_id()
@@ -100,6 +94,7 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
             try:
                 verify_run(path)
                 status.complete.append(config)
+                failure_file(out, run_id).unlink(missing_ok=True)  # finished after all
                 continue
             except CorruptRun as error:
                 status.redone.append(str(error))
@@ -112,14 +107,6 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
     return status
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Hidden half-written directories left by a killed sweep (never a complete run)."""
-    runs = out / "runs"
-    if runs.is_dir():
-        for path in runs.glob(".*.tmp-*"):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 # --- planning ----------------------------------------------------------------------------------
 
 
@@ -128,8 +115,7 @@ def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
     tasks by estimated cost (pairs x steps), largest first."""
     groups: dict[str, list[Config]] = {}
     for config in configs:
-        shared = {k: v for k, v in config.to_dict().items() if k not in PER_MODEL_FIELDS}
-        groups.setdefault(json.dumps(shared, sort_keys=True), []).append(config)
+        groups.setdefault(stack_key(config), []).append(config)
     total_models = sum(c.restarts for c in configs)
     spread = max(1, math.ceil(total_models / max(1, workers)))
     tasks = []
@@ -151,13 +137,17 @@ def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
 
 
 def run_task(task: Task, out: str) -> list[Outcome]:
-    """Train the task's runs that are not complete yet and save each one; never raises for a run."""
+    """Train the task's runs that are not complete yet and save each one. A run that diverges,
+    or a stack that crashes, is recorded as failed rather than raised."""
     from ._train import train_runs
 
     out = Path(out)
-    configs = [Config.from_dict(c) for c in task.configs]
-    outcomes = [Outcome(c.run_id(), True) for c in configs if is_complete(out, c.run_id())]
-    todo = [c.replace(threads=task.threads) for c in configs if not is_complete(out, c.run_id())]
+    outcomes, todo = [], []
+    for config in (Config.from_dict(c) for c in task.configs):
+        if is_complete(out, config.run_id()):
+            outcomes.append(Outcome(config.run_id(), True))
+        else:
+            todo.append(config.replace(threads=task.threads))
     if not todo:
         return outcomes
     try:
@@ -186,19 +176,12 @@ def _save(out: Path, config: Config, result) -> Outcome:
 
 
 def record_failure(out: Path, config: Config, reason: str, detail: str = "") -> Outcome:
+    """Write DIR/failed/<run_id>.json, unless the run is complete after all (then it succeeded)."""
+    if is_complete(out, config.run_id()):
+        return Outcome(config.run_id(), True)
     payload = {"run_id": config.run_id(), "reason": reason, "detail": detail, "config": config.to_dict()}
-    _write_atomic(failure_file(out, config.run_id()), json.dumps(payload, indent=2).encode())
+    write_atomic(failure_file(out, config.run_id()), json.dumps(payload, indent=2).encode())
     return Outcome(config.run_id(), False, reason)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # --- the results table -------------------------------------------------------------------------
@@ -221,9 +204,9 @@ def write_results(out: Path, rows: list[dict]) -> Path:
         order = [c for c in ("n_features", "sparsity", "n_hidden", "dataset_size", "data_seed", "init_seed", "lr", "weight_decay", "steps") if c in table]
         table = table.sort_values(order + ["run_id"], kind="stable").reset_index(drop=True)
     path = out / "results.parquet"
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp)
-    os.replace(tmp, path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), sink)
+    write_atomic(path, sink.getvalue().to_pybytes())
     return path
 
 
@@ -289,10 +272,13 @@ def run_sweep(
     return SweepReport(len(configs), len(status.complete), trained, failed, len(status.failed), status.redone)
 
 
-def failure_reasons(out: Path) -> dict[str, str]:
-    """run_id -> reason for every recorded failure in `out`."""
+def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:
+    """run_id -> reason for each run of `configs` recorded as failed and not complete."""
     reasons = {}
-    for path in sorted((Path(out) / "failed").glob("*.json")):
+    for config in configs:
+        path = failure_file(Path(out), config.run_id())
+        if not path.exists() or is_complete(Path(out), config.run_id()):
+            continue
         try:
             reasons[path.stem] = json.loads(path.read_text())["reason"]
         except (ValueError, KeyError):
@@ -300,4 +286,3 @@ def failure_reasons(out: Path) -> dict[str, str]:
     return reasons
 
 
-__all__ = ["Task", "Outcome", "run_sweep", "run_task", "plan_tasks", "read_results", "write_results"]

@@ -69,9 +69,11 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and fully check a sweep file (every run's config is validated here)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SweepError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise SweepError(f"{path}: not a text file (TOML must be UTF-8)") from None
     return parse_sweep(text, str(path))
 
 
@@ -116,22 +118,21 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
 
 
 def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
-    """The sweep with KEY=VALUE overrides: a list makes KEY a grid axis of every grid; a single
-    value sets KEY for every run (in base, and replacing KEY in grids and points)."""
+    """The sweep with KEY=VALUE overrides: a list makes KEY an axis of every grid and every point
+    (each point once per value); a single value sets KEY for every run."""
     base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
     for key, value in overrides.items():
         if isinstance(value, list):
             if not value:
                 raise SweepError(f"--set {key}: empty list")
             base.pop(key, None)
-            grids = [{**g, key: value} for g in (grids or [{}])]
-            for point in points:
-                point.pop(key, None)
+            grids = [{**g, key: value} for g in grids]
+            points = [{**p, key: v} for p in points for v in value]
         else:
             base[key] = value
-            grids = [{k: v for k, v in g.items() if k != key} for g in grids]
-            points = [{k: v for k, v in p.items() if k != key} for p in points]
-    changed = SweepSpec(spec.name, spec.description, base, [g for g in grids if g] or ([{}] if not points else []), points, spec.source)
+            grids = [{k: v for k, v in g.items() if k != key} for g in grids]  # an emptied grid is one run
+            points = [{**p, key: value} for p in points]
+    changed = SweepSpec(spec.name, spec.description, base, grids, points, spec.source)
     changed.configs()
     return changed
 

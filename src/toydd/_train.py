@@ -6,13 +6,13 @@ share their data as one stack on the engine; the sweep uses it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _data
 from ._config import Config, ConfigError
-from ._engine_cpu import feature_scale
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
 from ._kernels import lr_at
 from ._metrics import Measurements, example_losses, history_row, measure
@@ -119,19 +119,25 @@ def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarr
     return (W * config.init_scale).astype(dtype), np.zeros(n, dtype)
 
 
+def stack_key(config: Config) -> str:
+    """Runs with equal keys can train as one stack: everything but PER_MODEL_FIELDS is shared."""
+    return json.dumps({k: v for k, v in config.to_dict().items() if k not in PER_MODEL_FIELDS}, sort_keys=True)
+
+
 def _check_stackable(configs: list[Config]) -> Config:
     if not configs:
         raise ConfigError("no runs to train")
-    shared = [{k: v for k, v in c.to_dict().items() if k not in PER_MODEL_FIELDS} for c in configs]
-    for c, s in zip(configs[1:], shared[1:]):
-        differing = [k for k in s if s[k] != shared[0][k]]
+    first = json.loads(stack_key(configs[0]))
+    for config in configs[1:]:
+        other = json.loads(stack_key(config))
+        differing = [k for k in first if first[k] != other[k]]
         if differing:
             raise ConfigError(f"runs in one stack must share {differing[0]}")
     return configs[0]
 
 
 def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, eval_rows, test_rows) -> RunResult:
-    scale = feature_scale(cfg)
+    scale = cfg.feature_scale
     final_losses = []
     for k in models:
         if outcome.nan_step[k] >= 0:
@@ -147,7 +153,8 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, e
     W, b = outcome.W[k], outcome.b[k]
     measurements = measure(W, b, eval_rows, test_rows, scale, fixed_train_set=train_rows is not None)
     history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
-    rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale) for p in range(len(job.history_steps))]
+    fixed = train_rows is not None
+    rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale, fixed) for p in range(len(job.history_steps))]
     for name in rows[0] if rows else ():
         history[name] = np.array([r[name] for r in rows])
     snapshots = (outcome.history_W[k].copy(), outcome.history_b[k].copy()) if cfg.snapshots else None

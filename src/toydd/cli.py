@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from ._config import Config, ConfigError, parse_dataset_size
+from ._executors import EXECUTORS
 from ._store import CorruptRun
 
 USER_ERRORS = (ConfigError, CorruptRun)
@@ -40,6 +41,9 @@ class ToyddGroup(click.Group):
         except TrainingDiverged as error:
             click.echo(f"error: training diverged: {error}", err=True)
             sys.exit(3)
+        except OSError as error:  # an unwritable --out, a missing folder for --csv, ...
+            click.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
+            sys.exit(2)
 
 
 @click.group(cls=ToyddGroup)
@@ -71,13 +75,12 @@ def _config_options(command):
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train(out: Path, overwrite: bool, quiet: bool, **values):
     """Train one model (keeping the best of --restarts) and save the run to --out."""
-    from ._store import save_run
+    from ._store import check_out, save_run
     from ._train import train as train_run
 
     values["dataset_size"] = parse_dataset_size(values["dataset_size"])
     config = Config.from_dict(values)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not overwrite)):
-        raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+    check_out(out, overwrite)  # before training, not after
     with _progress_bar(config, quiet) as progress:
         result = train_run(config, progress)
     save_run(result, out, overwrite=overwrite)
@@ -126,15 +129,15 @@ class _progress_bar:
 def _executor_options(command):
     """Options shared by `sweep` and `reproduce`: where and how the runs execute."""
     options = [
-        click.option("--executor", type=click.Choice(["local", "dask", "slurm"]), default="local", show_default=True),
-        click.option("--workers", type=int, default=0, help="processes (local, dask LocalCluster); 0: one per core"),
-        click.option("--threads", type=int, default=0, help="numba threads per task; 0: cores / workers (local), 1 (dask), --cpus-per-task (slurm)"),
+        click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True),
+        click.option("--workers", type=click.IntRange(min=0), default=0, help="processes (local, dask); 0: one per core here, or the cluster's workers"),
+        click.option("--threads", type=click.IntRange(min=0), default=0, help="numba threads per task; 0: cores / workers (local), 1 (dask), --cpus-per-task (slurm)"),
         click.option("--scheduler", default=None, help="dask: address of an existing scheduler, tcp://HOST:PORT"),
         click.option("--partition", default=None, help="slurm: partition"),
-        click.option("--time", "time_minutes", type=int, default=240, show_default=True, help="slurm: minutes per job before requeue"),
-        click.option("--cpus-per-task", type=int, default=2, show_default=True, help="slurm: CPUs per job"),
-        click.option("--gpus-per-task", type=int, default=0, show_default=True, help="slurm: GPUs per job"),
-        click.option("--max-parallel", type=int, default=64, show_default=True, help="slurm: jobs of the array running at once"),
+        click.option("--time", "time_minutes", type=click.IntRange(min=1), default=240, show_default=True, help="slurm: minutes per job before requeue"),
+        click.option("--cpus-per-task", type=click.IntRange(min=1), default=2, show_default=True, help="slurm: CPUs per job"),
+        click.option("--gpus-per-task", type=click.IntRange(min=0), default=0, show_default=True, help="slurm: GPUs per job"),
+        click.option("--max-parallel", type=click.IntRange(min=1), default=64, show_default=True, help="slurm: jobs of the array running at once"),
         click.option("--submitit-cluster", type=click.Choice(["slurm", "local"]), default=None, help="submitit backend (default: slurm where available; local runs jobs here)"),
         click.option("--retry-failed", is_flag=True, help="train again the runs recorded as failed"),
         click.option("--quiet", is_flag=True, help="no progress bar"),
@@ -149,14 +152,17 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
     from . import _executors
     from ._sweep import failure_reasons, run_sweep
 
-    workers = opts["workers"] or _executors.cores()
+    # workers also tells the planner how finely to split stacks: as many as run at once
     if opts["executor"] == "local":
+        workers = opts["workers"] or _executors.cores()
         threads = opts["threads"] or max(1, _executors.cores() // workers)
         execute = _executors.local(workers)
     elif opts["executor"] == "dask":
+        workers = opts["workers"] or (_executors.dask_workers(opts["scheduler"]) if opts["scheduler"] else _executors.cores())
         threads = opts["threads"] or 1
         execute = _executors.dask(workers, opts["scheduler"])
     else:
+        workers = opts["max_parallel"]
         threads = opts["threads"] or opts["cpus_per_task"]
         slurm = _executors.SlurmOptions(
             partition=opts["partition"], time_minutes=opts["time_minutes"], cpus_per_task=opts["cpus_per_task"],
@@ -172,7 +178,7 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
         click.echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
     else:
         click.echo(f"{out}: trained {report.trained}, {report.already_complete} were complete, {len(report.failed)} failed")
-    reasons = failure_reasons(out)
+    reasons = failure_reasons(out, configs)
     if reasons:
         click.echo(f"{len(reasons)} failed run(s) (see {out / 'failed'}; --retry-failed to retry):", err=True)
         for run_id, reason in reasons.items():
@@ -244,6 +250,9 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
     table = read_results(sweep_dir)
     if csv_path is not None:
         table.to_csv(csv_path, index=False)
+    if not len(table):
+        click.echo("(no complete runs)")
+        return
     if columns != "all":
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in table.columns]
@@ -278,8 +287,11 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
         raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
     spec = with_overrides(_presets.load_preset(preset), parse_overrides(overrides))
     out.mkdir(parents=True, exist_ok=True)
-    note = "".join(f"# --set {item}\n" for item in overrides)
-    (out / "sweep.toml").write_text(_presets.preset_text(preset) + ("\n# overrides given to toydd reproduce:\n" + note if note else ""))
+    # the preset as run, for the report; overrides are recorded, not applied, so resume with the
+    # same `toydd reproduce` command rather than `toydd sweep` on this file
+    note = "".join(f"#   --set {item}\n" for item in overrides)
+    header = f"# toydd reproduce --preset {preset}, with these overrides applied to every run:\n{note}\n" if note else ""
+    (out / "sweep.toml").write_text(header + _presets.preset_text(preset))
     status = _run_sweep_command(spec.configs(), out, opts)
     paths = draw_figures(out)
     report_path = write_report(out)
