@@ -25,7 +25,7 @@ import numpy as np
 
 BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
-FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured)
+FEW_EXAMPLES = 64  # m <= 2: chunks up to this many examples take the feature-inner loop (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
 
 
@@ -61,7 +61,8 @@ def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
 
 @numba.njit(cache=True, fastmath=True, boundscheck=False)
 def _rest_of_z(W, hT, i, t0, t1, out):
-    """out[t - t0] = sum_{k >= 2} W[k, i] hT[k, t] for t in [t0, t1): z's part beyond units 0, 1."""
+    """out[t - t0] = sum_{k >= 2} W[k, i] hT[k, t] for t in [t0, t1): z's part beyond units 0, 1
+    (for the forward pass of `chunk_example_losses`)."""
     width = t1 - t0
     for t in range(width):
         out[t] = W[2, i] * hT[2, t0 + t]
@@ -73,12 +74,12 @@ def _rest_of_z(W, hT, i, t0, t1, out):
 
 
 @numba.njit(cache=True, fastmath=True, boundscheck=False)
-def _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
-    """Dense part over every feature and the examples [t0, t1): returns sum of ReLU(z)^2.
+def _dense_block(dims, W, b, hT, dhT, gW, gb, t0, t1, c):
+    """Dense part over every feature and the examples [t0, t1), for m <= 2: returns sum ReLU(z)^2.
 
-    Adds c * ReLU(z_ti) through both paths: gW[:, i] += g h_t, gb[i] += g, dhT[:, t] += g W_i.
-    Hidden units 0 and 1 are fused into one pass; units >= 2 add a pass that sums their part of
-    z into gbuf before it, and one pass each after it, reading the g values left in gbuf.
+    Adds g = c * ReLU(z_ti) through both paths: gW[:, i] += g h_t, gb[i] += g, dhT[:, t] += g W_i.
+    The example loop is innermost and indexes 1-D views only (a 2-D index stops LLVM from
+    vectorizing it); the m = 2 case is the paper's and the fastest.
     """
     M = len(dims)
     n = W.shape[1]
@@ -86,26 +87,21 @@ def _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     loss = 0.0
     h0 = hT[0, t0:t1]
     d0 = dhT[0, t0:t1]
-    h1 = hT[min(1, M - 1), t0:t1]
-    d1 = dhT[min(1, M - 1), t0:t1]
+    h1 = hT[M - 1, t0:t1]
+    d1 = dhT[M - 1, t0:t1]
     width = t1 - t0
     for i in range(n):
         bi = b[i]
         w0 = W[0, i]
-        w1 = W[min(1, M - 1), i]
-        if M > 2:
-            _rest_of_z(W, hT, i, t0, t1, gbuf)
+        w1 = W[M - 1, i]
         a0 = zero
         a1 = zero
         g_sum = zero
         r_sq = zero
         for t in range(width):
-            # 1-D indexing only: a 2-D index in this loop stops LLVM from vectorizing it
             z = bi + w0 * h0[t]
             if M > 1:
                 z += w1 * h1[t]
-            if M > 2:
-                z += gbuf[t]
             r = max(z, zero)
             r_sq += r * r
             g = c * r
@@ -115,33 +111,22 @@ def _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
             if M > 1:
                 a1 += g * h1[t]
                 d1[t] += g * w1
-            if M > 2:
-                gbuf[t] = g
         loss += r_sq
         gb[i] += g_sum
         gW[0, i] += a0
         if M > 1:
             gW[1, i] += a1
-        for k in range(2, M):
-            w = W[k, i]
-            a = zero
-            hk = hT[k, t0:t1]
-            dk = dhT[k, t0:t1]
-            for t in range(width):
-                g = gbuf[t]
-                a += g * hk[t]
-                dk[t] += g * w
-            gW[k, i] += a
     return loss
 
 
 @numba.njit(cache=True, fastmath=True, boundscheck=False)
 def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
-    """`_dense_block` with the loops swapped, for chunks of few examples (small T).
+    """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when m > 2.
 
     Example by example, the feature loop is innermost (it vectorizes over W's rows); features
-    are taken in runs of BLOCK so that the run's W, b and gradients stay in L1. Returns the
-    same sum and adds the same gradient as `_dense_block`, summed in another order.
+    are taken in runs of BLOCK so that the run's W, b and gradients stay in L1. Units beyond the
+    first two take one more pass each through gbuf (BLOCK,). Returns the same sum and adds the
+    same gradient as `_dense_block`, summed in another order.
     """
     M = len(dims)
     n = W.shape[1]
@@ -217,11 +202,11 @@ def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb
         for k in range(M):
             dhT[k, t] = zero
     loss = 0.0
-    if t1 - t0 <= FEW_EXAMPLES:
+    if M > 2 or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (benchmarks/ and README)
         loss += _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         for s in range(t0, t1, BLOCK):
-            loss += _dense_block(dims, W, b, hT, dhT, gW, gb, gbuf, s, min(s + BLOCK, t1), c)
+            loss += _dense_block(dims, W, b, hT, dhT, gW, gb, s, min(s + BLOCK, t1), c)
     # sparse correction on the nonzeros: (x - r)^2 - r^2 = x^2 - 2 x r, gradient -c x 1[z > 0]
     for t in range(t0, t1):
         for e in range(indptr[t], indptr[t + 1]):
