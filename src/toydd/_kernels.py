@@ -60,6 +60,15 @@ def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
 
 
 @numba.njit(cache=True, fastmath=True, boundscheck=False)
+def _preactivation(dims, W, b, hT, j, t):
+    """z_tj = W_j . h_t + b_j for one (example, feature) pair: the sparse passes' work."""
+    z = b[j]
+    for k in range(len(dims)):
+        z += W[k, j] * hT[k, t]
+    return z
+
+
+@numba.njit(cache=True, fastmath=True, boundscheck=False)
 def _rest_of_z(W, hT, i, t0, t1, out):
     """out[t - t0] = sum_{k >= 2} W[k, i] hT[k, t] for t in [t0, t1): z's part beyond units 0, 1
     (for the forward pass of `chunk_example_losses`)."""
@@ -212,9 +221,7 @@ def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb
         for e in range(indptr[t], indptr[t + 1]):
             j = indices[e]
             x = values[e]
-            z = b[j]
-            for k in range(M):
-                z += W[k, j] * hT[k, t]
+            z = _preactivation(dims, W, b, hT, j, t)
             loss += x * x
             if z > 0:
                 loss -= 2.0 * x * z
@@ -306,11 +313,8 @@ def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses
             active[s + t] = int(count[t])
     for t in range(t0, t1):
         for e in range(indptr[t], indptr[t + 1]):
-            j = indices[e]
             x = values[e]
-            z = b[j]
-            for k in range(M):
-                z += W[k, j] * hT[k, t]
+            z = _preactivation(dims, W, b, hT, indices[e], t)
             losses[t] += x * x
             if z > 0:
                 losses[t] -= 2.0 * x * z
