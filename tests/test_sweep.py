@@ -169,7 +169,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
     from distributed import Client, LocalCluster
 
-    sweep = write_sweep(tmp_path, steps=2000)
+    sweep = write_sweep(tmp_path, steps=6000)  # tasks of about a second: 7 of them keep both workers busy
     configs = parse_sweep(sweep.read_text()).configs()
     local_out, dask_out = tmp_path / "local", tmp_path / "dask"
     run_sweep(configs, local_out, _executors.local(2), workers=2, threads=1)
@@ -181,6 +181,9 @@ def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
         report = run_sweep(configs, dask_out, _executors.dask(2, cluster.scheduler_address), workers=2, threads=1)
         killer.join()
     assert not report.failed and report.trained == 7
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)  # that worker really died (its nanny started a new one)
+    assert len(list((dask_out / "runs").glob("[!.]*"))) == 7
     pd.testing.assert_frame_equal(comparable(dask_out), comparable(local_out))
 
 

@@ -119,7 +119,7 @@ class Config:
 # thread count, and the engines and devices agree to float32 rounding (dtype does count).
 _EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots", "engine", "device"})
 
-_CHOICES = {
+CHOICES = {
     "init": ("xavier_normal", "xavier_uniform"),
     "feature_reduction": ("sum", "mean"),
     "engine": ("auto", "cpu", "torch"),
@@ -128,6 +128,38 @@ _CHOICES = {
 }
 
 _TYPES = {f.name: f.type for f in fields(Config)}
+
+# One line per field, for `toydd train --help` (the README's table says the same).
+FIELD_HELP = {
+    "n_features": "n, the number of features",
+    "sparsity": "S: each feature is 0 with probability S, else uniform on [0, 1)",
+    "normalize": "scale every example to unit norm",
+    "dataset_size": "T, or inf for a fresh batch every step",
+    "batch_size": "examples per step when dataset_size is inf",
+    "test_size": "examples in the fixed test set",
+    "data_seed": "seed of the training set (or of the batches for inf)",
+    "test_seed": "seed of the test set",
+    "n_hidden": "m, the number of hidden dimensions",
+    "init": "initialization of W (b starts at 0)",
+    "init_scale": "factor on the Xavier scale",
+    "init_seed": "seed of the initial weights (restarts use the next ones)",
+    "feature_reduction": "loss summed over features (the paper) or averaged",
+    "steps": "full-batch AdamW steps",
+    "lr": "peak learning rate",
+    "warmup_fraction": "fraction of steps of linear warmup before the half-cosine decay",
+    "weight_decay": "AdamW weight decay",
+    "decay_bias": "apply the weight decay to b too",
+    "beta1": "AdamW beta1",
+    "beta2": "AdamW beta2",
+    "eps": "AdamW epsilon",
+    "restarts": "init seeds to train; the lowest final training loss is kept",
+    "engine": "cpu (numba) or torch; auto: torch on CUDA, else cpu",
+    "device": "torch engine: cpu or cuda",
+    "dtype": "float32, or float64 for checks",
+    "threads": "numba threads (0: all cores)",
+    "history_points": "log-spaced steps at which the history is measured",
+    "snapshots": "also store the weights at those steps (for animations)",
+}
 
 
 def _normalize(name: str, value: Any) -> Any:
@@ -161,8 +193,8 @@ def _check_type(name: str, value: Any) -> None:
     elif kind == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
-        if name in _CHOICES and value not in _CHOICES[name]:
-            raise ConfigError(f"{name} must be one of {', '.join(_CHOICES[name])}; got {value!r}")
+        if name in CHOICES and value not in CHOICES[name]:
+            raise ConfigError(f"{name} must be one of {', '.join(CHOICES[name])}; got {value!r}")
 
 
 def _check_ranges(c: Config) -> None:
@@ -205,4 +237,4 @@ def parse_dataset_size(text: str) -> int | str:
     return int(value)
 
 
-__all__ = ["Config", "ConfigError", "INF", "parse_dataset_size"]
+__all__ = ["Config", "ConfigError", "FIELD_HELP", "INF", "parse_dataset_size"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ._config import Config, ConfigError, parse_dataset_size
+from ._config import CHOICES, FIELD_HELP, Config, ConfigError, parse_dataset_size
 from ._executors import EXECUTORS
 from ._store import CorruptRun
 
@@ -26,6 +26,9 @@ class ToyddGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)
+        except click.exceptions.NoArgsIsHelpError as error:  # plain `toydd`: the help
+            click.echo(error.format_message())
+            sys.exit(0)
         except click.exceptions.ClickException as error:  # bad option, missing argument, bad type
             click.echo(f"error: {error.format_message()}", err=True)
             sys.exit(error.exit_code)
@@ -56,14 +59,16 @@ def _config_options(command):
     """One --option per Config field, named after it, defaulting to the paper's value."""
     for f in reversed(dataclasses.fields(Config)):
         flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        default, text = f.default, FIELD_HELP[f.name]
         if f.name == "dataset_size":
-            option = click.option(flag, default=str(default), show_default=True, help="T, or inf for a fresh batch every step")
+            option = click.option(flag, default=str(default), show_default=True, help=text)
         elif f.type == "bool":
-            option = click.option(f"{flag}/--no-{flag[2:]}", default=default, show_default=True)
+            option = click.option(f"{flag}/--no-{flag[2:]}", default=default, show_default=True, help=text)
+        elif f.name in CHOICES:
+            option = click.option(flag, type=click.Choice(CHOICES[f.name]), default=default, show_default=True, help=text)
         else:
             kind = {"int": int, "float": float, "str": str}[f.type]
-            option = click.option(flag, type=kind, default=default, show_default=True)
+            option = click.option(flag, type=kind, default=default, show_default=True, help=text)
         command = option(command)
     return command
 
