@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from toydd import Config
@@ -128,7 +129,7 @@ def test_corrupt_runs_are_redone(tmp_path):
     again = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
     assert again.returncode == 0 and "trained 2, 5 were complete" in again.stdout
     assert "model.safetensors" in again.stderr and "metrics.json" in again.stderr
-    pd.testing.assert_frame_equal(comparable(out), reference)
+    pd.testing.assert_frame_equal(comparable(out), reference, check_exact=True)
 
 
 def test_failures_are_recorded_the_rest_go_on_and_retry(tmp_path):
@@ -163,7 +164,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     resumed = toydd("sweep", str(sweep), "--out", str(killed), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(p.name for p in (killed / "runs").iterdir()) == sorted(read_results(clean)["run_id"])
-    pd.testing.assert_frame_equal(comparable(killed), comparable(clean))
+    pd.testing.assert_frame_equal(comparable(killed), comparable(clean), check_exact=True)
 
 
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
@@ -184,7 +185,7 @@ def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(pids[0], 0)  # that worker really died (its nanny started a new one)
     assert len(list((dask_out / "runs").glob("[!.]*"))) == 7
-    pd.testing.assert_frame_equal(comparable(dask_out), comparable(local_out))
+    pd.testing.assert_frame_equal(comparable(dask_out), comparable(local_out), check_exact=True)
 
 
 def _kill_after_first_run(out: Path, pid: int) -> None:
@@ -208,7 +209,7 @@ def test_submitit_local_executor_runs_a_sweep(tmp_path):
     assert done.returncode == 0, done.stderr
     reference = tmp_path / "ref"
     assert toydd("sweep", str(sweep), "--out", str(reference), "--quiet").returncode == 0
-    pd.testing.assert_frame_equal(comparable(out), comparable(reference))
+    pd.testing.assert_frame_equal(comparable(out), comparable(reference), check_exact=True)
 
 
 def test_a_stale_failure_record_of_a_complete_run_is_dropped(tmp_path):
@@ -228,13 +229,19 @@ def test_leftovers_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
     from toydd._store import remove_leftovers
 
     host = socket.gethostname()
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE:  # exited, not yet reaped
+        time.sleep(0.01)
+    undead = tmp_path / f".abf.tmp-{host}-{zombie.pid}-0000dddd"
+    undead.mkdir()
     dead = tmp_path / f".abc.tmp-{host}-999999999-0000aaaa"
     live = tmp_path / f".abd.tmp-{host}-{os.getpid()}-0000bbbb"
     other = tmp_path / ".abe.tmp-elsewhere.example-12-0000cccc"
     for path in (dead, live, other):
         path.mkdir()
     remove_leftovers(tmp_path)
-    assert not dead.exists() and live.exists() and other.exists()
+    zombie.wait()
+    assert not dead.exists() and not undead.exists() and live.exists() and other.exists()
 
 
 @pytest.mark.parametrize("args,message", [(["--workers", "-1"], "--workers"), (["--threads", "-2"], "--threads")])
@@ -248,3 +255,12 @@ def test_unwritable_output_is_one_line(tmp_path):
     blocker.write_text("x")
     done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(blocker / "out"), "--quiet")
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_slurm_without_slurm_is_a_clear_error(tmp_path):
+    import shutil
+
+    if shutil.which("sbatch"):
+        pytest.skip("this machine has SLURM")
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(tmp_path / "out"), "--executor", "slurm")
+    assert done.returncode == 2 and "sbatch not found" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -8,6 +8,7 @@ their runs to the shared `out` directory themselves; only the small outcome list
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import submitit
 
-from ._config import Config
+from ._config import Config, ConfigError
 from ._sweep import Outcome, Task, record_failure, run_task
 
 EXECUTORS = ("local", "dask", "slurm")
@@ -110,15 +111,18 @@ class SlurmOptions:
     cpus_per_task: int = 2
     gpus_per_task: int = 0
     max_parallel: int = 64
-    cluster: str | None = None  # None: SLURM when available; "local" runs jobs as local processes
+    cluster: str | None = None  # None or "slurm": SLURM (sbatch must exist); "local": local processes
 
 
 def slurm(options: SlurmOptions):
     """SLURM job arrays through submitit; a job that hits its time limit is requeued and
     continues with the runs it had not finished (finished runs are on disk already)."""
 
+    if options.cluster != "local" and shutil.which("sbatch") is None:
+        raise ConfigError("--executor slurm: no SLURM on this machine (sbatch not found); --submitit-cluster local runs the jobs here")
+
     def execute(tasks: list[Task], out: str, done) -> None:
-        executor = submitit.AutoExecutor(folder=Path(out) / "slurm" / "%j", cluster=options.cluster)
+        executor = submitit.AutoExecutor(folder=Path(out) / "slurm", cluster=options.cluster)
         params = {
             "timeout_min": options.time_minutes,
             "cpus_per_task": options.cpus_per_task,

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 from safetensors.numpy import load_file, save_file
@@ -140,13 +141,11 @@ def remove_leftovers(folder: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True if process `pid` runs; a killed process not yet reaped (a zombie) counts as dead."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_atomic(path: Path, data: bytes) -> None:
