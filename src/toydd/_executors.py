@@ -32,6 +32,15 @@ def _failed(task: Task, out: str, reason: str) -> list[Outcome]:
     return [record_failure(Path(out), Config.from_dict(c), reason) for c in task.configs]
 
 
+def _outcomes(task: Task, out: str, result) -> list[Outcome]:
+    """The outcomes a finished task returned, or, if it raised, its runs recorded as crashed."""
+    try:
+        return result()
+    except Exception as error:  # a dead worker, KilledWorker after repeated deaths, a failed job
+        lines = str(error).strip().splitlines()
+        return _failed(task, out, f"crashed: {type(error).__name__}: {lines[-1] if lines else ''}")
+
+
 def local(workers: int):
     """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
     the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
@@ -49,18 +58,12 @@ def local(workers: int):
                         running[pool.submit(run_task, task, out)] = task
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
+                        broken |= isinstance(future.exception(), BrokenProcessPool)
                         task = running.pop(future)
-                        try:
-                            outcomes = future.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            outcomes = _failed(task, out, "crashed: the worker process died")
-                        except Exception as error:
-                            outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {error}")
-                        done(task, outcomes)
+                        done(task, _outcomes(task, out, future.result))
                 if broken:  # the tasks still in the broken pool failed with it, unless they finished
                     for future, task in running.items():
-                        finished_ok = future.done() and not future.cancelled() and future.exception() is None
+                        finished_ok = future.done() and future.exception() is None
                         done(task, future.result() if finished_ok else _failed(task, out, "crashed: the worker process died"))
 
     return execute
@@ -83,11 +86,7 @@ def dask(workers: int, scheduler: str | None):
             futures = {client.submit(run_task, task, out, pure=False): task for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]
-                try:
-                    outcomes = future.result()
-                except Exception as error:  # e.g. KilledWorker after repeated worker deaths
-                    outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {error}")
-                done(task, outcomes)
+                done(task, _outcomes(task, out, future.result))
         finally:
             client.close()
             if cluster is not None:
@@ -137,12 +136,7 @@ def slurm(options: SlurmOptions):
         by_job = {job.job_id: task for job, task in zip(jobs, tasks)}
         for job in submitit.helpers.as_completed(jobs, poll_frequency=1):
             task = by_job[job.job_id]
-            try:
-                outcomes = job.result()
-            except Exception as error:
-                lines = str(error).strip().splitlines()
-                outcomes = _failed(task, out, f"crashed: {type(error).__name__}: {lines[-1] if lines else ''}")
-            done(task, outcomes)
+            done(task, _outcomes(task, out, job.result))
 
     return execute
 

@@ -229,7 +229,6 @@ class SweepReport:
     already_complete: int
     trained: int
     failed: list[Outcome]
-    skipped_failed: int
     redone: list[str]
 
 
@@ -269,15 +268,16 @@ def run_sweep(
 
     if tasks:
         execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, len(status.failed), status.redone)
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone)
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:
-    """run_id -> reason for each run of `configs` recorded as failed and not complete."""
+    """run_id -> reason for each run of `configs` recorded as failed. (A record never outlives
+    its run's completion: `survey`, `_save` and `record_failure` see to that.)"""
     reasons = {}
     for config in configs:
         path = failure_file(Path(out), config.run_id())
-        if not path.exists() or is_complete(Path(out), config.run_id()):
+        if not path.exists():
             continue
         try:
             reasons[path.stem] = json.loads(path.read_text())["reason"]

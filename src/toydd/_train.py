@@ -119,17 +119,22 @@ def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarr
     return (W * config.init_scale).astype(dtype), np.zeros(n, dtype)
 
 
+def _shared(config: Config) -> dict:
+    """The fields every run of a stack must agree on: all but PER_MODEL_FIELDS."""
+    return {k: v for k, v in config.to_dict().items() if k not in PER_MODEL_FIELDS}
+
+
 def stack_key(config: Config) -> str:
-    """Runs with equal keys can train as one stack: everything but PER_MODEL_FIELDS is shared."""
-    return json.dumps({k: v for k, v in config.to_dict().items() if k not in PER_MODEL_FIELDS}, sort_keys=True)
+    """Runs with equal keys can train as one stack."""
+    return json.dumps(_shared(config), sort_keys=True)
 
 
 def _check_stackable(configs: list[Config]) -> Config:
     if not configs:
         raise ConfigError("no runs to train")
-    first = json.loads(stack_key(configs[0]))
+    first = _shared(configs[0])
     for config in configs[1:]:
-        other = json.loads(stack_key(config))
+        other = _shared(config)
         differing = [k for k in first if first[k] != other[k]]
         if differing:
             raise ConfigError(f"runs in one stack must share {differing[0]}")
@@ -151,9 +156,9 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, e
     kept = min(finite, key=lambda i: final_losses[i])
     k = models[kept]
     W, b = outcome.W[k], outcome.b[k]
-    measurements = measure(W, b, eval_rows, test_rows, scale, fixed_train_set=train_rows is not None)
-    history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
     fixed = train_rows is not None
+    measurements = measure(W, b, eval_rows, test_rows, scale, fixed)
+    history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
     rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale, fixed) for p in range(len(job.history_steps))]
     for name in rows[0] if rows else ():
         history[name] = np.array([r[name] for r in rows])

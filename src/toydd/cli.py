@@ -143,7 +143,7 @@ def _executor_options(command):
         click.option("--cpus-per-task", type=click.IntRange(min=1), default=2, show_default=True, help="slurm: CPUs per job"),
         click.option("--gpus-per-task", type=click.IntRange(min=0), default=0, show_default=True, help="slurm: GPUs per job"),
         click.option("--max-parallel", type=click.IntRange(min=1), default=64, show_default=True, help="slurm: jobs of the array running at once"),
-        click.option("--submitit-cluster", type=click.Choice(["slurm", "local"]), default=None, help="submitit backend (default: slurm where available; local runs jobs here)"),
+        click.option("--submitit-cluster", type=click.Choice(["slurm", "local"]), default=None, help="submitit backend (default slurm, which needs sbatch; local runs the jobs on this machine)"),
         click.option("--retry-failed", is_flag=True, help="train again the runs recorded as failed"),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
