@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 
 .PHONY: setup quick test bench clean clean-cache
 
-$(BIN)/toydd: pyproject.toml
+$(BIN)/toydd: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 setup: $(BIN)/toydd
