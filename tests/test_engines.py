@@ -1,5 +1,6 @@
 """The cpu engine against the torch engine (autograd + torch.optim.AdamW), and against itself."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -66,23 +67,60 @@ def test_training_reduces_the_loss(tiny):
     assert after < 0.7 * before  # 20 points in 2 dimensions: far below the start, not to 0
 
 
+def two_threads() -> int:
+    """2, or skip the calling test: comparing thread counts needs numba to have two threads."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip(f"numba has {numba.config.NUMBA_NUM_THREADS} thread on this machine: a 2-thread run would silently use 1")
+    return 2
+
+
+def train_recording_loss(job: StackJob):
+    """The outcome and each model's training loss (K,) at the last step, as the engine computed it."""
+    reports = []
+    out = CpuEngine().train(job, progress=lambda done, last_loss: reports.append((done, last_loss.copy())))
+    done, last_loss = reports[-1]
+    assert done == 1.0
+    return out, last_loss
+
+
 @pytest.mark.parametrize("T", [20, 1500])
 def test_stack_equals_each_model_alone_bit_for_bit(tiny, T):
-    cfg = tiny.replace(dataset_size=T, threads=2, steps=120)
+    cfg = tiny.replace(dataset_size=T, threads=two_threads(), steps=120)
     seeds, lrs, decays = (3, 4, 5), (1e-3, 3e-3, 1e-2), (0.0, 1e-2, 0.3)
-    stacked = CpuEngine().train(job_for(cfg, seeds, lrs, decays))
+    stacked, stacked_loss = train_recording_loss(job_for(cfg, seeds, lrs, decays))
+    assert numba.get_num_threads() == 2
     for k, (seed, lr, decay) in enumerate(zip(seeds, lrs, decays)):
-        alone = CpuEngine().train(job_for(cfg.replace(threads=1), (seed,), (lr,), (decay,)))
+        alone, alone_loss = train_recording_loss(job_for(cfg.replace(threads=1), (seed,), (lr,), (decay,)))
         np.testing.assert_array_equal(stacked.W[k], alone.W[0])
         np.testing.assert_array_equal(stacked.b[k], alone.b[0])
         np.testing.assert_array_equal(stacked.history_W[k], alone.history_W[0])
+        assert stacked_loss[k] == alone_loss[0]
 
 
-def test_same_numbers_for_any_thread_count(tiny):
-    cfg = tiny.replace(dataset_size=2000, steps=50)
-    one = CpuEngine().train(job_for(cfg.replace(threads=1)))
-    two = CpuEngine().train(job_for(cfg.replace(threads=2)))
+def test_same_weights_for_any_thread_count(tiny):
+    # 4,096 examples: 16 chunks, shared between the threads
+    cfg = tiny.replace(dataset_size=4096, steps=50)
+    one, _ = train_recording_loss(job_for(cfg.replace(threads=1)))
+    two, _ = train_recording_loss(job_for(cfg.replace(threads=two_threads())))
+    assert numba.get_num_threads() == 2
     np.testing.assert_array_equal(one.W, two.W)
+    np.testing.assert_array_equal(one.b, two.b)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="_kernels.loss_grad_parallel returns parts.sum(), which numba's parallel=True turns into a "
+    "parallel reduction: its order depends on the thread count (the last bit of the loss differs)",
+)
+def test_same_losses_for_any_thread_count(tiny):
+    # a last-bit difference shows in about half of all losses: compare the final losses of 12 runs
+    cfg = tiny.replace(dataset_size=4096)
+    threads = two_threads()
+    one = [train_recording_loss(job_for(cfg.replace(steps=steps, threads=1)))[1] for steps in range(1, 13)]
+    two = [train_recording_loss(job_for(cfg.replace(steps=steps, threads=threads)))[1] for steps in range(1, 13)]
+    assert numba.get_num_threads() == 2
+    np.testing.assert_array_equal(one, two)
 
 
 def test_history_records_weights_at_the_requested_steps(tiny):
@@ -131,3 +169,44 @@ def test_history_steps_are_log_spaced():
     assert steps[0] == 0 and steps[-1] == 50_000 and np.all(np.diff(steps) > 0)
     assert 20 <= len(steps) <= 30 and steps[5] < 10
     assert list(history_steps(10, 1)) == [10] and len(history_steps(10, 0)) == 0
+
+
+def test_torch_engine_accumulates_gradients_over_chunks(tiny, monkeypatch):
+    from toydd import _engine_torch
+
+    cfg = tiny.replace(dtype="float64", steps=60, lr=3e-3)
+    job = job_for(cfg)
+    whole = TorchEngine("cpu").train(job)
+    monkeypatch.setattr(_engine_torch, "CHUNK_ELEMENTS", 7 * cfg.n_features)  # 20 examples: chunks of 7, 7, 6
+    assert len(TorchEngine("cpu")._dense_chunks(job.train_set, torch_dtype("float64"))) == 3
+    chunked = TorchEngine("cpu").train(job)
+    cpu = CpuEngine().train(job)
+    for out in (chunked, cpu):
+        np.testing.assert_allclose(out.W, whole.W, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(out.b, whole.b, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("changes", [{}, {"dataset_size": "inf", "batch_size": 30}], ids=["fixed training set", "infinite data"])
+def test_torch_engine_keeps_large_sets_sparse_on_the_device(tiny, monkeypatch, changes):
+    from toydd import _engine_torch
+
+    cfg = tiny.replace(dtype="float64", steps=60, lr=3e-3, **changes)
+    job = job_for(cfg)
+    monkeypatch.setattr(_engine_torch, "CHUNK_ELEMENTS", 7 * cfg.n_features)
+    dense = TorchEngine("cpu").train(job)
+    monkeypatch.setattr(_engine_torch, "KEEP_DENSE", 10 * cfg.n_features)  # below any set of 20 or 30 examples
+    rows = job.train_set if job.train_set is not None else train_set(cfg.replace(dataset_size=30))
+    chunk = TorchEngine("cpu")._dense_chunks(rows, torch_dtype("float64"))[0]
+    assert chunk() is not chunk()  # made dense anew at each use: the set itself stays CSR
+    sparse = TorchEngine("cpu").train(job)
+    np.testing.assert_array_equal(sparse.W, dense.W)  # the same chunks, the same arithmetic
+    np.testing.assert_array_equal(sparse.b, dense.b)
+    cpu = CpuEngine().train(job)
+    np.testing.assert_allclose(sparse.W, cpu.W, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(sparse.b, cpu.b, rtol=1e-7, atol=1e-9)
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
