@@ -46,20 +46,52 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):
     assert not (tmp_path / "r").exists()
 
 
-def test_existing_out_needs_overwrite(tmp_path):
+def test_existing_out_needs_overwrite_and_overwrite_never_deletes_a_users_directory(tmp_path):
     out = tmp_path / "r"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     done = toydd("train", "--out", str(out), *TINY)
     assert done.returncode != 0 and "--overwrite" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert (out / "keep.txt").read_text() == "mine"
-    assert toydd("train", "--out", str(out), "--overwrite", *TINY).returncode == 0
-    assert not (out / "keep.txt").exists()
+    done = toydd("train", "--out", str(out), "--overwrite", *TINY)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert str(out) in done.stderr and "not a toydd run or sweep directory" in done.stderr
+    assert (out / "keep.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_overwrite_replaces_a_toydd_run(tmp_path):
+    out = tmp_path / "r"
+    assert toydd("train", "--out", str(out), *TINY).returncode == 0
+    before = json.loads((out / "config.json").read_text())["config"]["n_hidden"]
+    assert toydd("train", "--out", str(out), "--overwrite", "--n-hidden", "3", *TINY).returncode == 0
+    assert before == 2 and json.loads((out / "config.json").read_text())["config"]["n_hidden"] == 3
 
 
 def test_divergence_says_at_which_step(tmp_path):
     done = toydd("train", "--out", str(tmp_path / "r"), *TINY, "--lr", "1e30", "--warmup-fraction", "0")
-    assert done.returncode != 0 and "at step" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.returncode == 3 and "diverged" in done.stderr and "at step" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("missing,executor,extra", [("submitit", "slurm", "toydd[slurm]"), ("distributed", "dask", "toydd[dask]")])
+def test_missing_optional_executor_is_one_line_naming_the_extra(tmp_path, missing, executor, extra):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text("[base]\nn_features = 50\nsteps = 5\n[grid]\ndataset_size = [3]\n")
+    # None in sys.modules makes `import NAME` fail as if the package were not installed
+    script = (
+        f"import sys; sys.modules[{missing!r}] = None; import toydd.cli; "
+        f"toydd.cli.main(['sweep', {str(sweep)!r}, '--out', {str(tmp_path / 'out')!r}, '--executor', {executor!r}, "
+        "'--submitit-cluster', 'local', '--quiet'])"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"pip install '{extra}'" in done.stderr
+
+
+def test_import_toydd_and_help_load_no_optional_executor():
+    script = "import sys, toydd, toydd.cli; print(sorted(m for m in ('submitit', 'distributed', 'torch') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
 def test_corrupt_run_is_named(tmp_path):

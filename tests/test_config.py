@@ -52,3 +52,16 @@ def test_equal_values_have_one_spelling_and_one_run_id():
     assert Config(engine="torch").run_id() == Config(engine="cpu").run_id()  # how, not what
     assert Config(batch_size=7).run_id() == Config().run_id()  # unused for finite T
     assert Config(dataset_size="inf", batch_size=7).run_id() != Config(dataset_size="inf").run_id()
+
+
+@pytest.mark.parametrize("field", ["data_seed", "test_seed", "init_seed"])
+@pytest.mark.parametrize("value", [2**63, 2**64 + 5, -1])
+def test_seeds_outside_63_bits_are_one_line_errors(field, value):
+    with pytest.raises(ConfigError, match=rf"^{field} must be in \[0, 2\^63\), got {value}$"):
+        Config(**{field: value})
+    assert Config(**{field: 2**63 - 1}).run_id()
+
+
+def test_restarts_must_not_push_the_init_seed_past_63_bits():
+    with pytest.raises(ConfigError, match="init_seed \\+ restarts - 1"):
+        Config(init_seed=2**63 - 1, restarts=2)

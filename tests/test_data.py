@@ -54,5 +54,38 @@ def test_sparse_rows_helpers_round_trip():
     rows = SparseRows.from_dense(dense)
     np.testing.assert_array_equal(rows.to_dense(np.float32), dense)
     np.testing.assert_array_equal(rows.take(np.array([2, 2, 0])).to_dense(np.float32), dense[[2, 2, 0]])
-    with pytest.raises(ValueError, match="broken: indices"):
-        SparseRows(rows.indptr, rows.indices + 5, rows.values, 3).check("broken")
+    with pytest.raises(ValueError, match="SparseRows: indices must lie in"):
+        SparseRows(rows.indptr, rows.indices + 5, rows.values, 3)
+
+
+def _parts():
+    """indptr, indices, values of a valid 3 x 4 CSR matrix: rows {0, 2}, {}, {1, 3}."""
+    return np.array([0, 2, 2, 4], np.int64), np.array([0, 2, 1, 3], np.int64), np.array([0.5, 0.5, 1.0, 1.0], np.float32)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda p, i, v: (p, np.array([2, 0, 1, 3], np.int64), v), "indices must be sorted and distinct within each row"),
+        (lambda p, i, v: (p, np.array([0, 0, 1, 3], np.int64), v), "indices must be sorted and distinct within each row"),
+        (lambda p, i, v: (p, np.array([0, 2, 1, 4], np.int64), v), r"indices must lie in \[0, 4\)"),
+        (lambda p, i, v: (p, np.array([0, 2, 1, -1], np.int64), v), r"indices must lie in \[0, 4\)"),
+        (lambda p, i, v: (np.array([0, 2, 1, 4], np.int64), i, v), "indptr must start at 0 and not decrease"),
+        (lambda p, i, v: (np.array([1, 2, 2, 4], np.int64), i, v), "indptr must start at 0"),
+        (lambda p, i, v: (np.array([0, 2, 2, 3], np.int64), i, v), "indptr\\[-1\\], len\\(indices\\) and len\\(values\\) must agree"),
+        (lambda p, i, v: (p.astype(np.int32), i, v), "indptr must be a 1-d int64 array, got int32"),
+        (lambda p, i, v: (p, i.astype(np.float64), v), "indices must be a 1-d int64 array, got float64"),
+        (lambda p, i, v: (p, i, v.astype(np.float64)), "values must be a 1-d float32 array, got float64"),
+        (lambda p, i, v: (p, i, np.array([0.5, np.nan, 1, 1], np.float32)), "values must be finite"),
+    ],
+)  # fmt: skip
+def test_sparse_rows_refuse_malformed_csr_naming_the_field(change, message):
+    p, i, v = change(*_parts())
+    with pytest.raises(ValueError, match=f"^SparseRows: {message}") as error:
+        SparseRows(p, i, v, 4)
+    assert "\n" not in str(error.value)
+
+
+def test_rows_starting_with_a_smaller_index_are_fine():
+    rows = SparseRows(*_parts(), 4)  # row 2 starts at 1 < row 0's last index 2: not a sort error
+    assert rows.nnz == 4

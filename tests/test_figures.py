@@ -109,3 +109,21 @@ def test_animation_has_a_frame_per_snapshot(tmp_path):
 
     with Image.open(paths[0]) as gif:
         assert gif.n_frames == 3
+
+
+def test_figures_leave_the_callers_backend_alone():
+    # a notebook keeps its inline backend: drawing never imports pyplot or selects a backend
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pandas, toydd\n"
+        "table = pandas.DataFrame({'n_hidden': [2, 2, 3, 3], 'dataset_size': [10.0, 100.0] * 2, 'test_loss': [1.0, 1.1, 0.9, 1.2],\n"
+        "                          'data_seed': 0, 'n_features': 100, 'sparsity': 0.9, 'steps': 100, 'weight_decay': 0.01})\n"
+        "figure = toydd.figures.heatmap_figure(table)\n"
+        "assert type(figure).__name__ == 'Figure', figure\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
+        "assert toydd.figures.sweep_figures is toydd._report.sweep_figures\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -64,3 +64,21 @@ def test_corruption_is_detected_and_named(saved, damage):
         target.unlink()
     with pytest.raises(CorruptRun, match=target.name):
         verify_run(path)
+
+
+def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
+    result, _ = saved
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match=f"--out {mine} is not a toydd run or sweep directory"):
+        save_run(result, mine, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "keep"
+    (mine / "config.json").write_text('{"config": {}}')  # a config.json that is not toydd's
+    with pytest.raises(ConfigError, match="not a toydd run"):
+        save_run(result, mine, overwrite=True)
+    sweep = tmp_path / "sweep"
+    (sweep / "runs").mkdir(parents=True)
+    (sweep / "results.parquet").write_bytes(b"PAR1")
+    save_run(result, sweep, overwrite=True)  # a sweep directory is toydd's to replace
+    load_run(sweep)

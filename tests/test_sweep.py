@@ -265,3 +265,38 @@ def test_slurm_without_slurm_is_a_clear_error(tmp_path):
         pytest.skip("this machine has SLURM")
     done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(tmp_path / "out"), "--executor", "slurm")
     assert done.returncode == 2 and "sbatch not found" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def _in_process(tasks, out, done):
+    """An executor without worker processes, for tests of the driver."""
+    from toydd._sweep import run_task
+
+    for task in tasks:
+        done(task, run_task(task, out))
+
+
+def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp_path):
+    from toydd import ConfigError
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu")
+    out = tmp_path / "out"
+    run_sweep([base.replace(dataset_size=5)], out, _in_process, workers=1, threads=1)
+    assert read_results(out)["device"].tolist() == ["cpu"]
+    more = [base.replace(dataset_size=5), base.replace(dataset_size=6, engine="torch", device="cpu")]
+    with pytest.raises(ConfigError, match=r"engine cpu on cpu; this would train with engine torch on cpu") as error:
+        run_sweep(more, out, _in_process, workers=1, threads=1)
+    assert "\n" not in str(error.value) and len(read_results(out)) == 1 and not (out / "engines.json").exists()
+    report = run_sweep(more, out, _in_process, workers=1, threads=1, allow_mixed_engines=True)
+    assert report.trained == 1 and sorted(read_results(out)["engine"]) == ["cpu", "torch"]
+    (record,) = json.loads((out / "engines.json").read_text())["mixed"]
+    assert record["stored"] == [["cpu", "cpu"]] and record["added"] == [["torch", "cpu"]]
+    again = run_sweep(more + [base.replace(dataset_size=7)], out, _in_process, workers=1, threads=1)  # cpu is stored
+    assert again.trained == 1
+
+
+def test_a_diverging_run_is_a_failure_record_with_its_step(tmp_path):
+    config = Config(n_features=100, sparsity=0.9, steps=50, test_size=100, history_points=2, dataset_size=5, lr=1e30, warmup_fraction=0.0)
+    report = run_sweep([config], tmp_path / "out", _in_process, workers=1, threads=1)
+    (failure,) = report.failed
+    assert failure.reason.startswith("diverged: loss is not finite at step ")
+    assert json.loads((tmp_path / "out" / "failed" / f"{config.run_id()}.json").read_text())["reason"] == failure.reason

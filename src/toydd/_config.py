@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 INF = "inf"  # dataset_size value for infinite data: a fresh batch every step
+MAX_SEED = 2**63  # seeds are int64 inside the compiled sampler
 
 
 class ConfigError(ValueError):
@@ -219,8 +220,9 @@ def _check_ranges(c: Config) -> None:
     need(c.restarts >= 1, f"restarts must be >= 1, got {c.restarts}")
     need(c.threads >= 0, f"threads must be >= 0, got {c.threads}")
     need(c.history_points >= 0, f"history_points must be >= 0, got {c.history_points}")
-    for name in ("data_seed", "test_seed", "init_seed"):
-        need(getattr(c, name) >= 0, f"{name} must be >= 0, got {getattr(c, name)}")
+    for name in ("data_seed", "test_seed", "init_seed"):  # seeds are mixed as 64-bit integers in numba
+        need(0 <= getattr(c, name) < MAX_SEED, f"{name} must be in [0, 2^63), got {getattr(c, name)}")
+    need(c.init_seed + c.restarts - 1 < MAX_SEED, f"init_seed + restarts - 1 must be < 2^63, got {c.init_seed + c.restarts - 1}")
 
 
 def parse_dataset_size(text: str) -> int | str:

@@ -51,21 +51,13 @@ class SparseRows:
         dense[rows, self.indices] = self.values
         return dense
 
-    def check(self, name: str = "dataset") -> "SparseRows":
-        """Raise ValueError naming `name` unless this is a well-formed CSR matrix."""
-        p, i, v = self.indptr, self.indices, self.values
-        problems = []
-        if p.ndim != 1 or len(p) < 1 or p[0] != 0 or np.any(np.diff(p) < 0):
-            problems.append("indptr must start at 0 and not decrease")
-        elif p[-1] != len(i) or len(i) != len(v):
-            problems.append("indptr[-1], len(indices) and len(values) must agree")
-        elif len(i) and (i.min() < 0 or i.max() >= self.n_features):
-            problems.append(f"indices must lie in [0, {self.n_features})")
-        elif not np.all(np.isfinite(v)):
-            problems.append("values must be finite")
-        if problems:
-            raise ValueError(f"{name}: {problems[0]}")
-        return self
+    def __post_init__(self) -> None:
+        """Refuse, in one line naming the field, anything but well-formed CSR: int64 indptr from 0,
+        never decreasing, ending at nnz; int64 indices in [0, n), strictly increasing within each
+        row (sorted, no duplicates: a repeated feature would count twice); finite float32 values."""
+        problem = _csr_problem(self.indptr, self.indices, self.values, self.n_features)
+        if problem:
+            raise ValueError(f"SparseRows: {problem}")
 
     @classmethod
     def from_dense(cls, dense: np.ndarray) -> "SparseRows":
@@ -94,6 +86,27 @@ class SparseRows:
     def _row(self, t: int) -> "SparseRows":
         lo, hi = self.indptr[t], self.indptr[t + 1]
         return SparseRows(np.array([0, hi - lo], np.int64), self.indices[lo:hi], self.values[lo:hi], self.n_features)
+
+
+def _csr_problem(p, i, v, n_features) -> str:
+    """What is wrong with CSR arrays (indptr p, indices i, values v), or "" if nothing is."""
+    for field, array, dtype in (("indptr", p, np.int64), ("indices", i, np.int64), ("values", v, np.float32)):
+        if not isinstance(array, np.ndarray) or array.dtype != dtype or array.ndim != 1:
+            got = f"{array.dtype} {array.ndim}-d" if isinstance(array, np.ndarray) else type(array).__name__
+            return f"{field} must be a 1-d {np.dtype(dtype).name} array, got {got}"
+    if len(p) < 1 or p[0] != 0 or np.any(np.diff(p) < 0):
+        return "indptr must start at 0 and not decrease"
+    if p[-1] != len(i) or len(i) != len(v):
+        return "indptr[-1], len(indices) and len(values) must agree"
+    if len(i) and (i.min() < 0 or i.max() >= n_features):
+        return f"indices must lie in [0, {n_features})"
+    increasing = np.diff(i) > 0
+    increasing[p[1:-1][(p[1:-1] > 0) & (p[1:-1] < len(i))] - 1] = True  # a new row may start anywhere
+    if not np.all(increasing):
+        return "indices must be sorted and distinct within each row"
+    if not np.all(np.isfinite(v)):
+        return "values must be finite"
+    return ""
 
 
 @numba.njit(cache=True)

@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from . import _kernels as k
+from ._checkpoint import Checkpoint, TrainState
 from ._data import INFINITE_STREAM, sample_csr, stream_seed
 from ._engines import Progress, StackJob, StackOutcome
 
@@ -101,19 +102,19 @@ def train_across_models(
 
 class CpuEngine:
     name = "cpu"
+    device = "cpu"
 
-    def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome:
+    def train(self, job: StackJob, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> StackOutcome:
+        """Train the stack; with `checkpoint`, resume from it if it holds this stack's state, and
+        write it between segments (see `_checkpoint`)."""
         cfg = job.config
         set_threads(cfg.threads)
-        W = job.init_W.copy()
-        b = job.init_b.copy()
+        state = fresh_state(job)
+        if checkpoint is not None:
+            state = checkpoint.load(state) or state
+        W, b, adam_state, history_W, history_b = state.W, state.b, state.adam_state, state.history_W, state.history_b
+        nan_step, last_loss = state.nan_step, state.last_loss
         K, M, n = W.shape
-        P = len(job.history_steps)
-        history_W = np.zeros((K, P, M, n), W.dtype)
-        history_b = np.zeros((K, P, n), W.dtype)
-        adam_state = np.zeros((K, 4, (M + 1) * n), W.dtype)
-        nan_step = np.full(K, -1, np.int64)
-        last_loss = np.full(K, np.nan)
         if job.train_set is None:
             indptr, indices, values = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, W.dtype)
         else:
@@ -131,8 +132,9 @@ class CpuEngine:
         threads = numba.get_num_threads()
         across = K > 1 and threads > 1 and n * cfg.examples_per_step <= ACROSS_MODELS_MAX_PAIRS
         split = threads > 1 and len(k.chunk_bounds(cfg.examples_per_step)) > 2  # chunks to share out
-        start = time.perf_counter()
-        for first, stop in segments(cfg.steps):
+        start = time.perf_counter() - state.seconds
+        every_steps = checkpoint.every_steps if checkpoint is not None else 0
+        for first, stop in segments(int(state.next_step.min()), cfg.steps, every_steps):
             if across:
                 train_across_models(
                     dims, W, b, adam_state, *data, lrs, decays, *recipe,
@@ -144,16 +146,52 @@ class CpuEngine:
                         split, dims, W[model], b[model], adam_state[model], *data, lrs[model], decays[model],
                         *recipe, job.history_steps, history_W[model], history_b[model], first, stop,
                     )  # fmt: skip
+            state.next_step[:] = stop
+            state.seconds = time.perf_counter() - start
             if progress is not None:
                 progress(stop / cfg.steps, last_loss)
+            if checkpoint is not None:
+                checkpoint.at_boundary(state, stop)
         seconds = time.perf_counter() - start
         return StackOutcome(W, b, history_W, history_b, nan_step, seconds, self.name)
 
 
-def segments(steps: int, count: int = 100) -> list[tuple[int, int]]:
-    """Split [0, steps) into about `count` ranges: Python runs between them, never per step."""
-    edges = np.unique(np.linspace(0, steps, min(count, steps) + 1).astype(np.int64))
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+def fresh_state(job: StackJob) -> TrainState:
+    """The state before the first step: initial weights, zero moments, nothing recorded."""
+    K, M, n = job.init_W.shape
+    P = len(job.history_steps)
+    dtype = job.init_W.dtype
+    return TrainState(
+        W=job.init_W.copy(),
+        b=job.init_b.copy(),
+        adam_state=np.zeros((K, 4, (M + 1) * n), dtype),
+        history_W=np.zeros((K, P, M, n), dtype),
+        history_b=np.zeros((K, P, n), dtype),
+        nan_step=np.full(K, -1, np.int64),
+        last_loss=np.full(K, np.nan),
+        next_step=np.zeros(K, np.int64),
+    )
+
+
+SEGMENT_SECONDS = 1.0  # Python regains control about this often: progress, checkpoints, signals
+
+
+def segments(first: int, steps: int, align: int = 0, seconds: float = SEGMENT_SECONDS):
+    """Yield ranges (a, b) covering [first, steps), each sized to take about `seconds` from the
+    time the previous ones took (the first is one step), never crossing a multiple of `align`
+    (when > 0). Python runs between ranges, never per step; where they fall does not change the
+    numbers. At T = 500,000 (0.4 s a step) a range is two steps, so a signal waits about a second."""
+    length = 1
+    while first < steps:
+        stop = min(steps, first + length)
+        if align > 0:
+            stop = min(stop, (first // align + 1) * align)
+        started = time.perf_counter()
+        yield first, stop
+        per_step = (time.perf_counter() - started) / (stop - first)
+        # grow at most 8x a time: one fast measurement (a tiny range) must not make a huge one
+        length = max(1, min(8 * length, int(seconds / per_step) if per_step > 0 else 8 * length))
+        first = stop
 
 
 def set_threads(threads: int) -> None:

@@ -14,8 +14,10 @@ import time
 import numpy as np
 
 from . import _kernels
+from ._checkpoint import Checkpoint, TrainState
 from ._config import ConfigError
 from ._data import SparseRows, infinite_batch_seed, sample_rows
+from ._engine_cpu import fresh_state
 from ._engines import Progress, StackJob, StackOutcome
 
 CHUNK_ELEMENTS = 1 << 26  # dense entries per chunk (256 MB in float32)
@@ -41,31 +43,37 @@ class TorchEngine:
             raise ConfigError("device = \"cuda\" but torch sees no CUDA device")
         self.device = torch.device(device)
 
-    def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome:
+    def train(self, job: StackJob, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> StackOutcome:
+        """Train the stack, model after model; with `checkpoint`, resume from it and write it as
+        it goes (the model being trained, with its AdamW state, and the finished ones)."""
         torch = _torch()
         cfg = job.config
         dtype = torch.float64 if job.init_W.dtype == np.float64 else torch.float32
-        K, M, n = job.init_W.shape
-        P = len(job.history_steps)
-        W_out, b_out = job.init_W.copy(), job.init_b.copy()
-        history_W = np.zeros((K, P, M, n), job.init_W.dtype)
-        history_b = np.zeros((K, P, n), job.init_W.dtype)
-        nan_step = np.full(K, -1, np.int64)
-        last_loss = np.full(K, np.nan)
+        state = fresh_state(job)
+        if checkpoint is not None:
+            state = checkpoint.load(state) or state
+        K = job.n_models
+        n = cfg.n_features
         report_every = max(1, cfg.steps // 100)
         fixed = None if job.train_set is None else self._dense_chunks(job.train_set, dtype)
-        start = time.perf_counter()
+        start = time.perf_counter() - state.seconds
         for model in range(K):
-            W = torch.tensor(job.init_W[model], dtype=dtype, device=self.device, requires_grad=True)
-            b = torch.tensor(job.init_b[model], dtype=dtype, device=self.device, requires_grad=True)
+            first = int(state.next_step[model])
+            if state.nan_step[model] >= 0 or first >= cfg.steps:
+                continue
+            W = torch.tensor(state.W[model], dtype=dtype, device=self.device, requires_grad=True)
+            b = torch.tensor(state.b[model], dtype=dtype, device=self.device, requires_grad=True)
             decay = float(job.weight_decays[model])
             optimizer = torch.optim.AdamW(
                 [{"params": [W], "weight_decay": decay},
                  {"params": [b], "weight_decay": decay if cfg.decay_bias else 0.0}],
                 lr=float(job.lrs[model]), betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, foreach=False,
             )  # fmt: skip
-            recorded = self._record(0, W, b, job.history_steps, history_W[model], history_b[model], 0)
-            for step in range(cfg.steps):
+            if first > 0:
+                self._restore_moments(optimizer, W, b, state.adam_state[model], first)
+            recorded = int(np.searchsorted(job.history_steps, first, side="right")) if first > 0 else 0
+            recorded = self._record(first, W, b, job.history_steps, state.history_W[model], state.history_b[model], recorded)
+            for step in range(first, cfg.steps):
                 chunks = fixed
                 if chunks is None:
                     batch = sample_rows(cfg.batch_size, n, cfg.sparsity, infinite_batch_seed(cfg.data_seed, step), cfg.normalize)
@@ -77,21 +85,48 @@ class TorchEngine:
                     chunk_loss = loss_of(W, b, X()) * (cfg.feature_scale / n_rows)
                     chunk_loss.backward()
                     loss += chunk_loss.item()
-                last_loss[model] = loss
+                state.last_loss[model] = loss
                 if not np.isfinite(loss):
-                    nan_step[model] = step
+                    state.nan_step[model] = step
                     break
                 lr = _kernels.lr_at(step, cfg.steps, cfg.warmup_steps, float(job.lrs[model]))
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.step()
-                recorded = self._record(step + 1, W, b, job.history_steps, history_W[model], history_b[model], recorded)
+                recorded = self._record(step + 1, W, b, job.history_steps, state.history_W[model], state.history_b[model], recorded)
+                state.next_step[model] = step + 1
                 if progress is not None and (step + 1) % report_every == 0:
-                    progress((model * cfg.steps + step + 1) / (K * cfg.steps), last_loss)
-            W_out[model] = W.detach().cpu().numpy()
-            b_out[model] = b.detach().cpu().numpy()
+                    progress((model * cfg.steps + step + 1) / (K * cfg.steps), state.last_loss)
+                if checkpoint is not None and checkpoint.due(step + 1):
+                    self._keep(state, model, W, b, optimizer)
+                    state.seconds = time.perf_counter() - start
+                    checkpoint.at_boundary(state, step + 1)
+            state.W[model] = W.detach().cpu().numpy()
+            state.b[model] = b.detach().cpu().numpy()
         seconds = time.perf_counter() - start
-        return StackOutcome(W_out, b_out, history_W, history_b, nan_step, seconds, self.name)
+        return StackOutcome(state.W, state.b, state.history_W, state.history_b, state.nan_step, seconds, self.name)
+
+    @staticmethod
+    def _keep(state: TrainState, model: int, W, b, optimizer) -> None:
+        """Copy the model's weights and AdamW moments into `state` (the cpu engine's layout)."""
+        M, n = W.shape
+        state.W[model] = W.detach().cpu().numpy()
+        state.b[model] = b.detach().cpu().numpy()
+        for param, row, size in ((W, 0, M * n), (b, 2, n)):
+            moments = optimizer.state[param]
+            state.adam_state[model, row, :size] = moments["exp_avg"].detach().cpu().numpy().reshape(-1)
+            state.adam_state[model, row + 1, :size] = moments["exp_avg_sq"].detach().cpu().numpy().reshape(-1)
+
+    def _restore_moments(self, optimizer, W, b, adam_state: np.ndarray, steps_done: int) -> None:
+        """Give AdamW the moments of `adam_state` (4, (m + 1) n) after `steps_done` steps."""
+        torch = _torch()
+        M, n = W.shape
+        for param, row, size in ((W, 0, M * n), (b, 2, n)):
+            optimizer.state[param] = {
+                "step": torch.tensor(float(steps_done)),  # torch keeps the count as a default-dtype CPU scalar
+                "exp_avg": torch.tensor(adam_state[row, :size].reshape(param.shape), dtype=param.dtype, device=self.device),
+                "exp_avg_sq": torch.tensor(adam_state[row + 1, :size].reshape(param.shape), dtype=param.dtype, device=self.device),
+            }
 
     def _dense_chunks(self, rows: SparseRows, dtype) -> list:
         """Callables, one per chunk of examples, each returning that chunk as a dense (t, n) tensor."""

@@ -3,20 +3,23 @@
 Each executor is a function execute(tasks, out, done) that runs `_sweep.run_task(task, out)`
 for every task and calls done(task, outcomes) in the driver as each one finishes. Workers write
 their runs to the shared `out` directory themselves; only the small outcome lists travel back.
+
+Dask (`toydd[dask]`) and submitit (`toydd[slurm]`) are optional: imported only when their
+executor is used, so `import toydd` stays light and works without them.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-import submitit
-
+from ._checkpoint import stop_requested
 from ._config import Config, ConfigError
 from ._sweep import Outcome, Task, record_failure, run_task
 
@@ -25,6 +28,22 @@ EXECUTORS = ("local", "dask", "slurm")
 
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError("--executor dask needs Dask distributed: pip install 'toydd[dask]'") from None
+    return distributed
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("--executor slurm needs submitit: pip install 'toydd[slurm]'") from None
+    return submitit
 
 
 def _failed(task: Task, out: str, reason: str) -> list[Outcome]:
@@ -44,7 +63,9 @@ def _outcomes(task: Task, out: str, result) -> list[Outcome]:
 def local(workers: int):
     """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
     the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
-    already saved stay complete), and a new pool takes the tasks not yet submitted."""
+    already saved stay complete), and a new pool takes the tasks not yet submitted. After a stop
+    signal (SIGTERM, SIGUSR2) in the driver no more tasks start; the running ones, which receive
+    the signal too (SLURM and a terminal signal the whole process group), stop at a checkpoint."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
@@ -53,7 +74,9 @@ def local(workers: int):
                 running = {}
                 broken = False
                 while (pending or running) and not broken:
-                    while pending and len(running) < workers:
+                    if stop_requested() and not running:
+                        return
+                    while pending and len(running) < workers and not stop_requested():
                         task = pending.pop(0)
                         running[pool.submit(run_task, task, out)] = task
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -71,20 +94,20 @@ def local(workers: int):
 
 def dask(workers: int, scheduler: str | None):
     """Dask distributed: a LocalCluster of `workers` single-threaded processes, or the cluster at
-    `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies."""
+    `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies, and it resumes
+    from the task's checkpoint in the shared directory."""
+    distributed = _distributed()
 
     def execute(tasks: list[Task], out: str, done) -> None:
-        from distributed import Client, LocalCluster, as_completed
-
         cluster = None
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-            client = Client(cluster)
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = distributed.Client(cluster)
         else:
-            client = Client(scheduler)
+            client = distributed.Client(scheduler)
         try:
             futures = {client.submit(run_task, task, out, pure=False): task for task in tasks}
-            for future in as_completed(futures):
+            for future in distributed.as_completed(futures):
                 task = futures[future]
                 done(task, _outcomes(task, out, future.result))
         finally:
@@ -97,9 +120,7 @@ def dask(workers: int, scheduler: str | None):
 
 def dask_workers(scheduler: str) -> int:
     """How many workers the Dask cluster at `scheduler` has now (at least 1)."""
-    from distributed import Client
-
-    with Client(scheduler) as client:
+    with _distributed().Client(scheduler) as client:
         return max(1, len(client.scheduler_info().get("workers", {})))
 
 
@@ -115,8 +136,9 @@ class SlurmOptions:
 
 def slurm(options: SlurmOptions):
     """SLURM job arrays through submitit; a job that hits its time limit is requeued and
-    continues with the runs it had not finished (finished runs are on disk already)."""
-
+    continues with the runs it had not finished (finished runs are on disk already) from their
+    checkpoints."""
+    submitit = _submitit()
     if options.cluster != "local" and shutil.which("sbatch") is None:
         raise ConfigError("--executor slurm: no SLURM on this machine (sbatch not found); --submitit-cluster local runs the jobs here")
 
@@ -141,9 +163,19 @@ def slurm(options: SlurmOptions):
     return execute
 
 
-class RequeueingTask(submitit.helpers.Checkpointable):
-    """run_task as a submitit Checkpointable: on timeout or preemption the job is resubmitted
-    with the same arguments (the default `checkpoint`), and run_task skips the runs already saved."""
+class RequeueingTask:
+    """run_task as a submitit checkpointable callable. Before a time limit SLURM sends SIGUSR2:
+    run_task stops at a checkpoint, and then submitit's own handler for that signal (restored
+    when run_task returns) requeues the job with the same arguments (`checkpoint`). The requeued
+    job skips the runs already saved and resumes the others from their checkpoints."""
 
     def __call__(self, task: Task, out: str) -> list[Outcome]:
-        return run_task(task, out)
+        outcomes = run_task(task, out)
+        requeue = signal.getsignal(signal.SIGUSR2)
+        if any(o.interrupted == signal.SIGUSR2 for o in outcomes) and callable(requeue):
+            requeue(signal.SIGUSR2, None)  # submitit: checkpoint(), requeue, exit
+        return outcomes
+
+    def checkpoint(self, *args, **kwargs):
+        """What submitit resubmits: this task again (its state is in the checkpoint files)."""
+        return _submitit().helpers.DelayedSubmission(self, *args, **kwargs)

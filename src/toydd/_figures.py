@@ -1,8 +1,10 @@
-"""The paper's figures (SPEC section 6) from stored results, with matplotlib.
+"""The paper's figures (docs/science.md section 6) from stored results, with matplotlib.
 
 Every function takes plain data (a results table, per-item tables, vector panels) and returns a
-matplotlib Figure, so tests can check what is drawn; `save` writes it as PNG and SVG. Labels and
-titles are built from the configs in the data, never typed in.
+matplotlib Figure, so tests can check what is drawn and notebooks show it inline; `save` writes it
+as PNG and SVG. Figures are made without pyplot, so drawing needs no GUI backend and never changes
+the caller's (a notebook keeps its inline backend). Labels and titles are built from the configs
+in the data, never typed in.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
 
 FEATURE_COLOR = "tab:blue"
 DATA_COLOR = "tab:red"
@@ -38,7 +39,6 @@ def save(figure, folder: Path, name: str) -> list[Path]:
     paths = [folder / f"{name}.png", folder / f"{name}.svg"]
     figure.savefig(paths[0], dpi=110, bbox_inches="tight")
     figure.savefig(paths[1], bbox_inches="tight")
-    plt.close(figure)
     return paths
 
 
@@ -109,8 +109,6 @@ def draw_vectors(ax, vectors: np.ndarray, color: str, width: float = 1.0) -> Non
         v = np.concatenate([v, np.zeros((len(v), 1))], axis=1)
     v = v[np.linalg.norm(v[:, :2], axis=1) > 0, :2]
     segments = np.stack([np.zeros_like(v), v], axis=1)
-    from matplotlib.collections import LineCollection
-
     ax.add_collection(LineCollection(segments, colors=color, linewidths=width))
     ax.scatter(v[:, 0], v[:, 1], s=4, color=color, zorder=3)
     reach = max(np.abs(v).max() if v.size else 1.0, 1e-9) * 1.15
@@ -132,7 +130,8 @@ def t_label(t: float) -> str:
 def small_t_figure(panels: list[VectorPanel], title: str = ""):
     """Features (top, blue) and training hidden vectors (bottom, red), one column per T, each
     panel on its own scale."""
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.1 * len(panels), 4.4), squeeze=False)
+    fig = Figure(figsize=(2.1 * len(panels), 4.4))
+    axes = fig.subplots(2, len(panels), squeeze=False)
     for column, panel in enumerate(panels):
         draw_vectors(axes[0, column], panel.W.T, FEATURE_COLOR, 0.6)
         axes[0, column].set_title(f"T = {t_label(panel.dataset_size)}", fontsize=10)
@@ -157,7 +156,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     results: one row per run (dataset_size, data_seed, test_loss, regime, n_hidden, ...)
     items: rows of (dataset_size, kind in {"feature", "data"}, dimensionality)
     """
-    fig = plt.figure(figsize=(11, 8.5))
+    fig = Figure(figsize=(11, 8.5))
     grid = fig.add_gridspec(3, max(1, len(panels)), height_ratios=[1.1, 1.1, 0.8])
     loss_ax = fig.add_subplot(grid[0, :])
     dim_ax = fig.add_subplot(grid[1, :], sharex=loss_ax)
@@ -191,7 +190,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     dim_ax.legend(loc="upper right", fontsize=8, markerscale=3)
     dim_ax.set_title("(b) dimensionality of features and training examples (each point one item)", fontsize=10, loc="left")
     _t_axis(dim_ax, results["dataset_size"])
-    plt.setp(loss_ax.get_xticklabels(), visible=False)
+    loss_ax.tick_params(labelbottom=False)
 
     for column, panel in enumerate(panels):
         ax = fig.add_subplot(grid[2, column])
@@ -209,7 +208,8 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
 
 def norms_figure(results: pd.DataFrame, items: pd.DataFrame):
     """Feature lengths ||W_i||, hidden-vector lengths ||h_t||, ||W||_F and ||b|| vs T."""
-    fig, (items_ax, totals_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    items_ax, totals_ax = fig.subplots(1, 2)
     for kind, color, label in (("feature", FEATURE_COLOR, "feature length ||W_i||"), ("data", DATA_COLOR, "hidden length ||h_t||")):
         part = items[items["kind"] == kind]
         px, _ = t_positions(part["dataset_size"])
@@ -234,7 +234,8 @@ def norms_figure(results: pd.DataFrame, items: pd.DataFrame):
 def heatmap_figure(results: pd.DataFrame):
     """Mean test loss over (T, m), one cell per pair, averaged over its models."""
     table = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * table.shape[1], 1.0 + 0.5 * table.shape[0]))
+    fig = Figure(figsize=(1.0 + 0.8 * table.shape[1], 1.0 + 0.5 * table.shape[0]))
+    ax = fig.subplots()
     image = ax.imshow(table.values, origin="lower", aspect="auto", cmap="viridis")
     ax.set_xticks(range(table.shape[1]), [t_label(t) for t in table.columns])
     ax.set_yticks(range(table.shape[0]), [str(m) for m in table.index])
@@ -255,11 +256,12 @@ def heatmap_figure(results: pd.DataFrame):
 
 def appendix_figure(results: pd.DataFrame):
     """Test loss vs T for each weight decay (left) and each step count (right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, column, fixed, fmt in ((axes[0], "weight_decay", "steps", "decay {:g}"), (axes[1], "steps", "weight_decay", "{:,} steps")):
         common = results[fixed].mode().iloc[0]
         part = results[results[fixed] == common]
-        colors = plt.cm.viridis(np.linspace(0, 0.9, part[column].nunique()))
+        colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, part[column].nunique()))
         for color, (value, group) in zip(colors, part.groupby(column)):
             means = group.groupby("dataset_size")["test_loss"].mean()
             x, _ = t_positions(means.index.values)
@@ -285,7 +287,8 @@ def training_animation(steps: np.ndarray, W: np.ndarray, hidden: np.ndarray | No
     from matplotlib.animation import FuncAnimation
 
     columns = 1 if hidden is None else 2
-    fig, axes = plt.subplots(1, columns, figsize=(3.4 * columns, 3.6), squeeze=False)
+    fig = Figure(figsize=(3.4 * columns, 3.6))
+    axes = fig.subplots(1, columns, squeeze=False)
 
     def frame(p: int):
         for ax in axes[0]:
@@ -311,5 +314,4 @@ def save_animation(animation, folder: Path, name: str) -> list[Path]:
     if FFMpegWriter.isAvailable():
         paths.append(folder / f"{name}.mp4")
         animation.save(paths[1], writer=FFMpegWriter(fps=4), dpi=80)
-    plt.close(animation._fig)
     return paths

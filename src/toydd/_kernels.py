@@ -27,6 +27,9 @@ BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
 FEW_EXAMPLES = 64  # m <= 2: chunks up to this many examples take the feature-inner loop (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
+# fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
+# NaN and infinity, so that a diverging loss reaches the finiteness check by definition.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # a set: numba takes no frozenset
 
 
 @numba.njit(cache=True)
@@ -44,7 +47,7 @@ def chunk_bounds(n_rows):
     return bounds
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
     """hT[:, t] = W x_t for t in [t0, t1).  W (m, n), hT (m, T)."""
     M = len(dims)
@@ -59,7 +62,7 @@ def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
                 hT[k, t] += W[k, j] * x
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _preactivation(dims, W, b, hT, j, t):
     """z_tj = W_j . h_t + b_j for one (example, feature) pair: the sparse passes' work."""
     z = b[j]
@@ -68,7 +71,7 @@ def _preactivation(dims, W, b, hT, j, t):
     return z
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _rest_of_z(W, hT, i, t0, t1, out):
     """out[t - t0] = sum_{k >= 2} W[k, i] hT[k, t] for t in [t0, t1): z's part beyond units 0, 1
     (for the forward pass of `chunk_example_losses`)."""
@@ -82,7 +85,7 @@ def _rest_of_z(W, hT, i, t0, t1, out):
             out[t] += w * hk[t]
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _dense_block(dims, W, b, hT, dhT, gW, gb, t0, t1, c):
     """Dense part over every feature and the examples [t0, t1), for m <= 2: returns sum ReLU(z)^2.
 
@@ -128,7 +131,7 @@ def _dense_block(dims, W, b, hT, dhT, gW, gb, t0, t1, c):
     return loss
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when m > 2.
 
@@ -197,7 +200,7 @@ def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     return loss
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c):
     """Unscaled loss sum_{t in [t0,t1)} sum_i (x_ti - ReLU(z_ti))^2, and its gradient times c/2.
 
@@ -267,7 +270,7 @@ def loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, g
     return parts.sum()
 
 
-@numba.njit(cache=True, fastmath=True, boundscheck=False)
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses, active):
     """Per-example unscaled loss (float64) and count of features with z > 0, for t in [t0, t1).
 

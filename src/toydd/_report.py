@@ -1,10 +1,13 @@
 """From a sweep directory to the paper's figures, a check of its claims, and report.html.
 
-    figures(DIR)  -> DIR/figures/*.png, *.svg (and the animation as GIF, MP4 where ffmpeg exists)
-    report(DIR)   -> DIR/report.html, one self-contained file: figures inlined, claims, configs, cost
+    sweep_figures(DIR) -> {name: matplotlib Figure}, every figure the results support (not saved)
+    figures(DIR)       -> DIR/figures/*.png, *.svg (and the animation as GIF, MP4 where ffmpeg exists)
+    report(DIR)        -> DIR/report.html, one self-contained file: figures inlined, claims, configs, cost
 
 The *main series* is the largest set of runs that differ only in T and seeds (and per-run
-settings such as restarts): the paper's figures 1 to 3 and its claims are read off it.
+settings such as restarts): the paper's figures 1 to 3 and its claims are read off it. Each claim
+of docs/science.md section 6 is one function of the results table (and, for the shapes, of the
+per-item table), returning its evidence and a verdict; their thresholds are the constants below.
 """
 
 from __future__ import annotations
@@ -19,14 +22,63 @@ import numpy as np
 import pandas as pd
 
 from . import _figures as fig
-from ._metrics import hidden_vectors
-from ._store import load_run, write_atomic
+from ._metrics import STRONG_FEATURE, hidden_vectors
+from ._store import StoredRun, load_run, write_atomic
 from ._sweep import read_results, run_dir
 
-SMALL_T = (3, 5, 6, 8, 10, 15, 30)
+SMALL_T = (3, 5, 6, 8, 10, 15, 30)  # figure 1's dataset sizes (docs/science.md section 6)
+VECTOR_PLOTS = 6  # vector plots across T in figure 2 (c)
 SERIES_FIELDS = ("n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction", "init", "init_scale")
-FEATURES_PER_RUN = 200  # the strongest features of each run go into the scatter plots
-EXAMPLES_PER_RUN = 1_000  # at most this many training examples per run (a fixed random sample)
+# The strongest features of each run kept for plots and claims. Dimensionalities sum to at most m
+# (each is at most its leverage, and leverages sum to the rank), so at most 10 m features reach
+# STRONG_FEATURE = 0.1: for m <= 20 every feature the pentagon claim counts is kept.
+FEATURES_PER_RUN = 200
+# At most this many training examples per run (a fixed random sample); more than SMALL_T_MAX, so
+# the T-gon claim sees every example of its runs.
+EXAMPLES_PER_RUN = 1_000
+
+# --- the claims' verdicts and thresholds (sections refer to docs/science.md) -------------------
+
+CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = "confirmed", "not confirmed", "not measured"
+
+# "Small T": up to 10 the paper's test loss lies above its plotted range (section 9), and figure 1
+# shows T-gons there (section 6).
+SMALL_T_MAX = 10
+# A data point of a regular T-gon has dimensionality m / T (section 5); allowed relative deviation.
+T_GON_TOLERANCE = 0.10
+# Share of runs that must show a shape: 3 of the 4 dataset seeds per T (section 4), since m = 2
+# sometimes stops in a local optimum ("two circles", section 7).
+RUN_SHARE = 0.75
+# Small-T features are messy when the median of each run's largest feature dimensionality is below
+# this: judgment, three quarters of a regular pentagon feature's 2/5 (section 6, figure 2b).
+MESSY_FEATURE_MAX = 0.3
+# The m = 2 pentagon: its number of features (section 1) and the open range of their
+# dimensionalities: the paper's figure shows 0.21 to 0.28 (section 9), a regular pentagon alone 2/5.
+PENTAGON_FEATURES = 5
+PENTAGON_DIMENSIONALITY = (0.2, 0.45)
+# The loss of the all-zero output: exactly 1 per unit-norm example (section 3).
+ZERO_OUTPUT_LOSS = 1.0
+# Large-T test loss is "just below 1": above this floor. The paper's is 0.9985 and the best
+# constant output's 0.9924 on the reduced setting (section 9); the floor rejects only broken runs.
+LARGE_T_LOSS_FLOOR = 0.8
+# The bump counts when its height exceeds this many standard errors of the noisiest T's mean
+# test loss (about 95% one-sided).
+BUMP_STANDARD_ERRORS = 2.0
+# Generalization starts once each feature is seen "about 10 times" (section 7): T(1 - S) within a
+# factor of about 3 of 10. The paper (T near 5,000: 5) and the replication (T near 20,000: 20) both
+# pass, and neighbouring T of the presets are a factor 2 to 2.5 apart.
+SIGHTINGS_RANGE = (3.0, 30.0)
+# A rise in mean test loss that counts as hurting: the paper's own rise from T = 1k to 2k is 0.014
+# (section 9), about 30 times its +-0.0005 reading precision.
+HURT_MIN_RISE = 0.01
+# A trend of the bump with weight decay or steps (section 6, figure 5) needs a Spearman rank
+# correlation beyond this: with 4 values, at least 5 of the 6 pairs in the stated order.
+TREND_MIN_CORRELATION = 0.5
+# The appendix's strongest weight decay, which removes the bump (section 6, figure 5), and the
+# largest bump height that counts as none: judgment, 2% of the zero-output loss, far below the
+# reduced setting's middle-regime bumps of tens (section 9).
+STRONG_DECAY = 1.0
+NO_BUMP_MAX = 0.02
 
 
 def main_series(results: pd.DataFrame) -> pd.DataFrame:
@@ -40,34 +92,81 @@ def main_series(results: pd.DataFrame) -> pd.DataFrame:
     return results[mask].reset_index(drop=True)
 
 
-# --- reading runs ------------------------------------------------------------------------------
+# --- reading runs: each run directory is loaded at most once per call --------------------------
 
 
-def item_table(out: Path, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per-item rows (dataset_size, kind, dimensionality, norm) of the given runs, thinned for
-    plotting: each run's strongest FEATURES_PER_RUN features and up to EXAMPLES_PER_RUN examples."""
-    parts = []
+@dataclass
+class RunViews:
+    """What the figures and claims read from run directories.
+
+    items: one row per kept feature or training example of the item runs: run_id, dataset_size,
+        kind ("feature" or "data"), dimensionality, norm
+    panels: the vector plot of each panel run, by run_id
+    animation: (steps (P,), W (P, m, n), hidden (P, T, m) or None, title) of the animated run, or None
+    """
+
+    items: pd.DataFrame
+    panels: dict[str, fig.VectorPanel]
+    animation: tuple | None
+
+
+ITEM_COLUMNS = ["run_id", "dataset_size", "kind", "dimensionality", "norm"]
+
+
+def read_views(out: Path, item_runs: list[str], panel_runs: set[str], animated: str | None) -> RunViews:
+    """Load every named run once and keep what the figures and claims need of it."""
+    parts, panels, animation = [], {}, None
     rng = np.random.default_rng(0)
-    for row in runs.itertuples():
-        stored = load_run(run_dir(out, row.run_id))
-        features = stored.features.nlargest(FEATURES_PER_RUN, "dimensionality")
-        parts.append(pd.DataFrame({"dataset_size": row.dataset_size, "kind": "feature", "dimensionality": features["dimensionality"], "norm": features["norm"]}))
-        if stored.examples is not None:
-            examples = stored.examples
-            if len(examples) > EXAMPLES_PER_RUN:
-                examples = examples.iloc[np.sort(rng.choice(len(examples), EXAMPLES_PER_RUN, replace=False))]
-            parts.append(pd.DataFrame({"dataset_size": row.dataset_size, "kind": "data", "dimensionality": examples["dimensionality"], "norm": examples["norm"]}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["dataset_size", "kind", "dimensionality", "norm"])
+    with_items = set(item_runs)
+    for run_id in dict.fromkeys([*item_runs, *sorted(panel_runs), *([animated] if animated else [])]):
+        stored = load_run(run_dir(out, run_id))
+        if run_id in with_items:
+            parts += item_rows(stored, rng)
+        if run_id in panel_runs:
+            panels[run_id] = vector_panel(stored)
+        if run_id == animated:
+            animation = animation_frames(stored)
+    items = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ITEM_COLUMNS)
+    return RunViews(items, panels, animation)
 
 
-def vector_panel(out: Path, runs: pd.DataFrame, size: float) -> fig.VectorPanel | None:
-    """The vector plot of the lowest-seed run at dataset size `size`."""
-    at = runs[runs["dataset_size"] == size].sort_values(["data_seed", "init_seed"])
-    if not len(at):
-        return None
-    stored = load_run(run_dir(out, at.iloc[0]["run_id"]))
+def _dataset_size(stored: StoredRun) -> float:
+    return np.inf if stored.config.infinite_data else float(stored.config.dataset_size)
+
+
+def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]:
+    """The run's strongest FEATURES_PER_RUN features and up to EXAMPLES_PER_RUN of its examples."""
+    size = _dataset_size(stored)
+    features = stored.features.nlargest(FEATURES_PER_RUN, "dimensionality")
+    rows = [pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "feature", "dimensionality": features["dimensionality"], "norm": features["norm"]})]
+    if stored.examples is not None:
+        examples = stored.examples
+        if len(examples) > EXAMPLES_PER_RUN:
+            examples = examples.iloc[np.sort(rng.choice(len(examples), EXAMPLES_PER_RUN, replace=False))]
+        rows.append(pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "data", "dimensionality": examples["dimensionality"], "norm": examples["norm"]}))
+    return rows
+
+
+def vector_panel(stored: StoredRun) -> fig.VectorPanel:
     hidden = hidden_vectors(stored.W, stored.train_set) if stored.train_set is not None else None
-    return fig.VectorPanel(size, stored.W, hidden)
+    return fig.VectorPanel(_dataset_size(stored), stored.W, hidden)
+
+
+def animation_frames(stored: StoredRun) -> tuple:
+    steps, W, _ = stored.snapshots()
+    hidden = None if stored.train_set is None else np.stack([hidden_vectors(w, stored.train_set) for w in W])
+    title = f"T = {stored.config.dataset_size}, m = {stored.config.n_hidden}, n = {stored.config.n_features:,}"
+    return steps, W, hidden, title
+
+
+def panel_run(series: pd.DataFrame, size: float) -> str:
+    """The run whose vector plot stands for dataset size `size`: its lowest seeds."""
+    return series[series["dataset_size"] == size].sort_values(["data_seed", "init_seed"]).iloc[0]["run_id"]
+
+
+def small_t_sizes(series: pd.DataFrame) -> list[float]:
+    present = set(series["dataset_size"])
+    return [float(t) for t in SMALL_T if t in present]
 
 
 def spread_sizes(sizes, count: int) -> list[float]:
@@ -79,47 +178,97 @@ def spread_sizes(sizes, count: int) -> list[float]:
     return [sizes[i] for i in picks]
 
 
+def large_sizes(series: pd.DataFrame) -> list[float]:
+    """The largest finite T of the series, and infinity if present."""
+    sizes = series["dataset_size"].unique()
+    finite = sizes[np.isfinite(sizes)]
+    return ([float(finite.max())] if finite.size else []) + ([np.inf] if np.any(np.isinf(sizes)) else [])
+
+
+def snapshot_run(out: Path, results: pd.DataFrame) -> str | None:
+    """The first run (in table order) that kept weight snapshots."""
+    for run_id in results["run_id"]:
+        if (run_dir(out, run_id) / "snapshots.safetensors").exists():
+            return run_id
+    return None
+
+
+def figure_views(out: Path, results: pd.DataFrame, with_animation: bool) -> RunViews:
+    """Everything the figures need: the main series' items and vector plots (and the animation)."""
+    series = main_series(results)
+    panels: set[str] = set()
+    if series["dataset_size"].nunique() >= 2:
+        panels = {panel_run(series, t) for t in small_t_sizes(series) + spread_sizes(series["dataset_size"], VECTOR_PLOTS)}
+    animated = snapshot_run(out, results) if with_animation else None
+    return read_views(out, list(series["run_id"]), panels, animated)
+
+
+def claim_views(out: Path, results: pd.DataFrame) -> RunViews:
+    """The items the claims need: the main series' runs at small T and at the largest T."""
+    series = main_series(results)
+    wanted = (series["dataset_size"] <= SMALL_T_MAX) | series["dataset_size"].isin(large_sizes(series))
+    return read_views(out, list(series.loc[wanted, "run_id"]), set(), None)
+
+
 # --- figures -----------------------------------------------------------------------------------
 
 
-def figures(out: str | Path) -> list[Path]:
-    """Draw every figure the stored results support; returns the files written."""
-    out = Path(out)
-    results = read_results(out)
-    folder = out / "figures"
-    written: list[Path] = []
-    if not len(results):
-        return written
+def draw_figures(results: pd.DataFrame, views: RunViews) -> dict:
+    """Every figure the results support, by file name: {name: matplotlib Figure}."""
+    drawn = {}
     series = main_series(results)
-    label = fig.setting_label(series)
     sizes = series["dataset_size"].unique()
     if len(sizes) >= 2:
-        items = item_table(out, series)
-        small = [p for p in (vector_panel(out, series, t) for t in SMALL_T if t in set(sizes)) if p is not None]
+        small = [views.panels[panel_run(series, t)] for t in small_t_sizes(series)]
         if small:
-            written += fig.save(fig.small_t_figure(small, f"Small T, lowest dataset seed   [{label}]"), folder, "fig1_small_t")
-        panels = [p for p in (vector_panel(out, series, t) for t in spread_sizes(sizes, 6)) if p is not None]
-        written += fig.save(fig.main_figure(series, items, panels), folder, "fig2_main")
-        written += fig.save(fig.norms_figure(series, items), folder, "fig3_norms")
+            drawn["fig1_small_t"] = fig.small_t_figure(small, f"Small T, lowest dataset seed   [{fig.setting_label(series)}]")
+        panels = [views.panels[panel_run(series, t)] for t in spread_sizes(sizes, VECTOR_PLOTS)]
+        drawn["fig2_main"] = fig.main_figure(series, views.items, panels)
+        drawn["fig3_norms"] = fig.norms_figure(series, views.items)
     if results["n_hidden"].nunique() > 1 and results["dataset_size"].nunique() > 1:
-        written += fig.save(fig.heatmap_figure(results), folder, "fig4_heatmap")
+        drawn["fig4_heatmap"] = fig.heatmap_figure(results)
     if results["weight_decay"].nunique() > 1 or results["steps"].nunique() > 1:
-        written += fig.save(fig.appendix_figure(results), folder, "fig5_appendix")
-    written += animation(out, results, folder)
+        drawn["fig5_appendix"] = fig.appendix_figure(results)
+    return drawn
+
+
+def sweep_figures(out: str | Path) -> dict:
+    """Every figure the stored results of sweep directory `out` support, by file name
+    ({"fig2_main": Figure, ...}), as matplotlib Figures: nothing is written."""
+    out = Path(out)
+    results = read_results(out)
+    if not len(results):
+        return {}
+    return draw_figures(results, figure_views(out, results, with_animation=False))
+
+
+def sweep_animation(out: str | Path):
+    """The training animation (a matplotlib FuncAnimation) of the first run of sweep directory
+    `out` that kept weight snapshots, or None."""
+    out = Path(out)
+    animated = snapshot_run(out, read_results(out))
+    if animated is None:
+        return None
+    return fig.training_animation(*read_views(out, [], set(), animated).animation)
+
+
+def save_figures(out: Path, results: pd.DataFrame, views: RunViews) -> list[Path]:
+    folder = out / "figures"
+    written: list[Path] = []
+    for name, figure in draw_figures(results, views).items():
+        written += fig.save(figure, folder, name)
+    if views.animation is not None:
+        written += fig.save_animation(fig.training_animation(*views.animation), folder, "fig6_training")
     return written
 
 
-def animation(out: Path, results: pd.DataFrame, folder: Path) -> list[Path]:
-    """The first run (in table order) that kept weight snapshots, animated."""
-    for row in results.itertuples():
-        path = run_dir(out, row.run_id)
-        if (path / "snapshots.safetensors").exists():
-            stored = load_run(path)
-            steps, W, _ = stored.snapshots()
-            hidden = None if stored.train_set is None else np.stack([hidden_vectors(w, stored.train_set) for w in W])
-            title = f"T = {stored.config.dataset_size}, m = {stored.config.n_hidden}, n = {stored.config.n_features:,}"
-            return fig.save_animation(fig.training_animation(steps, W, hidden, title), folder, "fig6_training")
-    return []
+def figures(out: str | Path) -> list[Path]:
+    """Draw every figure the stored results support into DIR/figures; returns the files written."""
+    out = Path(out)
+    results = read_results(out)
+    if not len(results):
+        return []
+    return save_figures(out, results, figure_views(out, results, with_animation=True))
 
 
 # --- claims ------------------------------------------------------------------------------------
@@ -129,92 +278,161 @@ def animation(out: Path, results: pd.DataFrame, folder: Path) -> list[Path]:
 class Claim:
     claim: str
     evidence: str
-    verdict: str  # "confirmed", "not confirmed" or "not measured"
+    verdict: str  # CONFIRMED, NOT_CONFIRMED or NOT_MEASURED
 
 
 def _verdict(ok: bool) -> str:
-    return "confirmed" if ok else "not confirmed"
+    return CONFIRMED if ok else NOT_CONFIRMED
 
 
-def check_claims(out: Path, results: pd.DataFrame) -> list[Claim]:
-    """Every claim of SPEC section 6 that this sweep can test, with its evidence and verdict."""
+def check_claims(results: pd.DataFrame, items: pd.DataFrame) -> list[Claim]:
+    """Every claim of docs/science.md section 6, with its evidence and verdict ("not measured"
+    where the sweep cannot test it). results: the results table; items: per-item rows
+    (run_id, kind, dimensionality) of the main series' runs at small and at the largest T."""
     series = main_series(results)
-    m = int(series["n_hidden"].iloc[0])
-    by_t = series.groupby("dataset_size")
-    loss = by_t["test_loss"].mean()
+    return [
+        t_gons(series, items), messy_features(series), pentagon(series, items),
+        loss_above_one_at_small_t(series), loss_below_one_at_large_t(series), bump(series),
+        norms_peak_then_fall(series), generalization_onset(series), regimes_in_order(series),
+        more_data_hurts(results), bigger_model_hurts(results),
+        lower_decay_bigger_bump(results), more_steps_bigger_bump(results), strong_decay_removes_bump(results),
+    ]  # fmt: skip
+
+
+def _item_dimensionalities(items: pd.DataFrame, kind: str) -> dict[str, np.ndarray]:
+    part = items[items["kind"] == kind]
+    return {run_id: group.values for run_id, group in part.groupby("run_id")["dimensionality"]}
+
+
+def _share(good: int, runs: int) -> bool:
+    return good >= RUN_SHARE * runs
+
+
+def t_gons(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
+    """At m = 2 and T <= SMALL_T_MAX, every data-point dimensionality of a run is within
+    T_GON_TOLERANCE of m / T, in at least RUN_SHARE of the runs."""
+    claim = "Small-T hidden vectors form regular T-gons"
+    small = series[series["dataset_size"] <= SMALL_T_MAX]
+    if not len(small) or int(series["n_hidden"].iloc[0]) != 2:
+        return Claim(claim, f"needs m = 2 runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
+    dims = _item_dimensionalities(items, "data")
+    good = 0
+    for row in small.itertuples():
+        target = 2 / row.dataset_size
+        found = dims.get(row.run_id, np.zeros(0))
+        good += bool(found.size and np.all(np.abs(found - target) <= T_GON_TOLERANCE * target))
+    evidence = f"{good} of {len(small)} runs with T ≤ {SMALL_T_MAX} have every data-point dimensionality within {T_GON_TOLERANCE:.0%} of 2/T"
+    return Claim(claim, evidence, _verdict(_share(good, len(small))))
+
+
+def messy_features(series: pd.DataFrame) -> Claim:
+    """At T <= SMALL_T_MAX the median of each run's largest feature dimensionality is below
+    MESSY_FEATURE_MAX."""
+    claim = "At small T the features are messy (no pentagon)"
+    small = series[series["dataset_size"] <= SMALL_T_MAX]
+    if not len(small):
+        return Claim(claim, f"needs runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
+    top = small["feature_dimensionality_max"]
+    evidence = f"largest feature dimensionality at T ≤ {SMALL_T_MAX}: median {top.median():.3f}, max {top.max():.3f} (a regular pentagon's features have 0.4)"
+    return Claim(claim, evidence, _verdict(top.median() < MESSY_FEATURE_MAX))
+
+
+def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
+    """At m = 2 and the largest T, exactly PENTAGON_FEATURES features reach STRONG_FEATURE, each
+    inside PENTAGON_DIMENSIONALITY, in at least RUN_SHARE of the runs."""
+    claim = "At large T exactly 5 features form a pentagon"
+    large = series[series["dataset_size"].isin(large_sizes(series))]
+    if not len(large) or int(series["n_hidden"].iloc[0]) != 2:
+        return Claim(claim, "needs m = 2 runs at large T", NOT_MEASURED)
+    dims = _item_dimensionalities(items, "feature")
+    low, high = PENTAGON_DIMENSIONALITY
+    good = 0
+    for row in large.itertuples():
+        found = dims.get(row.run_id, np.zeros(0))
+        strong = found[found >= STRONG_FEATURE]
+        good += bool(len(strong) == PENTAGON_FEATURES and np.all((strong > low) & (strong < high)))
+    sizes = ", ".join(fig.t_label(t) for t in sorted(large["dataset_size"].unique()))
+    evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high})"
+    return Claim(claim, evidence, _verdict(_share(good, len(large))))
+
+
+def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
+    """The mean test loss over runs with T <= SMALL_T_MAX exceeds ZERO_OUTPUT_LOSS."""
+    claim = "Test loss is above 1 at small T"
+    small = series[series["dataset_size"] <= SMALL_T_MAX]
+    if not len(small):
+        return Claim(claim, f"needs runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
+    mean = float(small["test_loss"].mean())
+    return Claim(claim, f"mean test loss over T ≤ {SMALL_T_MAX}: {mean:.4f}", _verdict(mean > ZERO_OUTPUT_LOSS))
+
+
+def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
+    """The mean test loss at the largest finite T and at infinity lies in (LARGE_T_LOSS_FLOOR,
+    ZERO_OUTPUT_LOSS)."""
+    claim = "Test loss is just below 1 at large T"
+    loss = series.groupby("dataset_size")["test_loss"].mean()
+    big = large_sizes(series)
+    if not any(np.isfinite(t) for t in big):
+        return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
+    values = ", ".join(f"{loss[t]:.4f} at T = {fig.t_label(t)}" for t in big)
+    return Claim(claim, f"mean test loss {values}", _verdict(all(LARGE_T_LOSS_FLOOR < loss[t] < ZERO_OUTPUT_LOSS for t in big)))
+
+
+def bump(series: pd.DataFrame) -> Claim:
+    """The test-loss bump (see `bump_height`) is positive and above BUMP_STANDARD_ERRORS times
+    the seed noise."""
+    claim = "Test loss has a bump in the middle regime"
+    found = bump_height(series)
+    if found is None:
+        return Claim(claim, "needs at least 3 finite T", NOT_MEASURED)
+    height, peak_t, peak, end_t, end, noise = found
+    evidence = f"mean test loss peaks at {peak:.4f} (T = {fig.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {fig.t_label(end_t)}; seed noise ±{noise:.4f}"
+    return Claim(claim, evidence, _verdict(height > BUMP_STANDARD_ERRORS * noise and height > 0))
+
+
+def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
+    """The mean ||W||_F peaks at a memorizing T or the next one, and is lower at the largest T."""
+    claim = "Norms peak in the memorization regime and fall after it"
+    norms = series.groupby("dataset_size")["W_norm"].mean()
+    if len(norms) < 2:
+        return Claim(claim, "needs at least 2 values of T", NOT_MEASURED)
     regimes = fig.regime_by_t(series)
-    finite = sorted(t for t in loss.index if np.isfinite(t))
-    small = series[series["dataset_size"] <= 10]
-    claims = []
-
-    # 1. T-gons
-    if len(small) and m == 2:
-        good = 0
-        for row in small.itertuples():
-            dims = load_run(run_dir(out, row.run_id)).examples["dimensionality"].values
-            good += bool(np.all(np.abs(dims - m / row.dataset_size) <= 0.1 * m / row.dataset_size))
-        claims.append(Claim("Small-T hidden vectors form regular T-gons", f"{good} of {len(small)} runs with T ≤ 10 have every data-point dimensionality within 10% of 2/T", _verdict(good >= 0.75 * len(small))))
-    else:
-        claims.append(Claim("Small-T hidden vectors form regular T-gons", "needs m = 2 runs with T ≤ 10", "not measured"))
-
-    # 2. messy features at small T
-    if len(small):
-        top = small["feature_dimensionality_max"]
-        claims.append(Claim("At small T the features are messy (no pentagon)", f"largest feature dimensionality at T ≤ 10: median {top.median():.3f}, max {top.max():.3f} (a pentagon feature has 0.4)", _verdict(top.median() < 0.3)))
-
-    # 3. pentagon at large T
-    large = series[series["dataset_size"] >= (finite[-1] if finite else np.inf)]
-    if m == 2 and len(large):
-        good = 0
-        for row in large.itertuples():
-            dims = load_run(run_dir(out, row.run_id)).features["dimensionality"].values
-            strong = dims[dims >= 0.1]
-            good += bool(len(strong) == 5 and np.all((strong > 0.25) & (strong < 0.45)))
-        sizes = ", ".join(fig.t_label(t) for t in sorted(large["dataset_size"].unique()))
-        claims.append(Claim("At large T exactly 5 features form a pentagon", f"{good} of {len(large)} runs at T = {sizes} have exactly 5 features with dimensionality ≥ 0.1, each in (0.25, 0.45)", _verdict(good >= 0.75 * len(large))))
-    else:
-        claims.append(Claim("At large T exactly 5 features form a pentagon", "needs m = 2 runs at large T", "not measured"))
-
-    # 4. and 6. test loss at the ends
-    if finite:
-        low = [t for t in finite if t <= 10]
-        if low:
-            mean_low = float(series[series["dataset_size"].isin(low)]["test_loss"].mean())
-            claims.append(Claim("Test loss is above 1 at small T", f"mean test loss over T ≤ 10: {mean_low:.4f}", _verdict(mean_low > 1.0)))
-        big = [finite[-1]] + [t for t in loss.index if not np.isfinite(t)]
-        values = ", ".join(f"{loss[t]:.4f} at T = {fig.t_label(t)}" for t in big)
-        claims.append(Claim("Test loss is just below 1 at large T", f"mean test loss {values}", _verdict(all(0.8 < loss[t] < 1.0 for t in big))))
-
-    # 5. the bump
-    bump = bump_height(series)
-    if bump is not None:
-        height, peak_t, peak, end_t, end, noise = bump
-        claims.append(Claim("Test loss has a bump in the middle regime", f"mean test loss peaks at {peak:.4f} (T = {fig.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {fig.t_label(end_t)}; seed noise ±{noise:.4f}", _verdict(height > 2 * noise and height > 0)))
-
-    # 7. norms
-    norms = by_t["W_norm"].mean()
     peak_t = norms.idxmax()
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
-    near = bool(memorizing) and peak_t <= _next_size(list(loss.index), max(memorizing))
-    claims.append(Claim("Norms peak in the memorization regime and fall after it", f"||W||_F peaks at {norms.max():.3f} at T = {fig.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {fig.t_label(norms.index[-1])}", _verdict(near and norms.iloc[-1] < norms.max())))
+    near = bool(memorizing) and peak_t <= _next_size(list(norms.index), max(memorizing))
+    evidence = f"||W||_F peaks at {norms.max():.3f} at T = {fig.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {fig.t_label(norms.index[-1])}"
+    return Claim(claim, evidence, _verdict(near and norms.iloc[-1] < norms.max()))
 
-    # 8. where generalization starts
-    general = [t for t in finite if regimes.get(t) == "generalizing"]
-    sparsity = float(series["sparsity"].iloc[0])
-    if general:
-        first = general[0]
-        seen = first * (1 - sparsity)
-        claims.append(Claim("Generalization begins once each feature is seen about 10 times", f"first generalizing T = {fig.t_label(first)}: T(1 - S) = {seen:.3g} expected sightings per feature", _verdict(3 <= seen <= 30)))
-    else:
-        claims.append(Claim("Generalization begins once each feature is seen about 10 times", "no finite T generalizes in this sweep", "not confirmed" if finite else "not measured"))
 
-    # 9. order of regimes
-    sequence = [regimes[t] for t in sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))]
-    ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence)
-    claims.append(Claim("Three regimes in order: memorizing, intermediate, generalizing", "regime by T: " + ", ".join(f"{fig.t_label(t)}: {regimes[t][:3]}" for t in sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))), _verdict(ordered and "intermediate" in sequence)))
+def generalization_onset(series: pd.DataFrame) -> Claim:
+    """At the first generalizing finite T, the expected sightings per feature T(1 - S) lie in
+    SIGHTINGS_RANGE."""
+    claim = "Generalization begins once each feature is seen about 10 times"
+    regimes = fig.regime_by_t(series)
+    finite = sorted(t for t in regimes.index if np.isfinite(t))
+    if not finite:
+        return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
+    general = [t for t in finite if regimes[t] == "generalizing"]
+    if not general:
+        return Claim(claim, "no finite T generalizes in this sweep", NOT_CONFIRMED)
+    seen = general[0] * (1 - float(series["sparsity"].iloc[0]))
+    low, high = SIGHTINGS_RANGE
+    evidence = f"first generalizing T = {fig.t_label(general[0])}: T(1 - S) = {seen:.3g} expected sightings per feature"
+    return Claim(claim, evidence, _verdict(low <= seen <= high))
 
-    claims += heatmap_claims(results) + appendix_claims(results)
-    return claims
+
+def regimes_in_order(series: pd.DataFrame) -> Claim:
+    """By increasing T the regimes run memorizing, intermediate, generalizing, never back, with
+    all three present."""
+    claim = "Three regimes in order: memorizing, intermediate, generalizing"
+    regimes = fig.regime_by_t(series)
+    if len(regimes) < 3:
+        return Claim(claim, "needs at least 3 values of T", NOT_MEASURED)
+    order = sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))
+    sequence = [regimes[t] for t in order]
+    ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
+    evidence = "regime by T: " + ", ".join(f"{fig.t_label(t)}: {regimes[t][:3]}" for t in order)
+    return Claim(claim, evidence, _verdict(ordered))
 
 
 def _next_size(sizes: list, t: float) -> float:
@@ -246,40 +464,82 @@ def bump_height(runs: pd.DataFrame):
     return float(middle["mean"].max() - finite["mean"].iloc[-1]), peak_t, float(middle["mean"].max()), end_t, float(finite["mean"].iloc[-1]), noise
 
 
-def heatmap_claims(results: pd.DataFrame) -> list[Claim]:
+# --- claims of the (T, m) heatmap and the appendix ---------------------------------------------
+
+
+def _loss_table(results: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean test loss by (m rows, T columns), or None unless both m and T vary."""
     if results["n_hidden"].nunique() < 2 or results["dataset_size"].nunique() < 2:
-        return []
-    table = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
-    more_data = [(m, a, b, table.loc[m, b] - table.loc[m, a]) for m in table.index for a, b in zip(table.columns, table.columns[1:])]
-    bigger = [(t, a, b, table.loc[b, t] - table.loc[a, t]) for t in table.columns for a, b in zip(table.index, table.index[1:])]
-    claims = []
-    worst = max(more_data, key=lambda r: r[3])
-    claims.append(Claim("There are regions where more data hurts", f"largest rise: m = {worst[0]}, T {fig.t_label(worst[1])} → {fig.t_label(worst[2])}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
-    worst = max(bigger, key=lambda r: r[3])
-    claims.append(Claim("There are regions where a bigger model hurts", f"largest rise: T = {fig.t_label(worst[0])}, m {worst[1]} → {worst[2]}: test loss +{worst[3]:.4f}", _verdict(worst[3] > 0.01)))
-    return claims
+        return None
+    return results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
 
 
-def appendix_claims(results: pd.DataFrame) -> list[Claim]:
-    claims = []
-    for column, fixed, claim, sign in (("weight_decay", "steps", "Lower weight decay gives a bigger bump", -1), ("steps", "weight_decay", "More steps give a bigger bump", 1)):
-        if results[column].nunique() < 2:
-            continue
-        part = results[results[fixed] == results[fixed].mode().iloc[0]]
-        heights = {}
-        for value, group in part.groupby(column):
-            found = bump_height(group)
-            if found is not None:
-                heights[value] = found[0]
-        if len(heights) < 2:
-            continue
-        values = sorted(heights)
-        rho = pd.Series([heights[v] for v in values]).rank().corr(pd.Series(values, dtype=float).rank())  # Spearman
-        text = ", ".join(f"{v:g}: {heights[v]:+.4f}" for v in values)
-        claims.append(Claim(claim, f"bump height by {column.replace('_', ' ')}: {text} (Spearman {rho:+.2f})", _verdict(sign * rho > 0.5)))
-        if column == "weight_decay" and 1.0 in heights:
-            claims.append(Claim("Weight decay 1.0 removes the bump", f"bump height at decay 1.0: {heights[1.0]:+.4f}", _verdict(heights[1.0] < 0.02)))
-    return claims
+def more_data_hurts(results: pd.DataFrame) -> Claim:
+    """Some m has a step to the next larger T that raises the mean test loss by over HURT_MIN_RISE."""
+    claim = "There are regions where more data hurts"
+    table = _loss_table(results)
+    rises = [] if table is None else [(m, a, b, table.loc[m, b] - table.loc[m, a]) for m in table.index for a, b in zip(table.columns, table.columns[1:])]
+    rises = [r for r in rises if np.isfinite(r[3])]
+    if not rises:
+        return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
+    m, a, b, rise = max(rises, key=lambda r: r[3])
+    return Claim(claim, f"largest rise: m = {m}, T {fig.t_label(a)} → {fig.t_label(b)}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+
+
+def bigger_model_hurts(results: pd.DataFrame) -> Claim:
+    """Some T has a step to the next larger m that raises the mean test loss by over HURT_MIN_RISE."""
+    claim = "There are regions where a bigger model hurts"
+    table = _loss_table(results)
+    rises = [] if table is None else [(t, a, b, table.loc[b, t] - table.loc[a, t]) for t in table.columns for a, b in zip(table.index, table.index[1:])]
+    rises = [r for r in rises if np.isfinite(r[3])]
+    if not rises:
+        return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
+    t, a, b, rise = max(rises, key=lambda r: r[3])
+    return Claim(claim, f"largest rise: T = {fig.t_label(t)}, m {a} → {b}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+
+
+def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, float]:
+    """Bump height at each value of `column`, among the runs at the most common value of `fixed`."""
+    if results[column].nunique() < 2:
+        return {}
+    part = results[results[fixed] == results[fixed].mode().iloc[0]]
+    heights = {}
+    for value, group in part.groupby(column):
+        found = bump_height(group)
+        if found is not None:
+            heights[value] = found[0]
+    return heights
+
+
+def _trend_claim(results: pd.DataFrame, column: str, fixed: str, claim: str, sign: int) -> Claim:
+    """`claim` is confirmed when sign * Spearman(column value, bump height) > TREND_MIN_CORRELATION."""
+    heights = bump_heights(results, column, fixed)
+    if len(heights) < 2:
+        return Claim(claim, f"needs bumps at 2 or more values of {column.replace('_', ' ')}", NOT_MEASURED)
+    values = sorted(heights)
+    rho = pd.Series([heights[v] for v in values]).rank().corr(pd.Series(values, dtype=float).rank())
+    text = ", ".join(f"{v:g}: {heights[v]:+.4f}" for v in values)
+    return Claim(claim, f"bump height by {column.replace('_', ' ')}: {text} (Spearman {rho:+.2f})", _verdict(sign * rho > TREND_MIN_CORRELATION))
+
+
+def lower_decay_bigger_bump(results: pd.DataFrame) -> Claim:
+    """The bump height falls with weight decay (at the most common step count)."""
+    return _trend_claim(results, "weight_decay", "steps", "Lower weight decay gives a bigger bump", -1)
+
+
+def more_steps_bigger_bump(results: pd.DataFrame) -> Claim:
+    """The bump height grows with the step count (at the most common weight decay)."""
+    return _trend_claim(results, "steps", "weight_decay", "More steps give a bigger bump", 1)
+
+
+def strong_decay_removes_bump(results: pd.DataFrame) -> Claim:
+    """At weight decay STRONG_DECAY the bump height is below NO_BUMP_MAX."""
+    claim = f"Weight decay {STRONG_DECAY:.1f} removes the bump"
+    heights = bump_heights(results, "weight_decay", "steps")
+    if STRONG_DECAY not in heights:
+        return Claim(claim, f"needs a bump measured at weight decay {STRONG_DECAY:g} and another decay", NOT_MEASURED)
+    height = heights[STRONG_DECAY]
+    return Claim(claim, f"bump height at decay {STRONG_DECAY:g}: {height:+.4f}", _verdict(height < NO_BUMP_MAX))
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -290,9 +550,14 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
     out = Path(out)
     results = read_results(out)
     folder = out / "figures"
-    if not folder.is_dir() or not any(folder.glob("*.png")):
-        figures(out)
-    claims = check_claims(out, results) if len(results) else []
+    claims = []
+    if len(results):
+        if not folder.is_dir() or not any(folder.glob("*.png")):
+            views = figure_views(out, results, with_animation=True)  # also has what the claims need
+            save_figures(out, results, views)
+        else:
+            views = claim_views(out, results)
+        claims = check_claims(results, views.items)
     if sweep_text is None and (out / "sweep.toml").is_file():
         sweep_text = (out / "sweep.toml").read_text()
     cost = {"runs": len(results)}
@@ -331,4 +596,4 @@ def _pairs(results: pd.DataFrame) -> float:
     return float(np.sum(results["n_features"] * sizes * results["steps"] * results["restarts"]))
 
 
-__all__ = ["figures", "report", "check_claims", "main_series"]
+__all__ = ["figures", "report", "check_claims", "main_series", "sweep_figures", "sweep_animation"]

@@ -53,13 +53,35 @@ def _version() -> str:
 
 
 def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Raise ConfigError unless `out` can receive a run (absent, empty, or replaced on overwrite)."""
+    """Raise ConfigError unless `out` can receive a run: absent, empty, or, with overwrite, a
+    directory toydd wrote (a run or a sweep). Anything else is never deleted."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+        if not written_by_toydd(out):
+            raise ConfigError(f"--out {out} is not a toydd run or sweep directory: --overwrite replaces only those, nothing was deleted")
     return out
+
+
+def written_by_toydd(folder: Path) -> bool:
+    """True for a run directory (its config.json or manifest.json is toydd's) or a sweep directory
+    (results.parquet next to runs/)."""
+    if (folder / "results.parquet").is_file() and (folder / "runs").is_dir():
+        return True
+    header, manifest = _read_json(folder / "config.json"), _read_json(folder / MANIFEST)
+    return ("toydd_version" in header and "run_id" in header) or (manifest.get("format") == FORMAT_VERSION and "files" in manifest)
+
+
+def _read_json(path: Path) -> dict:
+    """The JSON object in `path`, or {} when it is absent, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -129,15 +151,17 @@ def _scratch_suffix(kind: str) -> str:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Remove scratch directories under `folder` whose writer, on this host, is no longer alive."""
+    """Remove scratch directories and files under `folder` whose writer, on this host, is no longer alive."""
     for path in list(folder.glob(".*.tmp-*")) + list(folder.glob(".*.old-*")):
         try:
             host, pid, _ = path.name.split(".tmp-" if ".tmp-" in path.name else ".old-", 1)[1].rsplit("-", 2)
             alive = host != socket.gethostname() or _pid_alive(int(pid))
         except ValueError:
             alive = False
-        if not alive:
+        if not alive and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+        elif not alive:
+            path.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,7 +260,10 @@ def load_run(path: str | os.PathLike) -> StoredRun:
         train_rows = None
         if "train_set.safetensors" in files:
             data = load_file(path / "train_set.safetensors")
-            train_rows = SparseRows(data["indptr"], data["indices"], data["values"], config.n_features).check(str(path / "train_set.safetensors"))
+            try:
+                train_rows = SparseRows(data["indptr"], data["indices"], data["values"], config.n_features)
+            except ValueError as error:
+                raise CorruptRun(f"{path / 'train_set.safetensors'}: {error}") from None
         metrics = json.loads((path / "metrics.json").read_text())
         history = pd.read_parquet(path / "history.parquet")
         features = pd.read_parquet(path / "features.parquet")

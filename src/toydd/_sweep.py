@@ -4,11 +4,16 @@
     DIR/failed/<run_id>.json a run that diverged or crashed: its config and the reason
     DIR/results.parquet      one row per complete run: run_id, every config field, every scalar
                              metric; rebuilt after every finished task, written atomically
+    DIR/checkpoints/<key>.safetensors  training state of a stack in progress (see `_checkpoint`),
+                             removed once its runs are saved
+    DIR/engines.json         present when --allow-mixed-engines let another engine or device
+                             train runs next to stored ones: which, and when
 
 A *task* is a stack of runs that share their data (see `_train.PER_MODEL_FIELDS`); the executor
 runs tasks, largest estimated cost first. A task saves each run as soon as its stack is trained,
 and skips runs that are already complete, so any task may be run again (a resubmitted Dask task,
-a requeued SLURM job, a resumed sweep) without duplicating or losing anything.
+a requeued SLURM job, a resumed sweep) without duplicating or losing anything; a stack that was
+stopped mid-way is planned as the same task again and resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +31,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._config import Config
+from ._checkpoint import Interrupted, StopSignals, stored_stacks
+from ._config import Config, ConfigError
 from ._store import CorruptRun, load_run, remove_leftovers, save_run, verify_run, write_atomic
-from ._train import stack_key
+from ._train import engine_identity, stack_key
 
 MAX_MODELS_PER_TASK = 64
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
@@ -39,6 +46,7 @@ class Task:
 
     configs: tuple[dict, ...]
     threads: int
+    checkpoint_every: int = 0  # steps between checkpoints besides the time-based ones (0: none)
 
     @property
     def cost(self) -> float:
@@ -50,6 +58,7 @@ class Outcome:
     run_id: str
     ok: bool
     reason: str = ""
+    interrupted: int = 0  # the signal that stopped the run after a checkpoint (0: not interrupted)
 
 
 # --- state of a sweep directory ----------------------------------------------------------------
@@ -61,6 +70,10 @@ def run_dir(out: Path, run_id: str) -> Path:
 
 def failure_file(out: Path, run_id: str) -> Path:
     return out / "failed" / f"{run_id}.json"
+
+
+def checkpoint_folder(out: Path) -> Path:
+    return out / "checkpoints"
 
 
 def is_complete(out: Path, run_id: str) -> bool:
@@ -83,9 +96,11 @@ class Status:
 def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
     """Sort the planned runs into complete, failed (kept unless retry_failed) and to do.
 
-    Incomplete or corrupt run directories are removed here, so they are trained again.
+    Incomplete or corrupt run directories are removed here, so they are trained again, and so are
+    the checkpoints of stacks whose runs are all complete (a kill between saving and removing).
     """
     remove_leftovers(out / "runs")
+    remove_leftovers(checkpoint_folder(out))
     status = Status([], [], [], [])
     for config in configs:
         run_id = config.run_id()
@@ -104,21 +119,53 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
         else:
             failure_file(out, run_id).unlink(missing_ok=True)
             status.todo.append(config)
+    complete = {c.run_id() for c in status.complete}
+    for path, run_ids in stored_stacks(checkpoint_folder(out)).items():
+        if set(run_ids) <= complete:
+            path.unlink(missing_ok=True)
     return status
+
+
+def check_engines(out: Path, stored: list[dict], todo: list[Config], allow_mixed: bool) -> None:
+    """Refuse, in one line, to train runs with an engine or device other than the one(s) that
+    trained the stored runs `stored` (rows of the results table): their float32 trajectories
+    differ. With allow_mixed the mix goes ahead and is recorded in DIR/engines.json."""
+    have = {(row.get("engine"), row.get("device") if isinstance(row.get("device"), str) else None) for row in stored}
+    if not have or not todo:
+        return
+    wanted = {engine_identity(c) for c in {(c.engine, c.device): c for c in todo}.values()}
+    new = sorted(w for w in wanted if w not in have and (w[0], None) not in have)
+    if not new:
+        return
+    named = ", ".join(f"{engine} on {device or 'an unrecorded device'}" for engine, device in sorted(have, key=str))
+    if not allow_mixed:
+        raise ConfigError(
+            f"{out}: stored runs were trained by engine {named}; this would train with engine {new[0][0]} on {new[0][1]}, "
+            "whose float32 numbers differ (set --engine/--device to match, or pass --allow-mixed-engines)"
+        )
+    path = out / "engines.json"
+    record = json.loads(path.read_text()) if path.is_file() else {"mixed": []}
+    record["mixed"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stored": sorted(map(list, have), key=str), "added": [list(w) for w in new]})
+    write_atomic(path, json.dumps(record, indent=2).encode())
 
 
 # --- planning ----------------------------------------------------------------------------------
 
 
-def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
+def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_every: int = 0, resumable=()) -> list[Task]:
     """Group runs that can share a stack, split groups so every worker has work, order the
-    tasks by estimated cost (pairs x steps), largest first."""
+    tasks by estimated cost (pairs x steps), largest first.
+
+    `resumable` lists the run ids of stacks with a checkpoint: each whose runs are all planned
+    becomes the same task again, so that it resumes however the rest is grouped now.
+    """
+    tasks, claimed = _resumed_tasks(configs, resumable, threads, checkpoint_every)
     groups: dict[str, list[Config]] = {}
     for config in configs:
-        groups.setdefault(stack_key(config), []).append(config)
+        if config.run_id() not in claimed:
+            groups.setdefault(stack_key(config), []).append(config)
     total_models = sum(c.restarts for c in configs)
     spread = max(1, math.ceil(total_models / max(1, workers)))
-    tasks = []
     for group in groups.values():
         c = group[0]
         per_model = 4 * (c.n_hidden + 1) * c.n_features * (c.history_points + 8)
@@ -126,11 +173,23 @@ def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
         piece: list[Config] = []
         for config in group:
             if piece and sum(p.restarts for p in piece) + config.restarts > limit:
-                tasks.append(Task(tuple(p.to_dict() for p in piece), threads))
+                tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
                 piece = []
             piece.append(config)
-        tasks.append(Task(tuple(p.to_dict() for p in piece), threads))
+        tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
     return sorted(tasks, key=lambda t: -t.cost)
+
+
+def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_every: int) -> tuple[list[Task], set[str]]:
+    """Tasks re-forming the stacks of `resumable` (run id tuples) whose runs are all in `configs`,
+    and the run ids they claim."""
+    by_id = {c.run_id(): c for c in configs}
+    tasks, claimed = [], set()
+    for run_ids in resumable:
+        if len(set(run_ids)) == len(run_ids) and all(r in by_id and r not in claimed for r in run_ids):
+            tasks.append(Task(tuple(by_id[r].to_dict() for r in run_ids), threads, checkpoint_every))
+            claimed.update(run_ids)
+    return tasks, claimed
 
 
 # --- the work of one task (runs on any executor's worker) ---------------------------------------
@@ -138,8 +197,10 @@ def plan_tasks(configs: list[Config], workers: int, threads: int) -> list[Task]:
 
 def run_task(task: Task, out: str) -> list[Outcome]:
     """Train the task's runs that are not complete yet and save each one. A run that diverges,
-    or a stack that crashes, is recorded as failed rather than raised."""
-    from ._train import train_runs
+    or a stack that crashes, is recorded as failed rather than raised. The stack resumes from
+    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM or SIGUSR2 stops it
+    at a checkpoint, and its runs come back as interrupted (not failed)."""
+    from ._train import stack_checkpoint, train_runs
 
     out = Path(out)
     outcomes, todo = [], []
@@ -151,7 +212,11 @@ def run_task(task: Task, out: str) -> list[Outcome]:
     if not todo:
         return outcomes
     try:
-        results = train_runs(todo, raise_divergence=False)
+        checkpoint = stack_checkpoint(todo, folder=checkpoint_folder(out), every_steps=task.checkpoint_every)
+        with StopSignals():
+            results = train_runs(todo, raise_divergence=False, checkpoint=checkpoint)
+    except Interrupted as stop:
+        return outcomes + [Outcome(c.run_id(), False, str(stop), interrupted=stop.signum) for c in todo]
     except Exception as error:  # a crash of the whole stack fails each of its runs, with the reason
         reason = f"{type(error).__name__}: {error}"
         detail = traceback.format_exc()
@@ -161,6 +226,7 @@ def run_task(task: Task, out: str) -> list[Outcome]:
             outcomes.append(record_failure(out, config, f"diverged: {result}"))
         else:
             outcomes.append(_save(out, config, result))
+    checkpoint.remove()
     return outcomes
 
 
@@ -230,6 +296,7 @@ class SweepReport:
     trained: int
     failed: list[Outcome]
     redone: list[str]
+    interrupted: list[Outcome]
 
 
 def run_sweep(
@@ -239,20 +306,28 @@ def run_sweep(
     workers: int,
     threads: int,
     retry_failed: bool = False,
-    on_start: Callable[[Status, list[Task]], None] | None = None,
+    on_start: Callable[[Status, list[Task], int], None] | None = None,
     on_task_done: Callable[[Task, list[Outcome]], None] | None = None,
+    checkpoint_every: int = 0,
+    allow_mixed_engines: bool = False,
 ) -> SweepReport:
-    """Train every run of `configs` not complete in `out` with `execute`; resumable at any point."""
+    """Train every run of `configs` not complete in `out` with `execute`; resumable at any point.
+
+    on_start(status, tasks, resuming) learns how many runs resume from checkpoints.
+    """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     status = survey(out, configs, retry_failed)
-    tasks = plan_tasks(status.todo, workers, threads)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
+    check_engines(out, list(rows.values()), status.todo, allow_mixed_engines)
+    resumable = list(stored_stacks(checkpoint_folder(out)).values())
+    tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
     write_results(out, list(rows.values()))
     failed: list[Outcome] = []
+    interrupted: list[Outcome] = []
     trained = 0
     if on_start is not None:
-        on_start(status, tasks)
+        on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
 
     def done(task: Task, outcomes: list[Outcome]) -> None:
         nonlocal trained
@@ -260,6 +335,8 @@ def run_sweep(
             if outcome.ok:
                 rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
                 trained += 1
+            elif outcome.interrupted:
+                interrupted.append(outcome)
             else:
                 failed.append(outcome)
         write_results(out, list(rows.values()))
@@ -268,7 +345,7 @@ def run_sweep(
 
     if tasks:
         execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone)
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted)
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:

@@ -6,12 +6,15 @@ share their data as one stack on the engine; the sweep uses it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from . import _data
+from ._checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from ._config import Config, ConfigError
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
 from ._kernels import lr_at
@@ -42,6 +45,7 @@ class RunResult:
     kept_restart: int
     train_set: _data.SparseRows | None
     engine: str
+    device: str
     seconds: float
     snapshots: tuple[np.ndarray, np.ndarray] | None = None
     info: dict = field(default_factory=dict)
@@ -56,6 +60,7 @@ class RunResult:
             "kept_restart": self.kept_restart,
             "kept_init_seed": cfg.init_seed + self.kept_restart,
             "engine": self.engine,
+            "device": self.device,
             "wall_seconds": self.seconds,
             "steps_per_second": cfg.steps * cfg.restarts / self.seconds if self.seconds > 0 else float("nan"),
             "pairs_per_second": cfg.cost / self.seconds if self.seconds > 0 else float("nan"),
@@ -63,17 +68,19 @@ class RunResult:
         }
 
 
-def train(config: Config, progress: Progress | None = None) -> RunResult:
+def train(config: Config, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> RunResult:
     """Train `config.restarts` models from init seeds init_seed, init_seed + 1, ... on one
     training set, keep the one with the lowest final training loss, and measure it."""
-    return train_runs([config], progress)[0]
+    return train_runs([config], progress, checkpoint=checkpoint)[0]
 
 
-def train_runs(configs: list[Config], progress: Progress | None = None, raise_divergence: bool = True) -> list:
+def train_runs(configs: list[Config], progress: Progress | None = None, raise_divergence: bool = True, checkpoint: Checkpoint | None = None) -> list:
     """Train runs that share data and schedule as one stack (see PER_MODEL_FIELDS).
 
     Returns one RunResult per config; with raise_divergence=False a run whose every restart
-    diverged is returned as its TrainingDiverged error instead of raising it.
+    diverged is returned as its TrainingDiverged error instead of raising it. With `checkpoint`
+    (from `stack_checkpoint` for these configs) training resumes from it and writes it as it goes;
+    the caller removes it once the runs are saved.
     """
     base = _check_stackable(configs)
     train_rows = _data.train_set(base)
@@ -90,7 +97,9 @@ def train_runs(configs: list[Config], progress: Progress | None = None, raise_di
         weight_decays=np.array([configs[o].weight_decay for o in owners]),
         history_steps=history_steps(base.steps, base.history_points),
     )
-    outcome = get_engine(base).train(job, progress)
+    engine = get_engine(base)
+    outcome = engine.train(job, progress) if checkpoint is None else engine.train(job, progress, checkpoint)
+    device = str(getattr(engine, "device", "cpu"))
     # For infinite data the training loss is measured on a fresh batch from the training stream.
     eval_rows = train_rows if train_rows is not None else _data.sample_rows(
         base.batch_size, base.n_features, base.sparsity, _data.infinite_batch_seed(base.data_seed, base.steps), base.normalize
@@ -99,12 +108,38 @@ def train_runs(configs: list[Config], progress: Progress | None = None, raise_di
     for index, cfg in enumerate(configs):
         models = [k for k, o in enumerate(owners) if o == index]
         try:
-            results.append(_finish_run(cfg, job, outcome, models, train_rows, eval_rows, test_rows))
+            results.append(_finish_run(cfg, job, outcome, device, models, train_rows, eval_rows, test_rows))
         except TrainingDiverged as error:
             if raise_divergence:
                 raise
             results.append(error)
     return results
+
+
+def engine_identity(config: Config) -> tuple[str, str]:
+    """(engine, device) that would train `config` here, "auto" resolved: what makes float32
+    numbers differ between machines (thread counts do not)."""
+    engine = get_engine(config)
+    return engine.name, str(getattr(engine, "device", "cpu"))
+
+
+def stack_checkpoint(configs: list[Config], path: Path | None = None, folder: Path | None = None, every_steps: int = 0,
+                     every_seconds: float = CHECKPOINT_SECONDS) -> Checkpoint:  # fmt: skip
+    """The checkpoint of the stack `configs`: at `path`, or in `folder` named by its key.
+
+    The key hashes everything that determines the numbers: the run ids in stack order (config,
+    seeds, restarts, dtype), the engine and device that will train them, the history points and
+    the toydd version. A checkpoint never resumes a different job.
+    """
+    from . import __version__
+
+    engine, device = engine_identity(configs[0])
+    identity = {
+        "run_ids": [c.run_id() for c in configs], "engine": engine, "device": device, "history_points": configs[0].history_points, "toydd_version": __version__,
+    }  # fmt: skip
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+    where = Path(path) if path is not None else Path(folder) / f"{key}.safetensors"
+    return Checkpoint(where, key, tuple(identity["run_ids"]), every_seconds, every_steps)
 
 
 def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +176,7 @@ def _check_stackable(configs: list[Config]) -> Config:
     return configs[0]
 
 
-def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, eval_rows, test_rows) -> RunResult:
+def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, train_rows, eval_rows, test_rows) -> RunResult:
     scale = cfg.feature_scale
     final_losses = []
     for k in models:
@@ -173,6 +208,7 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, models, train_rows, e
         kept_restart=kept,
         train_set=train_rows,
         engine=outcome.engine,
+        device=device,
         seconds=outcome.seconds * len(models) / job.n_models,
         snapshots=snapshots,
         info={"stack_models": job.n_models},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -76,19 +77,32 @@ def _config_options(command):
 @main.command()
 @_config_options
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="run directory to create")
-@click.option("--overwrite", is_flag=True, help="replace an existing non-empty --out")
+@click.option("--overwrite", is_flag=True, help="replace an existing run or sweep directory at --out (never anything else)")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, metavar="STEPS", help="also checkpoint every STEPS steps (default: every 5 minutes)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train(out: Path, overwrite: bool, quiet: bool, **values):
-    """Train one model (keeping the best of --restarts) and save the run to --out."""
+def train(out: Path, overwrite: bool, checkpoint_every: int, quiet: bool, **values):
+    """Train one model (keeping the best of --restarts) and save the run to --out.
+
+    Training checkpoints next to --out (a hidden .NAME.checkpoint.safetensors); the same command
+    run again after a kill resumes from it. SIGTERM or SIGUSR2 writes it and stops.
+    """
+    from ._checkpoint import Interrupted, StopSignals
     from ._store import check_out, save_run
+    from ._train import stack_checkpoint
     from ._train import train as train_run
 
     values["dataset_size"] = parse_dataset_size(values["dataset_size"])
     config = Config.from_dict(values)
     check_out(out, overwrite)  # before training, not after
-    with _progress_bar(config, quiet) as progress:
-        result = train_run(config, progress)
+    checkpoint = stack_checkpoint([config], path=out.parent / f".{out.name}.checkpoint.safetensors", every_steps=checkpoint_every)
+    try:
+        with StopSignals(), _progress_bar(config, quiet) as progress:
+            result = train_run(config, progress, checkpoint)
+    except Interrupted as stop:
+        click.echo(f"{stop}; run the same command to resume", err=True)
+        sys.exit(128 + stop.signum)
     save_run(result, out, overwrite=overwrite)
+    checkpoint.remove()
     m = result.metrics
     click.echo(
         f"{out}: train_loss {m['train_loss']:.4f}  test_loss {m['test_loss']:.4f} ± {m['test_loss_sem']:.4f}  "
@@ -145,6 +159,8 @@ def _executor_options(command):
         click.option("--max-parallel", type=click.IntRange(min=1), default=64, show_default=True, help="slurm: jobs of the array running at once"),
         click.option("--submitit-cluster", type=click.Choice(["slurm", "local"]), default=None, help="submitit backend (default slurm, which needs sbatch; local runs the jobs on this machine)"),
         click.option("--retry-failed", is_flag=True, help="train again the runs recorded as failed"),
+        click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, metavar="STEPS", help="also checkpoint every STEPS steps (default: every 5 minutes)"),
+        click.option("--allow-mixed-engines", is_flag=True, help="train with another engine or device than the stored runs' (recorded in DIR/engines.json)"),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
     for option in reversed(options):
@@ -174,11 +190,21 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
             gpus_per_task=opts["gpus_per_task"], max_parallel=opts["max_parallel"], cluster=opts["submitit_cluster"],
         )  # fmt: skip
         execute = _executors.slurm(slurm)
+    from ._checkpoint import StopSignals
+
     bar = _SweepBar(opts["quiet"])
-    report = run_sweep(configs, out, execute, workers, threads, opts["retry_failed"], bar.start, bar.task_done)
+    with StopSignals() as stop:  # stop starting tasks; running ones stop at a checkpoint
+        report = run_sweep(
+            configs, out, execute, workers, threads, opts["retry_failed"], bar.start, bar.task_done,
+            opts["checkpoint_every"], opts["allow_mixed_engines"],
+        )  # fmt: skip
     bar.close()
     for message in report.redone:
         click.echo(f"redone: {message}", err=True)
+    if report.interrupted or stop.received:
+        name = f" by {signal.Signals(stop.received).name}" if stop.received else ""
+        click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
+        return 128 + stop.received if stop.received else 1
     if report.trained == 0 and not report.failed:
         click.echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
     else:
@@ -199,9 +225,11 @@ class _SweepBar:
         self.quiet = quiet
         self.bar = None
 
-    def start(self, status, tasks) -> None:
+    def start(self, status, tasks, resuming: int) -> None:
         if status.failed:
             click.echo(f"skipping {len(status.failed)} failed run(s); --retry-failed to retry", err=True)
+        if resuming:
+            click.echo(f"resuming {resuming} run(s) from checkpoints", err=True)
         self.remaining = sum(len(t.configs) for t in tasks)
         self.done = self.failed = 0
         if self.quiet or not tasks:
@@ -213,9 +241,8 @@ class _SweepBar:
         self._show()
 
     def task_done(self, task, outcomes) -> None:
-        ok = sum(o.ok for o in outcomes)
-        self.done += ok
-        self.failed += len(outcomes) - ok
+        self.done += sum(o.ok for o in outcomes)
+        self.failed += sum(not o.ok and not o.interrupted for o in outcomes)
         self.remaining -= len(outcomes)
         if self.bar is not None:
             self.bar.update(task.cost)

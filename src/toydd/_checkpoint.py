@@ -1,0 +1,199 @@
+"""Checkpoints: a stack's training state on disk, so that a killed or preempted run resumes where it
+stopped instead of starting over, and ends with the same numbers bit for bit.
+
+One safetensors file per stack, written through a temporary file and os.replace (a kill leaves the
+previous checkpoint or the new one, never half of one):
+
+    W           (K, m, n)        weights after `next_step` steps
+    b           (K, n)
+    adam_state  (K, 4, (m+1) n)  AdamW's first and second moments of W (rows 0, 1) and of b
+                                 (rows 2, 3, first n entries)
+    history_W   (K, P, m, n)     weights recorded so far at the history steps
+    history_b   (K, P, n)
+    nan_step    (K,) int64       step at which each model's loss stopped being finite, or -1
+    last_loss   (K,) float64     latest loss of each model
+    next_step   (K,) int64       steps each model has taken
+
+Its metadata entry "toydd_checkpoint" is JSON: the format, the stack's key (a hash of everything
+that determines the numbers: run ids in stack order, engine, device, history points, toydd
+version), the run ids, the training seconds so far and the sha256 of the arrays. A checkpoint whose
+key differs is never resumed; an unreadable one is reported in one line and training starts over.
+
+SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit) do not kill a process that
+trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
+second away, see `_engine_cpu.segments`) and raises `Interrupted`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save
+
+FORMAT = 1
+CHECKPOINT_SECONDS = 300.0  # default interval: a kill loses at most five minutes of training
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+_METADATA = "toydd_checkpoint"
+
+
+@dataclass
+class TrainState:
+    """Where a stack's training stands; the array shapes are those of the module docstring."""
+
+    W: np.ndarray
+    b: np.ndarray
+    adam_state: np.ndarray
+    history_W: np.ndarray
+    history_b: np.ndarray
+    nan_step: np.ndarray
+    last_loss: np.ndarray
+    next_step: np.ndarray
+    seconds: float = 0.0  # training time spent so far, over every session
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: np.ascontiguousarray(getattr(self, f.name)) for f in fields(self) if f.name != "seconds"}
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint; the same command resumes it."""
+
+    def __init__(self, signum: int, step: int, path: Path | None):
+        self.signum, self.step, self.path = signum, step, path
+        where = f"checkpoint at step {step} in {path}" if path else "no checkpoint"
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: {where}")
+
+
+def warn(message: str) -> None:
+    """One line on stderr: checkpoint problems never stop training, they only cost time."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Checkpoint:
+    """The checkpoint file of one stack: when to write it, how to read it back."""
+
+    path: Path
+    key: str
+    run_ids: tuple[str, ...]
+    every_seconds: float = CHECKPOINT_SECONDS
+    every_steps: int = 0  # also write after every multiple of this many steps (0: time only)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._last_write = time.monotonic()
+
+    def load(self, fresh: TrainState) -> TrainState | None:
+        """The stored state if this stack has a readable checkpoint shaped like `fresh`, else None."""
+        if not self.path.is_file():
+            return None
+        try:
+            with safe_open(str(self.path), framework="np") as f:
+                meta = json.loads(f.metadata()[_METADATA])
+                arrays = {name: f.get_tensor(name) for name in f.keys()}
+        except Exception as error:  # any reader's failure: a truncated or foreign file
+            warn(f"{self.path}: unreadable checkpoint ({type(error).__name__}), training from the start")
+            return None
+        if meta.get("key") != self.key:
+            warn(f"{self.path}: checkpoint of another job (config, engine or version differ), training from the start")
+            return None
+        expected = fresh.arrays()
+        if set(arrays) != set(expected) or any(arrays[k].shape != v.shape or arrays[k].dtype != v.dtype for k, v in expected.items()):
+            warn(f"{self.path}: checkpoint arrays have the wrong shapes, training from the start")
+            return None
+        if _digest(arrays) != meta.get("sha256"):
+            warn(f"{self.path}: checkpoint contents do not match their checksum, training from the start")
+            return None
+        state = TrainState(**arrays, seconds=float(meta.get("seconds", 0.0)))
+        print(f"resuming from checkpoint {self.path} at step {int(state.next_step.min())}", file=sys.stderr, flush=True)
+        return state
+
+    def save(self, state: TrainState) -> None:
+        from ._store import write_atomic
+
+        arrays = state.arrays()
+        meta = {"format": FORMAT, "key": self.key, "run_ids": list(self.run_ids), "seconds": state.seconds, "sha256": _digest(arrays)}
+        write_atomic(self.path, save(arrays, metadata={_METADATA: json.dumps(meta)}))
+        self._last_write = time.monotonic()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def due(self, steps_done: int) -> bool:
+        """True when a checkpoint should be written after `steps_done` steps: a stop signal came,
+        `every_steps` divides it, or `every_seconds` have passed since the last one."""
+        every_steps = self.every_steps > 0 and steps_done % self.every_steps == 0
+        return bool(stop_requested()) or every_steps or time.monotonic() - self._last_write >= self.every_seconds
+
+    def at_boundary(self, state: TrainState, steps_done: int) -> None:
+        """Call between segments, with `state` current: writes the checkpoint when due, and after
+        a stop signal raises Interrupted."""
+        signum = stop_requested()  # read once: a signal arriving now waits for the next boundary
+        if signum or self.due(steps_done):
+            self.save(state)
+        if signum:
+            raise Interrupted(signum, steps_done, self.path)
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
+def stored_stacks(folder: Path) -> dict[Path, tuple[str, ...]]:
+    """Path -> run ids (in stack order) of every readable checkpoint in `folder`, from the headers."""
+    stacks = {}
+    for path in sorted(Path(folder).glob("[!.]*.safetensors")):
+        try:
+            with safe_open(str(path), framework="np") as f:
+                stacks[path] = tuple(json.loads(f.metadata()[_METADATA])["run_ids"])
+        except Exception:  # unreadable: its task reports it in one line when it tries to resume
+            continue
+    return stacks
+
+
+# --- stop signals -------------------------------------------------------------------------------
+
+_active: "StopSignals | None" = None
+
+
+class StopSignals:
+    """While active, SIGTERM and SIGUSR2 are recorded instead of ending the process; the engine
+    checks `stop_requested()` between segments. Signal handlers can only be set from the main
+    thread: elsewhere (a Dask worker thread) this does nothing and the signals act as usual."""
+
+    def __enter__(self) -> "StopSignals":
+        global _active
+        self.received: int | None = None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._record)
+        self._outer, _active = _active, self
+        return self
+
+    def _record(self, signum, frame) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc) -> bool:
+        global _active
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        _active = self._outer
+        return False
+
+
+def stop_requested() -> int | None:
+    """The stop signal received by the innermost active StopSignals, if any."""
+    return _active.received if _active is not None else None

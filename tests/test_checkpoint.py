@@ -1,0 +1,148 @@
+"""Checkpoints: a run killed mid-way resumes to the same numbers bit for bit; signals stop it at a
+checkpoint; a checkpoint never resumes another job; a corrupt one costs time, never correctness."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.numpy import load_file
+
+from toydd import Config, train
+from toydd._checkpoint import Interrupted, StopSignals
+from toydd._engine_cpu import segments
+from toydd._train import stack_checkpoint
+
+# n = 200, T = 300, 3000 steps: a few seconds, long enough to kill mid-way
+ARGS = ["--n-features", "200", "--sparsity", "0.95", "--dataset-size", "300", "--steps", "3000", "--test-size", "300",
+        "--engine", "cpu", "--history-points", "8", "--checkpoint-every", "200", "--quiet"]  # fmt: skip
+
+
+def train_command(out: Path) -> list[str]:
+    return [sys.executable, "-m", "toydd.cli", "train", "--out", str(out), *ARGS]
+
+
+def checkpoint_of(out: Path) -> Path:
+    return out.parent / f".{out.name}.checkpoint.safetensors"
+
+
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while not path.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert path.exists() and proc.poll() is None, "the run should still be training after its first checkpoint"
+
+
+def test_train_killed_mid_way_resumes_to_the_same_weights(tmp_path):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert subprocess.run(train_command(clean), capture_output=True, timeout=300).returncode == 0
+    proc = subprocess.Popen(train_command(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(checkpoint_of(killed), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not killed.exists() and checkpoint_of(killed).exists()
+    again = subprocess.run(train_command(killed), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "resuming from checkpoint" in again.stderr and "at step 0" not in again.stderr
+    assert not checkpoint_of(killed).exists()  # removed once the run is saved
+    for name in ("model.safetensors",):
+        a, b = load_file(clean / name), load_file(killed / name)
+        np.testing.assert_array_equal(a["W"], b["W"])
+        np.testing.assert_array_equal(a["b"], b["b"])
+    pd.testing.assert_frame_equal(pd.read_parquet(clean / "history.parquet"), pd.read_parquet(killed / "history.parquet"))
+
+
+def test_sigterm_writes_a_checkpoint_and_stops_then_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = train_command(out)
+    args[args.index("--checkpoint-every") + 1] = "0"  # only time-based: the signal must write it
+    args[args.index("--steps") + 1] = "300000"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # compiled, training
+    proc.send_signal(signal.SIGTERM)
+    started = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert time.time() - started < 10, "a stop signal is acted on within seconds"
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "interrupted by SIGTERM: checkpoint at step" in err and len(err.strip().splitlines()) == 1
+    assert checkpoint_of(out).exists() and not out.exists()
+
+
+@pytest.mark.parametrize("engine", ["cpu", "torch"])
+def test_stop_signal_raises_interrupted_after_a_checkpoint_and_resuming_is_exact(tiny, tmp_path, engine):
+    config = tiny.replace(steps=1000, restarts=2, engine=engine, device="cpu")
+    checkpoint = stack_checkpoint([config], path=tmp_path / "ck.safetensors")
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGUSR2)  # recorded, not fatal
+        with pytest.raises(Interrupted, match="SIGUSR2: checkpoint at step 1 in"):
+            train(config, checkpoint=checkpoint)
+    assert stop.received == signal.SIGUSR2 and checkpoint.path.exists()
+    assert signal.getsignal(signal.SIGUSR2) is signal.SIG_DFL  # restored
+    resumed, plain = train(config, checkpoint=checkpoint), train(config)
+    np.testing.assert_array_equal(resumed.W, plain.W)
+    np.testing.assert_array_equal(resumed.b, plain.b)
+    assert resumed.restart_train_losses == plain.restart_train_losses
+    for name in plain.history:
+        np.testing.assert_array_equal(resumed.history[name], plain.history[name])
+
+
+def test_checkpoint_of_another_job_is_not_resumed(tiny, tmp_path, capfd):
+    path = tmp_path / "ck.safetensors"
+    train(tiny.replace(engine="cpu"), checkpoint=stack_checkpoint([tiny.replace(engine="cpu")], path=path, every_steps=100))
+    other = tiny.replace(engine="cpu", lr=3e-3)
+    resumed = train(other, checkpoint=stack_checkpoint([other], path=path))
+    assert "checkpoint of another job" in capfd.readouterr().err
+    np.testing.assert_array_equal(resumed.W, train(other).W)
+    keys = {stack_checkpoint([c], folder=tmp_path).key for c in (tiny, tiny.replace(history_points=3), tiny.replace(dtype="float64"), tiny.replace(init_seed=1))}
+    assert len(keys) == 4
+
+
+def test_corrupt_checkpoint_warns_in_one_line_and_trains_from_the_start(tiny, tmp_path, capfd):
+    config = tiny.replace(engine="cpu")
+    path = tmp_path / "ck.safetensors"
+    train(config, checkpoint=stack_checkpoint([config], path=path, every_steps=100))
+    path.write_bytes(path.read_bytes()[:-20])
+    result = train(config, checkpoint=stack_checkpoint([config], path=path))
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unreadable checkpoint" in err[0] and str(path) in err[0]
+    np.testing.assert_array_equal(result.W, train(config).W)
+
+
+def test_segments_are_short_in_time_and_aligned_to_checkpoint_steps():
+    ranges = list(segments(0, 1000, align=64))
+    assert ranges[0] == (0, 1) and ranges[-1][1] == 1000
+    assert all(a < b and (a // 64 == (b - 1) // 64) for a, b in ranges)
+    slow = []
+    for first, stop in segments(0, 40, seconds=0.05):
+        slow.append(stop - first)
+        time.sleep(0.02 * (stop - first))  # 20 ms a step: about two steps a range
+    assert max(slow) <= 4
+
+
+def test_sweep_killed_mid_run_resumes_from_checkpoints(tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(
+        "[base]\nn_features = 200\nsparsity = 0.95\nsteps = 3000\ntest_size = 300\nhistory_points = 4\nengine = \"cpu\"\n"
+        "[grid]\ndataset_size = [300, 400]\n"
+    )
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--quiet", "--workers", "1", "--checkpoint-every", "200"]
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert subprocess.run([*command, "--out", str(clean)], capture_output=True, timeout=300).returncode == 0
+    proc = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((killed / "checkpoints").glob("[!.]*.safetensors")) and time.time() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # driver and worker
+    proc.wait()
+    again = subprocess.run([*command, "--out", str(killed)], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "resuming 1 run(s) from checkpoints" in again.stderr
+    assert not list((killed / "checkpoints").glob("*.safetensors"))
+    volatile = ["wall_seconds", "steps_per_second", "pairs_per_second", "stack_models", "threads"]
+    tables = [pd.read_parquet(d / "results.parquet").drop(columns=volatile).sort_values("run_id").reset_index(drop=True) for d in (clean, killed)]
+    pd.testing.assert_frame_equal(*tables, check_exact=True)

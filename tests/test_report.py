@@ -1,0 +1,408 @@
+"""Every claim of the report on small synthetic result tables: confirmed, not confirmed and not
+measured, with values just inside and just outside each threshold; and each run loaded once."""
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toydd import Config
+from toydd import _report as r
+from toydd._metrics import STRONG_FEATURE
+
+CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
+# the reduced setting, as results.parquet stores it: every config field, dataset_size a float
+BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
+_ids = itertools.count()
+
+
+def run(t: float, seed: int = 0, **values) -> dict:
+    """One row of results.parquet: a run at dataset size t with neutral metrics unless given."""
+    row = {**BASE, "run_id": f"run{next(_ids)}", "dataset_size": float(t), "data_seed": seed, "test_loss": 1.0,
+           "W_norm": 1.0, "b_norm": 0.1, "regime": "intermediate", "feature_dimensionality_max": 0.05, "wall_seconds": 1.0}  # fmt: skip
+    return {**row, **values}
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def items(run_id: str, kind: str, dimensionalities) -> pd.DataFrame:
+    """Per-item rows of one run, shaped like RunViews.items."""
+    dims = np.asarray(dimensionalities, dtype=float)
+    return pd.DataFrame({"run_id": run_id, "dataset_size": np.nan, "kind": kind, "dimensionality": dims, "norm": 1.0})
+
+
+def just(threshold: float, inside: bool, passes_above: bool) -> float:
+    """A value 0.1% (relative) inside or outside `threshold`; values above it pass if `passes_above`."""
+    step = 1e-3 * abs(threshold)
+    return threshold + step if passes_above == inside else threshold - step
+
+
+# --- small T: T-gons, messy features, loss above 1 ---------------------------------------------
+
+
+def t_gon_case(relative_error: float, good_runs: int = 4, m: int = 2):
+    """Four runs at T = 5 (and one at T = 100); `good_runs` of them have data-point
+    dimensionalities 2/5 * (1 + relative_error), the others a collapsed 1 and four 0s."""
+    rows = [run(5, seed, n_hidden=m) for seed in range(4)] + [run(100, n_hidden=m)]
+    parts = []
+    for k, row in enumerate(rows[:4]):
+        dims = np.full(5, 0.4 * (1 + relative_error)) if k < good_runs else [1.0, 0, 0, 0, 0]
+        parts.append(items(row["run_id"], "data", dims))
+    parts.append(items(rows[4]["run_id"], "data", np.zeros(100)))  # T = 100 is not small: ignored
+    return table(rows), pd.concat(parts)
+
+
+@pytest.mark.parametrize("inside", [True, False])
+@pytest.mark.parametrize("above", [True, False])
+def test_t_gons_allow_the_tolerance_around_m_over_T(inside, above):
+    tolerance = just(r.T_GON_TOLERANCE, inside, passes_above=False)
+    series, item_rows = t_gon_case(tolerance if above else -tolerance)
+    claim = r.t_gons(series, item_rows)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert claim.evidence.startswith(f"{4 if inside else 0} of 4 runs")
+
+
+@pytest.mark.parametrize("good_runs,verdict", [(4, CONFIRMED), (3, CONFIRMED), (2, NOT_CONFIRMED)])
+def test_t_gons_need_three_runs_in_four(good_runs, verdict):
+    assert r.RUN_SHARE == 0.75
+    assert r.t_gons(*t_gon_case(0.0, good_runs)).verdict == verdict
+
+
+def test_t_gons_are_not_measured_without_small_T_or_at_m_3():
+    assert r.t_gons(*t_gon_case(0.0, m=3)).verdict == NOT_MEASURED
+    large = table([run(100), run(1000)])
+    assert r.t_gons(large, items("x", "data", [])).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_messy_features_below_the_threshold(inside):
+    top = just(r.MESSY_FEATURE_MAX, inside, passes_above=False)
+    series = table([run(5, s, feature_dimensionality_max=top) for s in range(4)] + [run(1000, feature_dimensionality_max=0.4)])
+    assert r.messy_features(series).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert r.messy_features(series[series["dataset_size"] > 10]).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_loss_above_one_at_small_T(inside):
+    loss = just(r.ZERO_OUTPUT_LOSS, inside, passes_above=True)
+    series = table([run(3, test_loss=loss), run(10, test_loss=loss), run(1000, test_loss=0.5)])
+    claim = r.loss_above_one_at_small_t(series)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and f"{loss:.4f}" in claim.evidence
+    assert r.loss_above_one_at_small_t(series.iloc[2:]).verdict == NOT_MEASURED
+
+
+# --- large T: pentagon, loss just below 1 ------------------------------------------------------
+
+
+def pentagon_case(strong, m: int = 2):
+    """Runs at T = 100 (ignored), 5,000 and infinity; the large ones have features `strong`
+    plus 995 weak ones."""
+    rows = [run(100, n_hidden=m), run(5000, n_hidden=m), run(np.inf, n_hidden=m)]
+    dims = np.concatenate([strong, np.full(995, 0.001)])
+    parts = [items(rows[0]["run_id"], "feature", np.zeros(5))] + [items(row["run_id"], "feature", dims) for row in rows[1:]]
+    return table(rows), pd.concat(parts)
+
+
+LOW, HIGH = r.PENTAGON_DIMENSIONALITY
+PENTAGONS = {
+    "five features at 0.3": ([0.3] * 5, CONFIRMED),
+    "just above the low edge": ([0.3] * 4 + [just(LOW, True, passes_above=True)], CONFIRMED),
+    "just below the low edge": ([0.3] * 4 + [just(LOW, False, passes_above=True)], NOT_CONFIRMED),
+    "just below the high edge": ([0.3] * 4 + [just(HIGH, True, passes_above=False)], CONFIRMED),
+    "just above the high edge": ([0.3] * 4 + [just(HIGH, False, passes_above=False)], NOT_CONFIRMED),
+    "four features": ([0.3] * 4, NOT_CONFIRMED),
+    "a sixth just below a strong feature": ([0.3] * 5 + [just(STRONG_FEATURE, False, passes_above=True)], CONFIRMED),
+    "a sixth strong feature": ([0.3] * 5 + [STRONG_FEATURE], NOT_CONFIRMED),
+}
+
+
+@pytest.mark.parametrize("strong,verdict", PENTAGONS.values(), ids=PENTAGONS.keys())
+def test_pentagon_of_exactly_five_features_in_range(strong, verdict):
+    claim = r.pentagon(*pentagon_case(strong))
+    assert claim.verdict == verdict
+    assert "runs at T = 5,000, ∞" in claim.evidence
+
+
+def test_pentagon_is_not_measured_at_m_3():
+    assert r.pentagon(*pentagon_case([0.3] * 5, m=3)).verdict == NOT_MEASURED
+
+
+LARGE_LOSSES = {
+    "just below 1": (just(r.ZERO_OUTPUT_LOSS, True, passes_above=False), CONFIRMED),
+    "just above 1": (just(r.ZERO_OUTPUT_LOSS, False, passes_above=False), NOT_CONFIRMED),
+    "just above the floor": (just(r.LARGE_T_LOSS_FLOOR, True, passes_above=True), CONFIRMED),
+    "just below the floor": (just(r.LARGE_T_LOSS_FLOOR, False, passes_above=True), NOT_CONFIRMED),
+}
+
+
+@pytest.mark.parametrize("loss,verdict", LARGE_LOSSES.values(), ids=LARGE_LOSSES.keys())
+@pytest.mark.parametrize("at", [5000, np.inf], ids=["largest finite T", "infinity"])
+def test_loss_just_below_one_at_the_largest_T_and_infinity(loss, verdict, at):
+    losses = {10: 1.5, 100: 7.0, 5000: 0.999, np.inf: 0.999, at: loss}  # smaller T do not count
+    series = table([run(t, test_loss=value) for t, value in losses.items()])
+    assert r.loss_below_one_at_large_t(series).verdict == verdict
+
+
+def test_loss_at_large_T_is_not_measured_with_infinite_data_alone():
+    assert r.loss_below_one_at_large_t(table([run(np.inf, test_loss=0.99)])).verdict == NOT_MEASURED
+
+
+# --- the bump ----------------------------------------------------------------------------------
+
+
+def bump_case(height: float, sem: float = 0.01, **settings) -> list[dict]:
+    """Two seeds per T (mean ± sem, so each T's standard error is sem): noisy above 1 at T = 3, a
+    bump of `height` at T = 100 over the loss at T = 1,000."""
+    means = {3: 1.05, 10: 1.0, 100: 0.99 + height, 1000: 0.99}
+    return [run(t, seed, test_loss=mean + sign * sem, **settings) for t, mean in means.items() for seed, sign in enumerate((-1, 1))]
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_bump_must_exceed_two_standard_errors(inside):
+    noise = 0.01
+    claim = r.bump(table(bump_case(just(r.BUMP_STANDARD_ERRORS * noise, inside, passes_above=True), noise)))
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert "(T = 100)" in claim.evidence and "±0.0100" in claim.evidence
+
+
+def test_no_bump_when_nothing_in_the_middle_rises_above_the_end():
+    # no seed noise, and the middle regime is not above the largest T: height 0, no bump
+    losses = {3: 1.05, 10: 0.99, 100: 0.985, 1000: 0.99}
+    assert r.bump(table([run(t, test_loss=loss) for t, loss in losses.items()])).verdict == NOT_CONFIRMED
+
+
+def test_bump_is_not_measured_with_two_finite_T():
+    assert r.bump(table([run(10), run(1000), run(np.inf)])).verdict == NOT_MEASURED
+
+
+# --- norms, onset of generalization, order of the regimes --------------------------------------
+
+REGIMES = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "generalizing", np.inf: "generalizing"}
+
+
+@pytest.mark.parametrize(
+    "peak,verdict",
+    [(3, CONFIRMED), (10, CONFIRMED), (100, CONFIRMED), (1000, NOT_CONFIRMED)],
+    ids=["at a memorizing T", "at the last memorizing T", "at the next T", "one T later"],
+)
+def test_norms_peak_at_or_just_after_the_memorization_regime(peak, verdict):
+    series = table([run(t, regime=regime, W_norm=3.0 if t == peak else 1.0) for t, regime in REGIMES.items()])
+    assert r.norms_peak_then_fall(series).verdict == verdict
+
+
+def test_norms_must_fall_after_the_peak():
+    series = table([run(t, regime=regime, W_norm=2.0 if t == 10 else 1.0 + (t == np.inf)) for t, regime in REGIMES.items()])
+    assert r.norms_peak_then_fall(series).verdict == NOT_CONFIRMED  # the last T equals the peak
+    assert r.norms_peak_then_fall(table([run(10, regime="memorizing")])).verdict == NOT_MEASURED
+
+
+def test_norms_need_a_memorizing_T():
+    series = table([run(t, regime="intermediate", W_norm=3.0 if t == 3 else 1.0) for t in REGIMES])
+    assert r.norms_peak_then_fall(series).verdict == NOT_CONFIRMED
+
+
+@pytest.mark.parametrize(
+    "first,verdict",
+    [(301, CONFIRMED), (299, NOT_CONFIRMED), (2999, CONFIRMED), (3001, NOT_CONFIRMED)],
+    ids=["3.01 sightings", "2.99 sightings", "29.99 sightings", "30.01 sightings"],
+)
+def test_generalization_onset_near_ten_sightings_per_feature(first, verdict):
+    assert r.SIGHTINGS_RANGE == (3.0, 30.0) and BASE["sparsity"] == 0.99
+    series = table([run(10, regime="memorizing"), run(first, regime="generalizing"), run(10_000, regime="generalizing")])
+    claim = r.generalization_onset(series)
+    assert claim.verdict == verdict and f"first generalizing T = {first:,}" in claim.evidence
+
+
+def test_generalization_onset_without_generalizing_or_finite_T():
+    never = table([run(10, regime="memorizing"), run(10_000, regime="intermediate"), run(np.inf, regime="generalizing")])
+    assert r.generalization_onset(never).verdict == NOT_CONFIRMED
+    assert r.generalization_onset(table([run(np.inf, regime="generalizing")])).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize(
+    "sequence,verdict",
+    [
+        (["memorizing", "intermediate", "generalizing"], CONFIRMED),
+        (["memorizing", "memorizing", "intermediate", "generalizing", "generalizing"], CONFIRMED),
+        (["memorizing", "generalizing", "generalizing"], NOT_CONFIRMED),  # no middle regime
+        (["intermediate", "memorizing", "generalizing"], NOT_CONFIRMED),
+        (["memorizing", "intermediate", "memorizing", "generalizing"], NOT_CONFIRMED),
+        (["memorizing", "intermediate", "intermediate"], NOT_CONFIRMED),
+    ],
+)
+def test_regimes_in_order(sequence, verdict):
+    sizes = [3, 10, 100, 1000, np.inf][: len(sequence)]
+    series = table([run(t, seed, regime=regime) for t, regime in zip(sizes, sequence) for seed in range(2)])
+    assert r.regimes_in_order(series).verdict == verdict
+
+
+def test_regimes_take_the_majority_and_need_three_T():
+    series = table([run(3, 0, regime="memorizing"), run(3, 1, regime="memorizing"), run(3, 2, regime="generalizing"),
+                    run(10, regime="intermediate"), run(100, regime="generalizing")])  # fmt: skip
+    assert r.regimes_in_order(series).verdict == CONFIRMED
+    assert r.regimes_in_order(series[series["dataset_size"] < 100]).verdict == NOT_MEASURED
+
+
+# --- the (T, m) heatmap ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_more_data_hurts_when_a_step_in_T_raises_the_loss(inside):
+    rise = just(r.HURT_MIN_RISE, inside, passes_above=True)
+    losses = {(2, 10): 1.0, (2, 100): 1.0 + rise, (3, 10): 1.0, (3, 100): 0.9}
+    results = table([run(t, n_hidden=m, test_loss=loss) for (m, t), loss in losses.items()])
+    claim = r.more_data_hurts(results)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "m = 2, T 10 → 100" in claim.evidence
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_bigger_model_hurts_when_a_step_in_m_raises_the_loss(inside):
+    rise = just(r.HURT_MIN_RISE, inside, passes_above=True)
+    losses = {(2, 10): 1.0, (3, 10): 0.9, (4, 10): 0.9 + rise, (2, 100): 1.0, (3, 100): 0.9, (4, 100): 0.8}
+    results = table([run(t, n_hidden=m, test_loss=loss) for (m, t), loss in losses.items()])
+    claim = r.bigger_model_hurts(results)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "T = 10, m 3 → 4" in claim.evidence
+
+
+def test_heatmap_claims_need_both_T_and_m_to_vary():
+    one_m = table([run(10), run(100, test_loss=2.0)])
+    one_t = table([run(10, n_hidden=2), run(10, n_hidden=3, test_loss=2.0)])
+    for results in (one_m, one_t):
+        assert r.more_data_hurts(results).verdict == NOT_MEASURED
+        assert r.bigger_model_hurts(results).verdict == NOT_MEASURED
+
+
+# --- the appendix: weight decay and steps ------------------------------------------------------
+
+
+def trend_case(column: str, values: list, height_ranks: list[int]) -> pd.DataFrame:
+    """A bump sweep at each value of `column`, with bump heights ranked as `height_ranks`."""
+    rows = []
+    for value, rank in zip(values, height_ranks):
+        rows += bump_case(0.1 * rank, sem=0.0, **{column: value})
+    return table(rows)
+
+
+DECAYS = [0.0, 0.01, 0.1, 1.0]
+STEPS = [500, 1000, 2000, 5000]
+# Spearman of 4 values is 1 - (sum of squared rank differences) / 10: these give -1, -0.6, -0.4, 0.4, 0.6, 1
+FALLING, FALLING_06, FALLING_04, RISING_04, RISING_06, RISING = [4, 3, 2, 1], [3, 4, 1, 2], [4, 1, 3, 2], [2, 3, 1, 4], [2, 1, 4, 3], [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "ranks,verdict", [(FALLING, CONFIRMED), (FALLING_06, CONFIRMED), (FALLING_04, NOT_CONFIRMED), (RISING, NOT_CONFIRMED)],
+    ids=["Spearman -1", "Spearman -0.6", "Spearman -0.4", "Spearman +1"],
+)  # fmt: skip
+def test_lower_weight_decay_gives_a_bigger_bump(ranks, verdict):
+    assert r.TREND_MIN_CORRELATION == 0.5
+    claim = r.lower_decay_bigger_bump(trend_case("weight_decay", DECAYS, ranks))
+    assert claim.verdict == verdict
+    assert r.more_steps_bigger_bump(trend_case("weight_decay", DECAYS, ranks)).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize(
+    "ranks,verdict", [(RISING, CONFIRMED), (RISING_06, CONFIRMED), (RISING_04, NOT_CONFIRMED), (FALLING, NOT_CONFIRMED)],
+    ids=["Spearman +1", "Spearman +0.6", "Spearman +0.4", "Spearman -1"],
+)  # fmt: skip
+def test_more_steps_give_a_bigger_bump(ranks, verdict):
+    claim = r.more_steps_bigger_bump(trend_case("steps", STEPS, ranks))
+    assert claim.verdict == verdict
+    assert r.lower_decay_bigger_bump(trend_case("steps", STEPS, ranks)).verdict == NOT_MEASURED
+
+
+def test_trends_count_only_runs_at_the_most_common_other_setting():
+    # the decay sweep at 1,000 steps; a lone run set at 5,000 steps with the opposite trend is left out
+    results = pd.concat([trend_case("weight_decay", DECAYS, FALLING), trend_case("weight_decay", DECAYS[:2], [1, 4]).assign(steps=5000)])
+    assert r.lower_decay_bigger_bump(results).verdict == CONFIRMED
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_strong_weight_decay_removes_the_bump(inside):
+    height = just(r.NO_BUMP_MAX, inside, passes_above=False)
+    results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(height, sem=0.0, weight_decay=r.STRONG_DECAY))
+    claim = r.strong_decay_removes_bump(results)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and claim.claim == "Weight decay 1.0 removes the bump"
+
+
+def test_strong_weight_decay_is_not_measured_without_it():
+    assert r.strong_decay_removes_bump(trend_case("weight_decay", [0.0, 0.1], [2, 1])).verdict == NOT_MEASURED
+
+
+# --- all claims, and a report reading each run once --------------------------------------------
+
+
+def test_check_claims_lists_every_claim_of_the_main_series():
+    rows = bump_case(0.05, sem=0.001)
+    for row in rows:
+        row["regime"] = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "generalizing"}[row["dataset_size"]]
+    results = table(rows + [run(100, weight_decay=0.5, test_loss=50.0)])  # another setting: not the main series
+    claims = r.check_claims(results, pd.DataFrame(columns=r.ITEM_COLUMNS))
+    assert len(claims) == 14 and len({c.claim for c in claims}) == 14
+    verdicts = {c.claim: c.verdict for c in claims}
+    assert verdicts["Test loss has a bump in the middle regime"] == CONFIRMED
+    assert verdicts["Three regimes in order: memorizing, intermediate, generalizing"] == CONFIRMED
+    assert verdicts["Small-T hidden vectors form regular T-gons"] == NOT_CONFIRMED  # no items: no T-gon seen
+    assert verdicts["There are regions where a bigger model hurts"] == NOT_MEASURED
+
+
+TINY = ["--set", "n_features=60", "--set", "steps=30", "--set", "test_size=100", "--set", "history_points=3", "--set", "data_seed=0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "quick"
+    done = subprocess.run([sys.executable, "-m", "toydd.cli", "reproduce", "--preset", "quick", "--out", str(out), *TINY], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def count_loads(monkeypatch) -> dict:
+    loads: dict = {}
+    real = r.load_run
+
+    def counting(path):
+        loads[path.name] = loads.get(path.name, 0) + 1
+        return real(path)
+
+    monkeypatch.setattr(r, "load_run", counting)
+    return loads
+
+
+def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
+    for path in (tiny_sweep / "figures").iterdir():
+        path.unlink()
+    loads = count_loads(monkeypatch)
+    r.report(tiny_sweep)  # draws the figures too
+    series = r.main_series(r.read_results(tiny_sweep))
+    assert set(series["run_id"]) <= set(loads) and max(loads.values()) == 1
+    assert (tiny_sweep / "figures" / "fig2_main.png").exists() and (tiny_sweep / "figures" / "fig6_training.gif").exists()
+
+    loads.clear()
+    r.report(tiny_sweep)  # figures present: only the runs the claims read
+    sizes = series.set_index("run_id")["dataset_size"]
+    assert max(loads.values()) == 1
+    assert {sizes[run_id] for run_id in loads} == {3.0, 5.0, 6.0, 8.0, 10.0, 5000.0, np.inf}
+
+
+def test_sweep_figures_and_animation_are_returned_without_writing(tiny_sweep, tmp_path):
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from toydd import _figures
+
+    before = sorted((tiny_sweep / "figures").iterdir())
+    drawn = r.sweep_figures(tiny_sweep)
+    assert sorted(drawn) == ["fig1_small_t", "fig2_main", "fig3_norms"]
+    assert all(isinstance(f, Figure) for f in drawn.values())
+    assert sorted((tiny_sweep / "figures").iterdir()) == before
+    animation = r.sweep_animation(tiny_sweep)
+    assert sorted((tiny_sweep / "figures").iterdir()) == before
+    snapshot_run = r.snapshot_run(tiny_sweep, r.read_results(tiny_sweep))
+    steps, _, _ = r.load_run(r.run_dir(tiny_sweep, snapshot_run)).snapshots()
+    with Image.open(_figures.save_animation(animation, tmp_path, "anim")[0]) as gif:
+        assert gif.n_frames == len(steps) >= 2
