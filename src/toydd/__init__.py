@@ -8,7 +8,7 @@ import importlib
 
 from ._config import INF, Config, ConfigError
 from ._data import SparseRows, sample_rows, test_set, train_set
-from ._metrics import fractional_dimensionality, max_data_dimensionality
+from ._metrics import fractional_dimensionality, hidden_vectors, max_data_dimensionality
 from ._store import CorruptRun, StoredRun, load_run, save_run, verify_run
 from ._sweep import read_results
 from ._train import RunResult, TrainingDiverged, init_weights, train, train_runs
@@ -25,6 +25,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "INF", "Config", "ConfigError", "CorruptRun", "RunResult", "SparseRows", "TrainingDiverged",
-    "figures", "fractional_dimensionality", "init_weights", "load_run", "max_data_dimensionality",
+    "figures", "fractional_dimensionality", "hidden_vectors", "init_weights", "load_run", "max_data_dimensionality",
     "read_results", "sample_rows", "save_run", "StoredRun", "test_set", "train", "train_runs", "train_set", "verify_run", "__version__",
 ]  # fmt: skip
