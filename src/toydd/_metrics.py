@@ -1,4 +1,4 @@
-"""Measurements of a trained model (SPEC section 5).
+"""Measurements of a trained model (docs/science.md section 5).
 
 Fractional dimensionality of vector v_i among vectors v_1..v_N (features: columns of W; data
 points: hidden vectors h_t) is D_i = ||v_i||^2 / sum_j (v_i_hat . v_j)^2. The denominator is
@@ -93,7 +93,7 @@ class Measurements:
 
 
 def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: float, fixed_train_set: bool) -> Measurements:
-    """Everything SPEC section 5 lists, for weights W (m, n) and b (n,).
+    """Everything docs/science.md section 5 lists, for weights W (m, n) and b (n,).
 
     `train_rows` is the training set (or, for infinite data, a fresh batch standing in for it:
     then the training loss is measured on it, but there are no training examples to measure, so
