@@ -107,12 +107,6 @@ def test_same_weights_for_any_thread_count(tiny):
     np.testing.assert_array_equal(one.b, two.b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="_kernels.loss_grad_parallel returns parts.sum(), which numba's parallel=True turns into a "
-    "parallel reduction: its order depends on the thread count (the last bit of the loss differs)",
-)
 def test_same_losses_for_any_thread_count(tiny):
     # a last-bit difference shows in about half of all losses: compare the final losses of 12 runs
     cfg = tiny.replace(dataset_size=4096)
@@ -134,24 +128,12 @@ def test_history_records_weights_at_the_requested_steps(tiny):
 
 def test_training_in_segments_equals_one_call(tiny):
     """The engine runs steps in segments between progress updates; the cut must not show."""
-    from toydd._engine_cpu import train_loop
-
     cfg = tiny.replace(steps=60)
     job = job_for(cfg)
     results = []
     for cuts in ([0, 60], [0, 7, 31, 60]):
-        W, b = job.init_W[0].copy(), job.init_b[0].copy()
-        state = np.zeros((4, 3 * cfg.n_features), W.dtype)
-        hist_W = np.zeros((len(job.history_steps), 2, cfg.n_features), W.dtype)
-        hist_b = np.zeros((len(job.history_steps), cfg.n_features), W.dtype)
-        rows = job.train_set
-        for first, stop in zip(cuts[:-1], cuts[1:]):
-            train_loop(
-                False, (0, 0), W, b, state, rows.indptr, rows.indices, rows.values, False, 1, 0.05, True, 0,
-                cfg.steps, cfg.warmup_steps, cfg.lr, cfg.weight_decay, True, 0.9, 0.999, 1e-8, 1.0,
-                job.history_steps, hist_W, hist_b, first, stop,
-            )  # fmt: skip
-        results.append((W, hist_W))
+        model = train_in_pieces(cfg, job.train_set, job.history_steps, cuts)
+        results.append((model.W, model.history_W))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
@@ -210,3 +192,23 @@ def torch_dtype(name: str):
     import torch
 
     return getattr(torch, name)
+
+
+def train_in_pieces(cfg, rows, history_steps, cuts, tree=False):
+    """Call the compiled loop directly over [cuts[0], cuts[1]), [cuts[1], cuts[2]), ...; returns
+    the ModelState it trained (m = 2)."""
+    from toydd._engine_cpu import ModelState, Recipe, TrainData, train_loop
+    from toydd._tree import N_STATS
+    from toydd._train import init_weights
+
+    W, b = init_weights(cfg)
+    n, P = cfg.n_features, len(history_steps)
+    model = ModelState(
+        W, b, np.zeros((4, 3 * n), W.dtype), np.zeros((P, 2, n), W.dtype), np.zeros((P, n), W.dtype),
+        np.zeros(rows.n_rows if tree else 0, np.int64), np.zeros(N_STATS, np.int64),
+    )  # fmt: skip
+    data = TrainData(rows.indptr, rows.indices, rows.values, False, 1, 1.0 - cfg.sparsity, True, cfg.data_seed)
+    recipe = Recipe(cfg.steps, cfg.warmup_steps, True, 0.9, 0.999, 1e-8, 1.0)
+    for first, stop in zip(cuts[:-1], cuts[1:]):
+        train_loop(False, (0, 0), model, data, recipe, cfg.lr, cfg.weight_decay, history_steps, first, stop)
+    return model

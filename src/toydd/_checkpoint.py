@@ -57,6 +57,8 @@ class TrainState:
     nan_step: np.ndarray
     last_loss: np.ndarray
     next_step: np.ndarray
+    tree_order: np.ndarray  # (K, T) the tree engine's ordering of the examples, (K, 0) for the dense pass
+    tree_stats: np.ndarray  # (K, N_STATS) the tree engine's counts (`_tree.tree_dense_pass`)
     seconds: float = 0.0  # training time spent so far, over every session
 
     def arrays(self) -> dict[str, np.ndarray]:

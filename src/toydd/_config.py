@@ -52,7 +52,7 @@ class Config:
     eps: float = 1e-8
     restarts: int = 1  # init seeds init_seed .. init_seed + restarts - 1; keep lowest train loss
     # execution and recording
-    engine: str = "auto"  # "auto", "cpu" (numba) or "torch"
+    engine: str = "auto"  # "auto", "cpu" (numba, dense), "tree" (numba, exact by tree) or "torch"
     device: str = "auto"  # torch engine only: "auto", "cpu" or "cuda"
     dtype: str = "float32"  # or "float64" for checks
     threads: int = 0  # 0: all cores
@@ -123,7 +123,7 @@ _EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots", "engine
 CHOICES = {
     "init": ("xavier_normal", "xavier_uniform"),
     "feature_reduction": ("sum", "mean"),
-    "engine": ("auto", "cpu", "torch"),
+    "engine": ("auto", "cpu", "tree", "torch"),
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
 }
@@ -154,7 +154,7 @@ FIELD_HELP = {
     "beta2": "AdamW beta2",
     "eps": "AdamW epsilon",
     "restarts": "init seeds to train; the lowest final training loss is kept",
-    "engine": "cpu (numba) or torch; auto: torch on CUDA, else cpu",
+    "engine": "cpu (numba, dense pass), tree (numba, the same loss by k-d tree) or torch; auto: torch on CUDA, else tree where it is faster, else cpu",
     "device": "torch engine: cpu or cuda",
     "dtype": "float32, or float64 for checks",
     "threads": "numba threads (0: all cores)",

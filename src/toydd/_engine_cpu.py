@@ -9,11 +9,13 @@ Both run the same chunks in the same order, so they give the same numbers.
 from __future__ import annotations
 
 import time
+from collections import namedtuple
 
 import numba
 import numpy as np
 
-from . import _kernels as k
+from . import _kernels as kernels
+from . import _tree
 from ._checkpoint import Checkpoint, TrainState
 from ._data import INFINITE_STREAM, sample_csr, stream_seed
 from ._engines import Progress, StackJob, StackOutcome
@@ -22,37 +24,48 @@ from ._engines import Progress, StackJob, StackOutcome
 ACROSS_MODELS_MAX_PAIRS = 10_000 * 2_048
 
 
-@numba.njit(cache=True)
-def train_loop(
-    parallel, dims, W, b, adam_state, indptr, indices, values,
-    infinite, batch_size, density, normalize, data_seed,
-    steps, warmup_steps, lr_peak, weight_decay, decay_bias, beta1, beta2, eps, feature_scale,
-    history_steps, history_W, history_b, first_step, stop_step,
-):  # fmt: skip
-    """Train one model in place over steps [first_step, stop_step) of a `steps`-step schedule.
+# The compiled loop's inputs, grouped by what they are (numba compiles named tuples like tuples).
+TrainData = namedtuple("TrainData", "indptr indices values infinite batch_size density normalize data_seed")
+TrainData.__doc__ = """The training set as CSR (ignored for infinite data, whose batch of step s is drawn
+from (data_seed, s) with batch_size examples of the given density)."""
+Recipe = namedtuple("Recipe", "steps warmup_steps decay_bias beta1 beta2 eps feature_scale")
+Recipe.__doc__ = "The schedule and AdamW settings shared by a stack (peak lr and decay are per model)."
+ModelState = namedtuple("ModelState", "W b adam_state history_W history_b tree_order tree_stats")
+ModelState.__doc__ = """One model's arrays, updated in place and carried between calls:
+W (m, n), b (n,); adam_state (4, (m + 1) n): AdamW's moments; history_W (P, m, n), history_b (P, n):
+weights after history_steps[p] updates; tree_order (T,) int64: the tree engine's ordering of the
+examples (see `_tree`; empty for the dense pass); tree_stats (N_STATS,) int64: the tree's counts.
+For a stack, every array gains a leading K axis."""
 
-    W (m, n), b (n,): weights; adam_state (4, (m + 1) n): AdamW's moments, carried between
-    calls. For infinite data the CSR arrays are ignored and the batch of step s is drawn from
-    (data_seed, s). history_W (P, m, n) and history_b (P, n) receive the weights after
-    history_steps[p] updates. Returns (first step whose loss is not finite or -1, last loss);
-    after a non-finite loss the weights are those from before that step.
+
+@numba.njit(cache=True)
+def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, history_steps, first_step, stop_step):
+    """Train one model (a ModelState) in place over steps [first_step, stop_step) of a
+    recipe.steps-step schedule on `data` (a TrainData). `units` is a tuple of length m: it
+    specializes the kernels for m (see `_kernels`). `parallel` splits each step's examples over
+    threads. Returns (first step whose loss is not finite or -1, last loss); after a non-finite
+    loss the weights are those from before that step.
     """
+    W, b, history_W, history_b, tree_order = model.W, model.b, model.history_W, model.history_b, model.tree_order
+    indptr, indices, values = data.indptr, data.indices, data.values
     M, n = W.shape
-    n_rows = batch_size if infinite else len(indptr) - 1
-    bounds = k.chunk_bounds(n_rows)
+    n_rows = data.batch_size if data.infinite else len(indptr) - 1
+    bounds = kernels.chunk_bounds(n_rows)
     n_chunks = len(bounds) - 1
     hT = np.zeros((M, n_rows), W.dtype)
     dhT = np.zeros((M, n_rows), W.dtype)
     gW = np.zeros((n_chunks, M, n), W.dtype)
     gb = np.zeros((n_chunks, n), W.dtype)
-    gbuf = np.zeros((n_chunks, k.BLOCK), W.dtype)
+    gbuf = np.zeros((n_chunks, kernels.BLOCK), W.dtype)
     W_flat = W.reshape(M * n)
     gW_flat = gW.reshape(n_chunks, M * n)
-    avg_W, avg_sq_W = adam_state[0, : M * n], adam_state[1, : M * n]
-    avg_b, avg_sq_b = adam_state[2, :n], adam_state[3, :n]
-    scale = feature_scale / n_rows
+    avg_W, avg_sq_W = model.adam_state[0, : M * n], model.adam_state[1, : M * n]
+    avg_b, avg_sq_b = model.adam_state[2, :n], model.adam_state[3, :n]
+    scale = recipe.feature_scale / n_rows
     c = W.dtype.type(2.0 * scale)
-    bias_decay = weight_decay if decay_bias else 0.0
+    bias_decay = weight_decay if recipe.decay_bias else 0.0
+    use_tree = len(tree_order) > 0
+    tree_ws = _tree.tree_workspace(units, n_rows if use_tree else 1, n if use_tree else 0)
 
     recorded = np.searchsorted(history_steps, first_step, side="right")  # next to record
     if first_step == 0 and len(history_steps) > 0 and history_steps[0] == 0:
@@ -60,92 +73,104 @@ def train_loop(
         history_b[0] = b
     loss = np.nan
     for step in range(first_step, stop_step):
-        if infinite:
-            seed = stream_seed(INFINITE_STREAM, data_seed, step)
-            indptr, indices, batch_values = sample_csr(batch_size, n, density, seed, normalize)
+        if data.infinite:
+            seed = stream_seed(INFINITE_STREAM, data.data_seed, step)
+            indptr, indices, batch_values = sample_csr(data.batch_size, n, data.density, seed, data.normalize)
             values = batch_values.astype(W.dtype)
-        if parallel:
-            raw = k.loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
+        if use_tree:  # a fresh batch, or a step that rebuilds the ordering (a multiple, so resumable)
+            rebuild = data.infinite or step % _tree.REBUILD_EVERY == 0
+            tree_args = (rebuild, tree_order, hT, dhT, gW, gb, tree_ws, c)
+            if parallel:
+                raw = _tree.tree_loss_grad_parallel(units, W, b, indptr, indices, values, *tree_args)
+            else:
+                raw = _tree.tree_loss_grad_serial(units, W, b, indptr, indices, values, *tree_args)
+        elif parallel:
+            raw = kernels.loss_grad_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
         else:
-            raw = k.loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
+            raw = kernels.loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
         loss = raw * scale
         if not np.isfinite(loss):
+            _add_stats(model.tree_stats, tree_ws[-1])
             return step, loss
-        lr = k.lr_at(step, steps, warmup_steps, lr_peak)
-        k.adamw_update(W_flat, gW_flat, avg_W, avg_sq_W, step + 1, lr, weight_decay, beta1, beta2, eps)
-        k.adamw_update(b, gb, avg_b, avg_sq_b, step + 1, lr, bias_decay, beta1, beta2, eps)
+        lr = kernels.lr_at(step, recipe.steps, recipe.warmup_steps, lr_peak)
+        adam = (step + 1, lr, weight_decay, recipe.beta1, recipe.beta2, recipe.eps)
+        kernels.adamw_update(W_flat, gW_flat, avg_W, avg_sq_W, *adam)
+        kernels.adamw_update(b, gb, avg_b, avg_sq_b, step + 1, lr, bias_decay, recipe.beta1, recipe.beta2, recipe.eps)
         if recorded < len(history_steps) and history_steps[recorded] == step + 1:
             history_W[recorded] = W
             history_b[recorded] = b
             recorded += 1
+    _add_stats(model.tree_stats, tree_ws[-1])
     return -1, loss
 
 
+@numba.njit(cache=True)
+def _add_stats(total, per_chunk):
+    """total (N_STATS,) += the tree chunks' (chunks, N_STATS) counts."""
+    for q in range(per_chunk.shape[0]):
+        total += per_chunk[q]
+
+
 @numba.njit(cache=True, parallel=True)
-def train_across_models(
-    dims, W, b, adam_state, indptr, indices, values,
-    infinite, batch_size, density, normalize, data_seed,
-    steps, warmup_steps, lrs, weight_decays, decay_bias, beta1, beta2, eps, feature_scale,
-    history_steps, history_W, history_b, first_step, stop_step, nan_step, last_loss,
-):  # fmt: skip
-    """`train_loop` for each of K models, one model per thread; arrays gain a leading K axis."""
-    for model in numba.prange(W.shape[0]):
-        if nan_step[model] >= 0:
+def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_steps, first_step, stop_step, nan_step, last_loss):
+    """`train_loop` for each of K models of `stack` (a ModelState with a leading K axis), one
+    model per thread; lrs, weight_decays, nan_step, last_loss (K,)."""
+    for i in numba.prange(stack.W.shape[0]):
+        if nan_step[i] >= 0:
             continue
-        nan_step[model], last_loss[model] = train_loop(
-            False, dims, W[model], b[model], adam_state[model], indptr, indices, values,
-            infinite, batch_size, density, normalize, data_seed,
-            steps, warmup_steps, lrs[model], weight_decays[model], decay_bias, beta1, beta2, eps, feature_scale,
-            history_steps, history_W[model], history_b[model], first_step, stop_step,
+        model = ModelState(
+            stack.W[i], stack.b[i], stack.adam_state[i], stack.history_W[i], stack.history_b[i],
+            stack.tree_order[i], stack.tree_stats[i],
         )  # fmt: skip
+        nan_step[i], last_loss[i] = train_loop(
+            False, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
+        )
 
 
 class CpuEngine:
     name = "cpu"
     device = "cpu"
+    tree = False  # the dense pass by tree (`_tree`): the "tree" engine
+    chunk_bounds = staticmethod(kernels.chunk_bounds)  # how a step's examples are shared out
 
     def train(self, job: StackJob, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> StackOutcome:
         """Train the stack; with `checkpoint`, resume from it if it holds this stack's state, and
         write it between segments (see `_checkpoint`)."""
         cfg = job.config
         set_threads(cfg.threads)
-        state = fresh_state(job)
+        state = fresh_state(job, self.tree)
         if checkpoint is not None:
             state = checkpoint.load(state) or state
-        W, b, adam_state, history_W, history_b = state.W, state.b, state.adam_state, state.history_W, state.history_b
-        nan_step, last_loss = state.nan_step, state.last_loss
+        W, nan_step, last_loss = state.W, state.nan_step, state.last_loss
         K, M, n = W.shape
         if job.train_set is None:
             indptr, indices, values = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, W.dtype)
         else:
             indptr, indices = job.train_set.indptr, job.train_set.indices
             values = job.train_set.values.astype(W.dtype)
-        data = (
-            indptr, indices, values,
-            cfg.infinite_data, cfg.batch_size, 1.0 - cfg.sparsity, cfg.normalize, cfg.data_seed,
-            cfg.steps, cfg.warmup_steps,
-        )  # fmt: skip
-        recipe = (cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, cfg.feature_scale)
-        dims = (0,) * M
+        data = TrainData(
+            indptr, indices, values, cfg.infinite_data, cfg.batch_size, 1.0 - cfg.sparsity, cfg.normalize, cfg.data_seed
+        )
+        recipe = Recipe(cfg.steps, cfg.warmup_steps, cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, cfg.feature_scale)
+        stack = ModelState(*(getattr(state, name) for name in ModelState._fields))
+        units = (0,) * M
         lrs = np.asarray(job.lrs, np.float64)
         decays = np.asarray(job.weight_decays, np.float64)
         threads = numba.get_num_threads()
-        across = K > 1 and threads > 1 and n * cfg.examples_per_step <= ACROSS_MODELS_MAX_PAIRS
-        split = threads > 1 and len(k.chunk_bounds(cfg.examples_per_step)) > 2  # chunks to share out
+        split = threads > 1 and len(self.chunk_bounds(cfg.examples_per_step)) > 2  # chunks to share out
+        # one model per thread when a model is small, or when its examples make a single tree
+        across = K > 1 and threads > 1 and (n * cfg.examples_per_step <= ACROSS_MODELS_MAX_PAIRS or not split)
         start = time.perf_counter() - state.seconds
         every_steps = checkpoint.every_steps if checkpoint is not None else 0
         for first, stop in segments(int(state.next_step.min()), cfg.steps, every_steps):
             if across:
-                train_across_models(
-                    dims, W, b, adam_state, *data, lrs, decays, *recipe,
-                    job.history_steps, history_W, history_b, first, stop, nan_step, last_loss,
-                )  # fmt: skip
+                train_across_models(units, stack, data, recipe, lrs, decays, job.history_steps, first, stop, nan_step, last_loss)
             else:
-                for model in np.flatnonzero(nan_step < 0):
-                    nan_step[model], last_loss[model] = train_loop(
-                        split, dims, W[model], b[model], adam_state[model], *data, lrs[model], decays[model],
-                        *recipe, job.history_steps, history_W[model], history_b[model], first, stop,
-                    )  # fmt: skip
+                for i in np.flatnonzero(nan_step < 0):
+                    model = ModelState(*(array[i] for array in stack))
+                    nan_step[i], last_loss[i] = train_loop(
+                        split, units, model, data, recipe, lrs[i], decays[i], job.history_steps, first, stop
+                    )
             state.next_step[:] = stop
             state.seconds = time.perf_counter() - start
             if progress is not None:
@@ -153,10 +178,11 @@ class CpuEngine:
             if checkpoint is not None:
                 checkpoint.at_boundary(state, stop)
         seconds = time.perf_counter() - start
-        return StackOutcome(W, b, history_W, history_b, nan_step, seconds, self.name)
+        tree_stats = state.tree_stats if self.tree else None
+        return StackOutcome(W, state.b, state.history_W, state.history_b, nan_step, seconds, self.name, tree_stats)
 
 
-def fresh_state(job: StackJob) -> TrainState:
+def fresh_state(job: StackJob, tree: bool = False) -> TrainState:
     """The state before the first step: initial weights, zero moments, nothing recorded."""
     K, M, n = job.init_W.shape
     P = len(job.history_steps)
@@ -170,6 +196,8 @@ def fresh_state(job: StackJob) -> TrainState:
         nan_step=np.full(K, -1, np.int64),
         last_loss=np.full(K, np.nan),
         next_step=np.zeros(K, np.int64),
+        tree_order=np.zeros((K, job.config.examples_per_step if tree else 0), np.int64),
+        tree_stats=np.zeros((K, _tree.N_STATS), np.int64),
     )
 
 
@@ -198,3 +226,12 @@ def set_threads(threads: int) -> None:
     """Use `threads` numba threads (0: every core numba may use)."""
     available = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(available if threads == 0 else min(threads, available))
+
+
+class TreeEngine(CpuEngine):
+    """The cpu engine with the dense pass done exactly by tree (`_tree`): the same loop, the same
+    numbers up to rounding, far less work where the tree can classify groups of examples."""
+
+    name = "tree"
+    tree = True
+    chunk_bounds = staticmethod(_tree.tree_chunk_bounds)

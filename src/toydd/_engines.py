@@ -53,6 +53,7 @@ class StackOutcome:
     nan_step: np.ndarray
     seconds: float
     engine: str
+    tree_stats: np.ndarray | None = None  # (K, N_STATS) the tree engine's counts (`_tree`)
 
 
 # Called now and then during training with (fraction of the work done, latest loss of each model (K,)).
@@ -70,14 +71,14 @@ def get_engine(config: Config) -> Engine:
     name = config.engine
     if name == "auto":
         name = "torch" if _cuda_available() else "cpu"
-    if name == "cpu":
+    if name in ("cpu", "tree"):
         if config.device == "cuda":
             if config.engine == "auto":
                 raise ConfigError("device = \"cuda\" but no CUDA device is available to torch")
-            raise ConfigError("device = \"cuda\" needs engine = \"torch\"")
-        from ._engine_cpu import CpuEngine
+            raise ConfigError(f"device = \"cuda\" needs engine = \"torch\", not {name}")
+        from ._engine_cpu import CpuEngine, TreeEngine
 
-        return CpuEngine()
+        return TreeEngine() if name == "tree" else CpuEngine()
     from ._engine_torch import TorchEngine
 
     return TorchEngine(config.device)

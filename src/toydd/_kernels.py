@@ -219,7 +219,19 @@ def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb
     else:
         for s in range(t0, t1, BLOCK):
             loss += _dense_block(dims, W, b, hT, dhT, gW, gb, s, min(s + BLOCK, t1), c)
-    # sparse correction on the nonzeros: (x - r)^2 - r^2 = x^2 - 2 x r, gradient -c x 1[z > 0]
+    return loss + sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
+def sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c):
+    """What the dense pass left out, on the nonzeros of x, and the path through h = W x.
+
+    The dense pass counted r^2 for every pair; a nonzero x adds (x - r)^2 - r^2 = x^2 - 2 x r and
+    the gradient -c x 1[z > 0]. Then dL/dW[:, j] += dL/dh_t x_tj, with dhT (m, T) complete for
+    [t0, t1). Returns the loss added.
+    """
+    M = len(dims)
+    loss = 0.0
     for t in range(t0, t1):
         for e in range(indptr[t], indptr[t + 1]):
             j = indices[e]
@@ -242,6 +254,16 @@ def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb
     return loss
 
 
+@numba.njit(cache=True)
+def ordered_sum(parts):
+    """parts[0] + parts[1] + ... in that order. Not `parts.sum()`: inside a parallel=True function
+    numba turns that into a parallel reduction whose order depends on the thread count."""
+    total = 0.0
+    for value in parts:
+        total += value
+    return total
+
+
 @numba.njit(cache=True, parallel=True)
 def loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
     """Run every chunk, in parallel. gW (chunks, m, n), gb (chunks, n), gbuf (chunks, BLOCK)."""
@@ -253,7 +275,7 @@ def loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW,
         parts[q] = chunk_loss_grad(
             dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
         )
-    return parts.sum()
+    return ordered_sum(parts)
 
 
 @numba.njit(cache=True)
@@ -267,7 +289,7 @@ def loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, g
         parts[q] = chunk_loss_grad(
             dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
         )
-    return parts.sum()
+    return ordered_sum(parts)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)

@@ -211,8 +211,18 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, 
         device=device,
         seconds=outcome.seconds * len(models) / job.n_models,
         snapshots=snapshots,
-        info={"stack_models": job.n_models},
+        info={"stack_models": job.n_models, **_tree_shares(cfg, outcome, k)},
     )
+
+
+def _tree_shares(cfg: Config, outcome: StackOutcome, model: int) -> dict:
+    """The tree engine's work as shares of the dense pass's pairs (n T per step, over every step):
+    feature-node visits and pairs still done densely at the leaves. Empty for other engines."""
+    if outcome.tree_stats is None:
+        return {}
+    pairs = float(cfg.n_features) * cfg.examples_per_step * cfg.steps
+    visits, dense_pairs = outcome.tree_stats[model, :2]
+    return {"tree_visit_share": float(visits) / pairs, "tree_dense_share": float(dense_pairs) / pairs}
 
 
 def _lr_after(cfg: Config, steps_done: int) -> float:

@@ -1,0 +1,171 @@
+"""The tree engine against the dense kernels and the cpu engine (the tree must change no number
+beyond rounding), on random states and on real trained ones."""
+
+import numpy as np
+import pytest
+
+import toydd
+from toydd import Config, _data
+from toydd import _kernels as kernels
+from toydd import _tree as tree
+
+from test_engines import train_in_pieces
+from test_kernels import fused, random_problem
+
+VISITS, DENSE_PAIRS, LINEAR_GROUPS, INACTIVE_GROUPS = range(tree.N_STATS)
+
+
+def tree_pass(rows, W, b, parallel=False):
+    """Loss, gW (m, n), gb (n,) and the counts (N_STATS,) of one tree evaluation, c = 2 (the
+    gradient of the unscaled loss, as `fused` returns)."""
+    M, n = W.shape
+    T = rows.n_rows
+    dims = (0,) * M
+    chunks = len(kernels.chunk_bounds(T)) - 1
+    hT = np.zeros((M, T), W.dtype)
+    dhT = np.zeros_like(hT)
+    gW = np.zeros((chunks, M, n), W.dtype)
+    gb = np.zeros((chunks, n), W.dtype)
+    workspace = tree.tree_workspace(dims, T, n)
+    order = np.zeros(T, np.int64)
+    run = tree.tree_loss_grad_parallel if parallel else tree.tree_loss_grad_serial
+    values = rows.values.astype(W.dtype)
+    args = (True, order, hT, dhT, gW, gb, workspace, W.dtype.type(2.0))
+    loss = run(dims, W, b, rows.indptr, rows.indices, values, *args)
+    return loss, gW.sum(0), gb.sum(0), workspace[-1].sum(0)
+
+
+def assert_equal_to_dense(rows, W, b, parallel=False):
+    loss, gW, gb, counts = tree_pass(rows, W, b, parallel)
+    ref_loss, ref_gW, ref_gb = fused(rows, W, b, parallel=False)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-10)
+    np.testing.assert_allclose(gW, ref_gW, rtol=1e-10, atol=1e-12 * np.abs(ref_gW).max())
+    np.testing.assert_allclose(gb, ref_gb, rtol=1e-10, atol=1e-12 * np.abs(ref_gb).max())
+    return counts
+
+
+@pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (17, 40, 2), (300, 64, 1), (700, 64, 2), (1500, 30, 3), (900, 50, 5)])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_random_states_equal_dense_kernels(T, n, m, parallel):
+    """Random W and b of both signs; row 0 is all zero (h = 0), row 1 dense (see random_problem)."""
+    _, rows, W, b = random_problem(T, n, m, seed=7 * T + n)
+    counts = assert_equal_to_dense(rows, W, b, parallel)
+    assert counts[VISITS] >= n  # the root sees every feature
+
+
+def test_several_tree_chunks_equal_dense_kernels():
+    """T >= 2 TREE_MIN_CHUNK: two trees, each with its own accumulators, summed in order."""
+    T = 2 * tree.TREE_MIN_CHUNK + 5
+    assert len(tree.tree_chunk_bounds(T)) - 1 == 2
+    _, rows, W, b = random_problem(T, 12, 2, seed=1)
+    assert_equal_to_dense(rows, W, b, parallel=True)
+
+
+def test_tree_chunks_depend_on_T_only():
+    assert list(tree.tree_chunk_bounds(10)) == [0, 10]
+    bounds = tree.tree_chunk_bounds(10**7)
+    assert len(bounds) - 1 == kernels.MAX_CHUNKS and np.all(np.diff(bounds) >= tree.TREE_MIN_CHUNK)
+
+
+def test_build_order_is_a_kd_tree():
+    """Every node's examples lie on one side of its median split, and each chunk's ordering is a
+    permutation: the structure the exactness argument needs (every pair counted once)."""
+    rng = np.random.default_rng(0)
+    T = 1000
+    hT = rng.standard_normal((2, T))
+    order = np.zeros(T, np.int64)
+    tree.build_order((0, 0), hT, 0, T, order, np.zeros((2, T)))
+    assert sorted(order) == list(range(T))
+    points = hT[:, order]
+    levels = tree.tree_levels(T)
+    assert (T + (1 << levels) - 1) >> levels <= tree.LEAF
+    for level in range(levels):
+        for j in range(1 << level):
+            s, e = (T * j) >> level, (T * (j + 1)) >> level
+            middle = (T * (2 * j + 1)) >> (level + 1)
+            split = [d for d in range(2) if points[d, s:middle].max() <= points[d, middle:e].min()]
+            assert split, f"node {level}/{j} is not split along a unit"
+
+
+def trained_states():
+    """Float64 snapshots of real runs: memorizing (small T), intermediate and generalizing (large
+    T), at several points of training, with their training sets."""
+    states = []
+    for T, steps in [(40, 3000), (400, 3000), (3000, 3000)]:
+        cfg = Config(
+            n_features=200, sparsity=0.97, dataset_size=T, steps=steps, test_size=200, engine="cpu",
+            dtype="float64", history_points=4, snapshots=True,
+        )  # fmt: skip
+        result = toydd.train(cfg)
+        rows = _data.train_set(cfg)
+        W_steps, b_steps = result.snapshots
+        for p in range(1, len(W_steps)):
+            states.append((f"T={T} snapshot {p}", rows, W_steps[p], b_steps[p]))
+    return states
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return trained_states()
+
+
+def test_trained_states_equal_dense_kernels(trained):
+    """Every node kind occurs on real states (closed-form groups, skipped groups, dense leaves)."""
+    totals = np.zeros(tree.N_STATS, np.int64)
+    for name, rows, W, b in trained:
+        try:
+            totals += assert_equal_to_dense(rows, W, b)
+        except AssertionError as error:
+            raise AssertionError(f"{name}: {error}") from None
+    assert totals[LINEAR_GROUPS] > 0 and totals[INACTIVE_GROUPS] > 0 and totals[DENSE_PAIRS] > 0
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 5])
+def test_float64_trajectory_equals_cpu_engine(m):
+    base = Config(n_features=120, sparsity=0.95, n_hidden=m, dataset_size=600, steps=300, test_size=200, history_points=3, dtype="float64")
+    dense = toydd.train(base.replace(engine="cpu"))
+    by_tree = toydd.train(base.replace(engine="tree"))
+    assert by_tree.engine == "tree"
+    np.testing.assert_allclose(by_tree.W, dense.W, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(by_tree.b, dense.b, rtol=0, atol=1e-10)
+    assert abs(by_tree.metrics["train_loss"] - dense.metrics["train_loss"]) < 1e-10
+    shares = by_tree.metrics
+    assert 0 < shares["tree_dense_share"] < 1 and 0 < shares["tree_visit_share"] < 1
+
+
+def test_float32_full_run_agrees_with_cpu_engine():
+    """A full 50,000-step-style run in float32 (shortened): final metrics within float32 noise
+    and the same regime. m = 3 in the generalizing regime, where training is not chaotic."""
+    base = Config(n_features=300, sparsity=0.97, n_hidden=3, dataset_size=4000, steps=4000, test_size=1000, history_points=0)
+    dense = toydd.train(base.replace(engine="cpu")).metrics
+    by_tree = toydd.train(base.replace(engine="tree")).metrics
+    for key in ("train_loss", "test_loss", "W_norm", "b_norm"):
+        assert by_tree[key] == pytest.approx(dense[key], rel=1e-3), key
+    assert by_tree["regime"] == dense["regime"]
+
+
+def test_resuming_mid_rebuild_period_changes_nothing():
+    """The ordering is rebuilt at multiples of REBUILD_EVERY and carried between calls, so
+    training in calls that split off a multiple gives the same bits as one call."""
+    cfg = Config(n_features=100, sparsity=0.95, dataset_size=500, steps=40, test_size=100)
+    rows = _data.train_set(cfg)
+    no_history = np.zeros(0, np.int64)
+    split = tree.REBUILD_EVERY + 3
+    once = train_in_pieces(cfg, rows, no_history, [0, cfg.steps], tree=True)
+    twice = train_in_pieces(cfg, rows, no_history, [0, split, cfg.steps], tree=True)
+    np.testing.assert_array_equal(once.W, twice.W)
+    np.testing.assert_array_equal(once.b, twice.b)
+    assert once.tree_stats[VISITS] > 0
+
+
+def test_paper_setting_T5_memorizes_a_regular_pentagon():
+    result = toydd.train(Config(dataset_size=5, engine="tree"))
+    dims = result.measurements.examples["dimensionality"]
+    np.testing.assert_allclose(dims, 0.4, atol=0.04)
+
+
+def test_diverging_run_is_caught():
+    """A loss that stops being finite stops the tree engine too (no NaN classified as zero)."""
+    cfg = Config(n_features=100, sparsity=0.95, dataset_size=300, steps=200, lr=1e30, test_size=100, engine="tree")
+    with pytest.raises(toydd.TrainingDiverged):
+        toydd.train(cfg)
