@@ -300,3 +300,134 @@ def test_a_diverging_run_is_a_failure_record_with_its_step(tmp_path):
     (failure,) = report.failed
     assert failure.reason.startswith("diverged: loss is not finite at step ")
     assert json.loads((tmp_path / "out" / "failed" / f"{config.run_id()}.json").read_text())["reason"] == failure.reason
+
+
+def test_the_results_table_is_built_without_rehashing_run_files(tmp_path, monkeypatch):
+    """Each stored file is hashed once when a sweep resumes (survey's check against the manifest);
+    rebuilding results.parquet reads config.json and metrics.json only."""
+    from toydd import _store
+    from toydd._sweep import result_row, run_dir
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2)
+    configs = [base.replace(dataset_size=5), base.replace(dataset_size="inf")]
+    out = tmp_path / "out"
+    run_sweep(configs, out, _in_process, workers=1, threads=1)
+    reference = read_results(out)
+    stored = sum(len(json.loads((run_dir(out, c.run_id()) / "manifest.json").read_text())["files"]) for c in configs)
+    hashed = []
+    real = _store._sha256
+    monkeypatch.setattr(_store, "_sha256", lambda path: hashed.append(Path(path)) or real(path))
+    again = run_sweep(configs, out, _in_process, workers=1, threads=1)
+    assert again.trained == 0 and len(hashed) == stored == len(set(hashed))  # verified once, by survey
+    pd.testing.assert_frame_equal(read_results(out), reference, check_exact=True)
+    hashed.clear()
+    rows = [result_row(run_dir(out, c.run_id())) for c in configs]
+    assert not hashed and sorted(r["run_id"] for r in rows) == sorted(reference["run_id"])
+    (run_dir(out, configs[0].run_id()) / "metrics.json").write_text("{not json")
+    with pytest.raises(_store.CorruptRun, match="metrics.json"):
+        result_row(run_dir(out, configs[0].run_id()))
+
+
+SCALE_OUT_SWEEP = """
+[base]
+n_features = 100
+sparsity = 0.9
+n_hidden = 2
+steps = 300
+test_size = 200
+history_points = 4
+
+[grid]
+dataset_size = [5, 10, 20, 30, 40, 50]
+data_seed = [0, 1, 2]
+"""
+
+
+def _stop(procs: list) -> None:
+    """Terminate each process's whole group (a dask worker's nanny and its child), then kill."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # also children left behind by a leader that exited
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def test_dask_scheduler_and_workers_as_users_run_them_survive_a_killed_worker(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on loopback, the sweep submitted
+    with --scheduler from the command line, one worker (nanny and child) killed mid-sweep: Dask
+    gives its task to the other worker, and the table equals a local run's bit for bit."""
+    from distributed import Client
+
+    from toydd._store import _pid_alive
+
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text(SCALE_OUT_SWEEP)
+    total = 18
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    scheduler_file = tmp_path / "scheduler.json"
+    out, local_out = tmp_path / "dask", tmp_path / "local"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True, "cwd": tmp_path}
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)], **quiet,
+        ))  # fmt: skip
+        deadline = time.time() + 60
+        while time.time() < deadline and not scheduler_file.is_file():
+            assert procs[0].poll() is None, "dask scheduler exited"
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = []
+        for name in ("w0", "w1"):
+            workers.append(subprocess.Popen(
+                [dask_cli, "worker", "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                 "--local-directory", str(tmp_path / name), "--name", name, "--scheduler-file", str(scheduler_file)], **quiet,
+            ))  # fmt: skip
+        procs += workers
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        sweep_proc = subprocess.Popen(
+            [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--executor", "dask",
+             "--scheduler", address, "--threads", "1", "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        procs.append(sweep_proc)
+        deadline = time.time() + 120
+        while time.time() < deadline and sweep_proc.poll() is None and not list((out / "runs").glob("[!.]*")):
+            time.sleep(0.05)
+        victim = psutil.Process(workers[0].pid)
+        victims = [victim.pid] + [p.pid for p in victim.children(recursive=True)]
+        assert len(victims) >= 2, "a dask worker is a nanny and its worker process"
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the nanny and its worker process, no goodbye
+        workers[0].wait(timeout=10)
+        done_at_kill = len(list((out / "runs").glob("[!.]*")))
+        assert 1 <= done_at_kill < total, "the kill should land while runs are in flight"
+        stdout, stderr = sweep_proc.communicate(timeout=300)
+        assert sweep_proc.returncode == 0, stderr
+        deadline = time.time() + 10
+        while time.time() < deadline and any(_pid_alive(pid) for pid in victims):
+            time.sleep(0.05)
+        assert not any(_pid_alive(pid) for pid in victims)
+        assert workers[1].poll() is None  # the other worker finished the sweep
+    finally:
+        _stop(procs)
+    assert len(list((out / "runs").glob("[!.]*"))) == total and not (out / "failed").exists()
+    reference = toydd("sweep", str(sweep), "--out", str(local_out), "--workers", "1", "--threads", "1", "--quiet")
+    assert reference.returncode == 0, reference.stderr
+    assert len(read_results(local_out)) == total
+    pd.testing.assert_frame_equal(comparable(out), comparable(local_out), check_exact=True)

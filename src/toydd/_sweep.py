@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from ._checkpoint import Interrupted, StopSignals, stored_stacks
 from ._config import Config, ConfigError
-from ._store import CorruptRun, load_run, remove_leftovers, save_run, verify_run, write_atomic
+from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
 from ._train import engine_identity, stack_key
 
 MAX_MODELS_PER_TASK = 64
@@ -254,11 +254,24 @@ def record_failure(out: Path, config: Config, reason: str, detail: str = "") -> 
 
 
 def result_row(path: Path) -> dict:
-    """One row of results.parquet from a complete run directory (config and scalar metrics)."""
-    run = load_run(path)
-    row = {"run_id": run.run_id, **run.config.to_dict()}
-    row["dataset_size"] = math.inf if run.config.infinite_data else float(run.config.dataset_size)
-    for key, value in run.metrics.items():
+    """One row of results.parquet from a complete run directory: config.json and metrics.json only.
+
+    Nothing is hashed here. What is verified, and when: `survey` checks every stored run against
+    its manifest (size and sha256 of every file) once, when a sweep starts or resumes; a worker's
+    `run_task` does the same before it skips a run as complete; a run a worker has just saved was
+    written with its manifest from those very bytes. The table, rebuilt after every task, trusts
+    those checks instead of re-hashing every run's files each time.
+    """
+    path = Path(path)
+    try:
+        header = json.loads((path / "config.json").read_text())
+        config = Config.from_dict(header["config"])
+        metrics = json.loads((path / "metrics.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
+        raise CorruptRun(f"{path}: unreadable config.json or metrics.json ({type(error).__name__}: {error})") from None
+    row = {"run_id": header.get("run_id", ""), **config.to_dict()}
+    row["dataset_size"] = math.inf if config.infinite_data else float(config.dataset_size)
+    for key, value in metrics.items():
         row[key] = json.dumps(value) if isinstance(value, list) else value
     return row
 
