@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import toydd
-from toydd import Config, _data
+from toydd import Config, _data, _engines
 from toydd import _kernels as kernels
 from toydd import _tree as tree
 
@@ -169,3 +169,13 @@ def test_diverging_run_is_caught():
     cfg = Config(n_features=100, sparsity=0.95, dataset_size=300, steps=200, lr=1e30, test_size=100, engine="tree")
     with pytest.raises(toydd.TrainingDiverged):
         toydd.train(cfg)
+
+
+@pytest.mark.skipif(_engines._cuda_available(), reason="auto takes torch where CUDA is available")
+def test_auto_takes_the_tree_where_it_was_measured_faster():
+    assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES)) == "tree"
+    assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES - 1)) == "cpu"
+    assert _engines.auto_engine(Config(dataset_size="inf")) == "cpu"
+    assert _engines.auto_engine(Config(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
+    result = toydd.train(Config(n_features=50, sparsity=0.9, dataset_size=2000, steps=5, test_size=50))
+    assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0

@@ -1,6 +1,6 @@
 """One run's configuration: every default in one place, validated on the way in.
 
-The defaults are the paper's (SPEC sections 2 to 4). A `Config` is immutable; build one with
+The defaults are the paper's (docs/science.md sections 2 to 4). A `Config` is immutable; build one with
 `Config(...)`, `Config.from_dict(...)` or `config.replace(...)`. Every check raises `ConfigError`
 with a one-line message naming the field, which the CLI prints without a traceback.
 """
@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    # data (SPEC section 2)
+    # data (docs/science.md section 2)
     n_features: int = 10_000
     sparsity: float = 0.999
     normalize: bool = True
@@ -35,13 +35,13 @@ class Config:
     test_size: int = 10_000
     data_seed: int = 0
     test_seed: int = 0  # its own stream: test_seed 0 never equals data_seed 0's examples
-    # model (SPEC section 3)
+    # model (docs/science.md section 3)
     n_hidden: int = 2
     init: str = "xavier_normal"  # or "xavier_uniform"
     init_scale: float = 1.0  # multiplies the Xavier scale
     init_seed: int = 0
     feature_reduction: str = "sum"  # loss: "sum" over features (paper) or "mean"
-    # training recipe (SPEC section 4)
+    # training recipe (docs/science.md section 4)
     steps: int = 50_000
     lr: float = 1e-3
     warmup_fraction: float = 0.05

@@ -1,4 +1,4 @@
-"""Sparse synthetic data (SPEC section 2): examples stored as CSR rows, sampled in O(nnz).
+"""Sparse synthetic data (docs/science.md section 2): examples stored as CSR rows, sampled in O(nnz).
 
 Each of the n features is active with probability 1 - S and then uniform on [0, 1); each example
 is scaled to unit L2 norm (all-zero examples stay zero). Sampling walks the examples in order from

@@ -66,11 +66,27 @@ class Engine(Protocol):
     def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome: ...
 
 
+# Where "auto" takes the tree engine over the dense cpu engine, from whole-run timings
+# (benchmarks/bench_tree.py, README "Performance"): the tree pays once there are enough examples
+# for its groups, and its benefit falls with m (a box has 2^m corners).
+TREE_MIN_EXAMPLES = 2_000
+TREE_MAX_UNITS = 3
+
+
+def auto_engine(config: Config) -> str:
+    """What engine = "auto" runs: torch on CUDA; else tree where it is measured faster; else cpu."""
+    if _cuda_available():
+        return "torch"
+    if not config.infinite_data and config.dataset_size >= TREE_MIN_EXAMPLES and config.n_hidden <= TREE_MAX_UNITS:
+        return "tree"
+    return "cpu"
+
+
 def get_engine(config: Config) -> Engine:
-    """The engine `config.engine` names; "auto" is torch when CUDA is available, else cpu."""
+    """The engine `config.engine` names; "auto" is `auto_engine`'s choice."""
     name = config.engine
     if name == "auto":
-        name = "torch" if _cuda_available() else "cpu"
+        name = auto_engine(config)
     if name in ("cpu", "tree"):
         if config.device == "cuda":
             if config.engine == "auto":

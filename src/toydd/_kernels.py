@@ -1,6 +1,6 @@
 """Fused numba kernels: the exact loss and gradient of the tied ReLU model on CSR data.
 
-Notation (SPEC section 3): W (m, n), b (n,), x_t sparse, h_t = W x_t, z_ti = W_i . h_t + b_i,
+Notation (docs/science.md section 3): W (m, n), b (n,), x_t sparse, h_t = W x_t, z_ti = W_i . h_t + b_i,
 loss = scale * sum_t sum_i (x_ti - ReLU(z_ti))^2 with scale = 1/T (and 1/n for "mean").
 
 The gradient with respect to z splits exactly into a dense part c * ReLU(z) over all (feature,
@@ -49,17 +49,29 @@ def chunk_bounds(n_rows):
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
-    """hT[:, t] = W x_t for t in [t0, t1).  W (m, n), hT (m, T)."""
+    """hT[:, t] = W x_t for t in [t0, t1).  W (m, n), hT (m, T).
+
+    Units 0 and 1 are summed in registers (a sum kept in memory would wait on its own store at
+    every nonzero); further units in hT itself. The order of additions is the same either way.
+    """
     M = len(dims)
     zero = W.dtype.type(0)
     for t in range(t0, t1):
-        for k in range(M):
+        h0 = zero
+        h1 = zero
+        for k in range(2, M):
             hT[k, t] = zero
         for e in range(indptr[t], indptr[t + 1]):
             j = indices[e]
             x = values[e]
-            for k in range(M):
+            h0 += W[0, j] * x
+            if M > 1:
+                h1 += W[1, j] * x
+            for k in range(2, M):
                 hT[k, t] += W[k, j] * x
+        hT[0, t] = h0
+        if M > 1:
+            hT[1, t] = h1
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
@@ -231,25 +243,48 @@ def sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, 
     [t0, t1). Returns the loss added.
     """
     M = len(dims)
+    one = min(1, M - 1)  # unit 1, or unit 0 again when m = 1 (then unused)
     loss = 0.0
     for t in range(t0, t1):
+        # units 0 and 1 of h_t and dL/dh_t live in registers for the row (as in `hidden_vectors`)
+        h0 = hT[0, t]
+        h1 = hT[one, t]
+        d0 = dhT[0, t]
+        d1 = dhT[one, t]
+        row = 0.0
         for e in range(indptr[t], indptr[t + 1]):
             j = indices[e]
             x = values[e]
-            z = _preactivation(dims, W, b, hT, j, t)
-            loss += x * x
+            z = b[j] + W[0, j] * h0
+            if M > 1:
+                z += W[1, j] * h1
+            for k in range(2, M):
+                z += W[k, j] * hT[k, t]
+            row += x * x
             if z > 0:
-                loss -= 2.0 * x * z
+                row -= 2.0 * x * z
                 g = -c * x
                 gb[j] += g
-                for k in range(M):
+                gW[0, j] += g * h0
+                d0 += g * W[0, j]
+                if M > 1:
+                    gW[1, j] += g * h1
+                    d1 += g * W[1, j]
+                for k in range(2, M):
                     gW[k, j] += g * hT[k, t]
                     dhT[k, t] += g * W[k, j]
+        dhT[0, t] = d0
+        if M > 1:
+            dhT[1, t] = d1
+        loss += row
         # the path through h_t = W x_t: dL/dW[:, j] += dL/dh_t * x_tj
         for e in range(indptr[t], indptr[t + 1]):
             j = indices[e]
             x = values[e]
-            for k in range(M):
+            gW[0, j] += d0 * x
+            if M > 1:
+                gW[1, j] += d1 * x
+            for k in range(2, M):
                 gW[k, j] += dhT[k, t] * x
     return loss
 

@@ -143,7 +143,7 @@ def stack_checkpoint(configs: list[Config], path: Path | None = None, folder: Pa
 
 
 def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """Xavier init of W (m, n) from config.init_seed, b = 0 (SPEC section 3)."""
+    """Xavier init of W (m, n) from config.init_seed, b = 0 (docs/science.md section 3)."""
     m, n = config.n_hidden, config.n_features
     rng = np.random.default_rng(_data.stream_seed(_data.INIT_STREAM, config.init_seed, 0))
     if config.init == "xavier_normal":
