@@ -177,5 +177,5 @@ def test_auto_takes_the_tree_where_it_was_measured_faster():
     assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES - 1)) == "cpu"
     assert _engines.auto_engine(Config(dataset_size="inf")) == "cpu"
     assert _engines.auto_engine(Config(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
-    result = toydd.train(Config(n_features=50, sparsity=0.9, dataset_size=2000, steps=5, test_size=50))
+    result = toydd.train(Config(n_features=50, sparsity=0.9, dataset_size=_engines.TREE_MIN_EXAMPLES, steps=5, test_size=50))
     assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0

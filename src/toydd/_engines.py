@@ -66,11 +66,11 @@ class Engine(Protocol):
     def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome: ...
 
 
-# Where "auto" takes the tree engine over the dense cpu engine, from whole-run timings
-# (benchmarks/bench_tree.py, README "Performance"): the tree pays once there are enough examples
-# for its groups, and its benefit falls with m (a box has 2^m corners).
-TREE_MIN_EXAMPLES = 2_000
-TREE_MAX_UNITS = 3
+# Where "auto" takes the tree engine over the dense cpu engine: where whole 50,000-step runs were
+# measured faster (benchmarks/bench_tree.py, README "Performance": T = 20,000 at both settings,
+# m = 2). Smaller T and larger m were not measured faster, so they keep the dense pass.
+TREE_MIN_EXAMPLES = 20_000
+TREE_MAX_UNITS = 2
 
 
 def auto_engine(config: Config) -> str:

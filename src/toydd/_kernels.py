@@ -9,7 +9,7 @@ Both parts are pushed through z = W_i . h_t + b_i and h_t = W x_t without ever s
 array. The dense pass is the cost of a step; it runs feature by feature over blocks of examples
 that stay in L1, with the example loop innermost so that it vectorizes.
 
-The number of hidden units m reaches the kernels as the length of a tuple `dims` (its contents are
+The number of hidden units m reaches the kernels as the length of a tuple `units` (its contents are
 unused), so numba compiles one specialization per m in which loops over m are unrolled.
 
 Examples are split into a fixed number of chunks that depends only on T (`chunk_bounds`); each
@@ -48,13 +48,13 @@ def chunk_bounds(n_rows):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
+def hidden_vectors(units, W, indptr, indices, values, t0, t1, hT):
     """hT[:, t] = W x_t for t in [t0, t1).  W (m, n), hT (m, T).
 
     Units 0 and 1 are summed in registers (a sum kept in memory would wait on its own store at
     every nonzero); further units in hT itself. The order of additions is the same either way.
     """
-    M = len(dims)
+    M = len(units)
     zero = W.dtype.type(0)
     for t in range(t0, t1):
         h0 = zero
@@ -75,10 +75,10 @@ def hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def _preactivation(dims, W, b, hT, j, t):
+def _preactivation(units, W, b, hT, j, t):
     """z_tj = W_j . h_t + b_j for one (example, feature) pair: the sparse passes' work."""
     z = b[j]
-    for k in range(len(dims)):
+    for k in range(len(units)):
         z += W[k, j] * hT[k, t]
     return z
 
@@ -98,14 +98,14 @@ def _rest_of_z(W, hT, i, t0, t1, out):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def _dense_block(dims, W, b, hT, dhT, gW, gb, t0, t1, c):
+def _dense_block(units, W, b, hT, dhT, gW, gb, t0, t1, c):
     """Dense part over every feature and the examples [t0, t1), for m <= 2: returns sum ReLU(z)^2.
 
     Adds g = c * ReLU(z_ti) through both paths: gW[:, i] += g h_t, gb[i] += g, dhT[:, t] += g W_i.
     The example loop is innermost and indexes 1-D views only (a 2-D index stops LLVM from
     vectorizing it); the m = 2 case is the paper's and the fastest.
     """
-    M = len(dims)
+    M = len(units)
     n = W.shape[1]
     zero = W.dtype.type(0)
     loss = 0.0
@@ -144,7 +144,7 @@ def _dense_block(dims, W, b, hT, dhT, gW, gb, t0, t1, c):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
+def _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when m > 2.
 
     Example by example, the feature loop is innermost (it vectorizes over W's rows); features
@@ -152,7 +152,7 @@ def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     first two take one more pass each through gbuf (BLOCK,). Returns the same sum and adds the
     same gradient as `_dense_block`, summed in another order.
     """
-    M = len(dims)
+    M = len(units)
     n = W.shape[1]
     zero = W.dtype.type(0)
     loss = 0.0
@@ -213,36 +213,36 @@ def _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c):
+def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c):
     """Unscaled loss sum_{t in [t0,t1)} sum_i (x_ti - ReLU(z_ti))^2, and its gradient times c/2.
 
     gW (m, n) and gb (n,) are this chunk's accumulators and must be zero on entry; hT and dhT
     (m, T) are shared by all chunks, each writing only its own columns.
     """
-    M = len(dims)
+    M = len(units)
     zero = W.dtype.type(0)
-    hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT)
+    hidden_vectors(units, W, indptr, indices, values, t0, t1, hT)
     for t in range(t0, t1):
         for k in range(M):
             dhT[k, t] = zero
     loss = 0.0
     if M > 2 or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (benchmarks/ and README)
-        loss += _dense_few_examples(dims, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
+        loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         for s in range(t0, t1, BLOCK):
-            loss += _dense_block(dims, W, b, hT, dhT, gW, gb, s, min(s + BLOCK, t1), c)
-    return loss + sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c)
+            loss += _dense_block(units, W, b, hT, dhT, gW, gb, s, min(s + BLOCK, t1), c)
+    return loss + sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c):
+def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c):
     """What the dense pass left out, on the nonzeros of x, and the path through h = W x.
 
     The dense pass counted r^2 for every pair; a nonzero x adds (x - r)^2 - r^2 = x^2 - 2 x r and
     the gradient -c x 1[z > 0]. Then dL/dW[:, j] += dL/dh_t x_tj, with dhT (m, T) complete for
     [t0, t1). Returns the loss added.
     """
-    M = len(dims)
+    M = len(units)
     one = min(1, M - 1)  # unit 1, or unit 0 again when m = 1 (then unused)
     loss = 0.0
     for t in range(t0, t1):
@@ -300,7 +300,7 @@ def ordered_sum(parts):
 
 
 @numba.njit(cache=True, parallel=True)
-def loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
+def loss_grad_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
     """Run every chunk, in parallel. gW (chunks, m, n), gb (chunks, n), gbuf (chunks, BLOCK)."""
     n_chunks = len(bounds) - 1
     parts = np.zeros(n_chunks)
@@ -308,13 +308,13 @@ def loss_grad_parallel(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW,
         gW[q] = 0
         gb[q] = 0
         parts[q] = chunk_loss_grad(
-            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
         )
     return ordered_sum(parts)
 
 
 @numba.njit(cache=True)
-def loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
+def loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
     """The same chunks as `loss_grad_parallel`, one after another on this thread."""
     n_chunks = len(bounds) - 1
     parts = np.zeros(n_chunks)
@@ -322,23 +322,23 @@ def loss_grad_serial(dims, W, b, indptr, indices, values, bounds, hT, dhT, gW, g
         gW[q] = 0
         gb[q] = 0
         parts[q] = chunk_loss_grad(
-            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
         )
     return ordered_sum(parts)
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses, active):
+def chunk_example_losses(units, W, b, indptr, indices, values, t0, t1, hT, losses, active):
     """Per-example unscaled loss (float64) and count of features with z > 0, for t in [t0, t1).
 
     Sums run in W's dtype over runs of FEATURE_RUN features and then in float64, so float32
     models lose no more than about 1e-5 relative accuracy.
     """
-    M = len(dims)
+    M = len(units)
     n = W.shape[1]
     zero = W.dtype.type(0)
     one = W.dtype.type(1)
-    hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT)
+    hidden_vectors(units, W, indptr, indices, values, t0, t1, hT)
     partial = np.zeros(BLOCK, W.dtype)
     count = np.zeros(BLOCK, W.dtype)
     rest = np.zeros(BLOCK, W.dtype)
@@ -374,7 +374,7 @@ def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses
     for t in range(t0, t1):
         for e in range(indptr[t], indptr[t + 1]):
             x = values[e]
-            z = _preactivation(dims, W, b, hT, indices[e], t)
+            z = _preactivation(units, W, b, hT, indices[e], t)
             losses[t] += x * x
             if z > 0:
                 losses[t] -= 2.0 * x * z
@@ -382,10 +382,10 @@ def chunk_example_losses(dims, W, b, indptr, indices, values, t0, t1, hT, losses
 
 
 @numba.njit(cache=True, parallel=True)
-def example_losses(dims, W, b, indptr, indices, values, bounds, hT, losses, active):
+def example_losses(units, W, b, indptr, indices, values, bounds, hT, losses, active):
     """Forward pass over all examples in parallel chunks: fills losses (T,) and active (T,)."""
     for q in numba.prange(len(bounds) - 1):
-        chunk_example_losses(dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, losses, active)
+        chunk_example_losses(units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, losses, active)
 
 
 @numba.njit(cache=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _figures as fig
+from . import _figures
 from ._metrics import STRONG_FEATURE, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
 from ._sweep import read_results, run_dir
@@ -106,7 +106,7 @@ class RunViews:
     """
 
     items: pd.DataFrame
-    panels: dict[str, fig.VectorPanel]
+    panels: dict[str, _figures.VectorPanel]
     animation: tuple | None
 
 
@@ -147,9 +147,9 @@ def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]
     return rows
 
 
-def vector_panel(stored: StoredRun) -> fig.VectorPanel:
+def vector_panel(stored: StoredRun) -> _figures.VectorPanel:
     hidden = hidden_vectors(stored.W, stored.train_set) if stored.train_set is not None else None
-    return fig.VectorPanel(_dataset_size(stored), stored.W, hidden)
+    return _figures.VectorPanel(_dataset_size(stored), stored.W, hidden)
 
 
 def animation_frames(stored: StoredRun) -> tuple:
@@ -221,14 +221,14 @@ def draw_figures(results: pd.DataFrame, views: RunViews) -> dict:
     if len(sizes) >= 2:
         small = [views.panels[panel_run(series, t)] for t in small_t_sizes(series)]
         if small:
-            drawn["fig1_small_t"] = fig.small_t_figure(small, f"Small T, lowest dataset seed   [{fig.setting_label(series)}]")
+            drawn["fig1_small_t"] = _figures.small_t_figure(small, f"Small T, lowest dataset seed   [{_figures.setting_label(series)}]")
         panels = [views.panels[panel_run(series, t)] for t in spread_sizes(sizes, VECTOR_PLOTS)]
-        drawn["fig2_main"] = fig.main_figure(series, views.items, panels)
-        drawn["fig3_norms"] = fig.norms_figure(series, views.items)
+        drawn["fig2_main"] = _figures.main_figure(series, views.items, panels)
+        drawn["fig3_norms"] = _figures.norms_figure(series, views.items)
     if results["n_hidden"].nunique() > 1 and results["dataset_size"].nunique() > 1:
-        drawn["fig4_heatmap"] = fig.heatmap_figure(results)
+        drawn["fig4_heatmap"] = _figures.heatmap_figure(results)
     if results["weight_decay"].nunique() > 1 or results["steps"].nunique() > 1:
-        drawn["fig5_appendix"] = fig.appendix_figure(results)
+        drawn["fig5_appendix"] = _figures.appendix_figure(results)
     return drawn
 
 
@@ -249,16 +249,16 @@ def sweep_animation(out: str | Path):
     animated = snapshot_run(out, read_results(out))
     if animated is None:
         return None
-    return fig.training_animation(*read_views(out, [], set(), animated).animation)
+    return _figures.training_animation(*read_views(out, [], set(), animated).animation)
 
 
 def save_figures(out: Path, results: pd.DataFrame, views: RunViews) -> list[Path]:
     folder = out / "figures"
     written: list[Path] = []
     for name, figure in draw_figures(results, views).items():
-        written += fig.save(figure, folder, name)
+        written += _figures.save(figure, folder, name)
     if views.animation is not None:
-        written += fig.save_animation(fig.training_animation(*views.animation), folder, "fig6_training")
+        written += _figures.save_animation(_figures.training_animation(*views.animation), folder, "fig6_training")
     return written
 
 
@@ -351,7 +351,7 @@ def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
         found = dims.get(row.run_id, np.zeros(0))
         strong = found[found >= STRONG_FEATURE]
         good += bool(len(strong) == PENTAGON_FEATURES and np.all((strong > low) & (strong < high)))
-    sizes = ", ".join(fig.t_label(t) for t in sorted(large["dataset_size"].unique()))
+    sizes = ", ".join(_figures.t_label(t) for t in sorted(large["dataset_size"].unique()))
     evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high})"
     return Claim(claim, evidence, _verdict(_share(good, len(large))))
 
@@ -374,7 +374,7 @@ def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
     big = large_sizes(series)
     if not any(np.isfinite(t) for t in big):
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
-    values = ", ".join(f"{loss[t]:.4f} at T = {fig.t_label(t)}" for t in big)
+    values = ", ".join(f"{loss[t]:.4f} at T = {_figures.t_label(t)}" for t in big)
     return Claim(claim, f"mean test loss {values}", _verdict(all(LARGE_T_LOSS_FLOOR < loss[t] < ZERO_OUTPUT_LOSS for t in big)))
 
 
@@ -386,7 +386,7 @@ def bump(series: pd.DataFrame) -> Claim:
     if found is None:
         return Claim(claim, "needs at least 3 finite T", NOT_MEASURED)
     height, peak_t, peak, end_t, end, noise = found
-    evidence = f"mean test loss peaks at {peak:.4f} (T = {fig.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {fig.t_label(end_t)}; seed noise ±{noise:.4f}"
+    evidence = f"mean test loss peaks at {peak:.4f} (T = {_figures.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {_figures.t_label(end_t)}; seed noise ±{noise:.4f}"
     return Claim(claim, evidence, _verdict(height > BUMP_STANDARD_ERRORS * noise and height > 0))
 
 
@@ -396,11 +396,11 @@ def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     norms = series.groupby("dataset_size")["W_norm"].mean()
     if len(norms) < 2:
         return Claim(claim, "needs at least 2 values of T", NOT_MEASURED)
-    regimes = fig.regime_by_t(series)
+    regimes = _figures.regime_by_t(series)
     peak_t = norms.idxmax()
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
     near = bool(memorizing) and peak_t <= _next_size(list(norms.index), max(memorizing))
-    evidence = f"||W||_F peaks at {norms.max():.3f} at T = {fig.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {fig.t_label(norms.index[-1])}"
+    evidence = f"||W||_F peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_figures.t_label(norms.index[-1])}"
     return Claim(claim, evidence, _verdict(near and norms.iloc[-1] < norms.max()))
 
 
@@ -408,7 +408,7 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
     """At the first generalizing finite T, the expected sightings per feature T(1 - S) lie in
     SIGHTINGS_RANGE."""
     claim = "Generalization begins once each feature is seen about 10 times"
-    regimes = fig.regime_by_t(series)
+    regimes = _figures.regime_by_t(series)
     finite = sorted(t for t in regimes.index if np.isfinite(t))
     if not finite:
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
@@ -417,7 +417,7 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
         return Claim(claim, "no finite T generalizes in this sweep", NOT_CONFIRMED)
     seen = general[0] * (1 - float(series["sparsity"].iloc[0]))
     low, high = SIGHTINGS_RANGE
-    evidence = f"first generalizing T = {fig.t_label(general[0])}: T(1 - S) = {seen:.3g} expected sightings per feature"
+    evidence = f"first generalizing T = {_figures.t_label(general[0])}: T(1 - S) = {seen:.3g} expected sightings per feature"
     return Claim(claim, evidence, _verdict(low <= seen <= high))
 
 
@@ -425,13 +425,13 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
     """By increasing T the regimes run memorizing, intermediate, generalizing, never back, with
     all three present."""
     claim = "Three regimes in order: memorizing, intermediate, generalizing"
-    regimes = fig.regime_by_t(series)
+    regimes = _figures.regime_by_t(series)
     if len(regimes) < 3:
         return Claim(claim, "needs at least 3 values of T", NOT_MEASURED)
     order = sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))
     sequence = [regimes[t] for t in order]
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
-    evidence = "regime by T: " + ", ".join(f"{fig.t_label(t)}: {regimes[t][:3]}" for t in order)
+    evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
     return Claim(claim, evidence, _verdict(ordered))
 
 
@@ -483,7 +483,7 @@ def more_data_hurts(results: pd.DataFrame) -> Claim:
     if not rises:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
     m, a, b, rise = max(rises, key=lambda r: r[3])
-    return Claim(claim, f"largest rise: m = {m}, T {fig.t_label(a)} → {fig.t_label(b)}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+    return Claim(claim, f"largest rise: m = {m}, T {_figures.t_label(a)} → {_figures.t_label(b)}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
 
 
 def bigger_model_hurts(results: pd.DataFrame) -> Claim:
@@ -495,7 +495,7 @@ def bigger_model_hurts(results: pd.DataFrame) -> Claim:
     if not rises:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
     t, a, b, rise = max(rises, key=lambda r: r[3])
-    return Claim(claim, f"largest rise: T = {fig.t_label(t)}, m {a} → {b}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+    return Claim(claim, f"largest rise: T = {_figures.t_label(t)}, m {a} → {b}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
 
 
 def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, float]:

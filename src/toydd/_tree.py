@@ -72,11 +72,11 @@ def _node_range(n_examples, level, j):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _widest_dim(dims, points, s, e):
+def _widest_dim(units, points, s, e):
     """The unit along which points[:, s:e] spread most."""
     best = 0
     best_width = -1.0
-    for d in range(len(dims)):
+    for d in range(len(units)):
         lo = np.inf
         hi = -np.inf
         for p in range(s, e):
@@ -89,7 +89,7 @@ def _widest_dim(dims, points, s, e):
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _select(dims, points, order, d, s, e, nth):
+def _select(units, points, order, d, s, e, nth):
     """Reorder columns s ... e - 1 of points (m, N) and order (N,) together so that column nth
     holds the one of rank nth along unit d, those before it are not larger and those after not
     smaller (Hoare's quickselect; the columns stay contiguous, so every pass is a linear scan)."""
@@ -105,7 +105,7 @@ def _select(dims, points, order, d, s, e, nth):
             while key[j] > pivot:
                 j -= 1
             if i <= j:
-                for u in range(len(dims)):
+                for u in range(len(units)):
                     points[u, i], points[u, j] = points[u, j], points[u, i]
                 order[i], order[j] = order[j], order[i]
                 i += 1
@@ -119,7 +119,7 @@ def _select(dims, points, order, d, s, e, nth):
 
 
 @numba.njit(cache=True)
-def build_order(dims, hT, t0, t1, order, points):
+def build_order(units, hT, t0, t1, order, points):
     """Rebuild the chunk's ordering from the current hidden vectors hT (m, T), splitting every node
     at its median along its widest unit. A function of hT alone (it starts from the identity), so
     resuming from a checkpoint rebuilds the same tree. points (m, T): scratch."""
@@ -129,17 +129,17 @@ def build_order(dims, hT, t0, t1, order, points):
     cols = points[:, t0:t1]
     for p in range(n_examples):
         view[p] = p
-        for d in range(len(dims)):
+        for d in range(len(units)):
             cols[d, p] = hT[d, t0 + p]
     for level in range(levels):
         for j in range(1 << level):
             s, e = _node_range(n_examples, level, j)
             middle = (n_examples * (2 * j + 1)) >> (level + 1)
-            _select(dims, cols, view, _widest_dim(dims, cols, s, e), s, e, middle)
+            _select(units, cols, view, _widest_dim(units, cols, s, e), s, e, middle)
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def refit(dims, hT, t0, t1, order, hs, lo, hi, centre, half, count, S1, S2):
+def refit(units, hT, t0, t1, order, hs, lo, hi, centre, half, count, S1, S2):
     """Re-box the kept ordering around the current hidden vectors.
 
     hs (m, T): hidden vectors in tree order (positions t0 ... t1 - 1 of this chunk).
@@ -147,7 +147,7 @@ def refit(dims, hT, t0, t1, order, hs, lo, hi, centre, half, count, S1, S2):
     in float64, count (nodes,), S1 (nodes, m) = sum of (h - centre), S2 (nodes, m, m) = sum of
     (h - centre)(h - centre)^T. Leaves sum their examples; parents shift their children's moments.
     """
-    M = len(dims)
+    M = len(units)
     n_examples = t1 - t0
     levels = tree_levels(n_examples)
     for p in range(n_examples):
@@ -207,7 +207,7 @@ def refit(dims, hT, t0, t1, order, hs, lo, hi, centre, half, count, S1, S2):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False, inline="always")  # runs per visit: no call
-def _linear_group(dims, w, zc, v, centre, count, S1, S2, c, gW, gb, i, node_a, node_B):
+def _linear_group(units, w, zc, v, centre, count, S1, S2, c, gW, gb, i, node_a, node_B):
     """Feature i (direction w (m,), z = zc at the centre of node v) is active on every example of
     node v: add the group's exact loss and gradient.
 
@@ -216,7 +216,7 @@ def _linear_group(dims, w, zc, v, centre, count, S1, S2, c, gW, gb, i, node_a, n
     Returns sum z^2; the gradient reaching h_t, c z_t w = c zc w + c w w^T d_t, goes to
     node_a (nodes, m) and node_B (nodes, m, m) for the push-down.
     """
-    M = len(dims)
+    M = len(units)
     n_group = count[v]
     w_S1 = 0.0
     w_S2_w = 0.0
@@ -239,10 +239,10 @@ def _linear_group(dims, w, zc, v, centre, count, S1, S2, c, gW, gb, i, node_a, n
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False, inline="always")  # runs per visit: no call
-def _dense_leaf(dims, w, bias, s, e, hs, dhs, c, gW, gb, i, acc):
+def _dense_leaf(units, w, bias, s, e, hs, dhs, c, gW, gb, i, acc):
     """Feature i straddles leaf positions [s, e): the dense kernels' per-pair work, in float64
     (acc (m,) scratch). Returns sum r^2."""
-    M = len(dims)
+    M = len(units)
     for d in range(M):
         acc[d] = 0.0
     r_sq = 0.0
@@ -265,7 +265,7 @@ def _dense_leaf(dims, w, bias, s, e, hs, dhs, c, gW, gb, i, acc):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, cand_i, cand_w, cand_b, node_a, node_B, gW, gb, acc, c, stats):
+def tree_dense_pass(units, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, cand_i, cand_w, cand_b, node_a, node_B, gW, gb, acc, c, stats):
     """The dense pass over this chunk's examples by tree: returns sum over pairs of ReLU(z)^2 and
     adds c ReLU(z) through b, W (gb, gW) and h (dhs, in tree order).
 
@@ -273,7 +273,7 @@ def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, ca
     candidate features of each level (the root's are all n). stats (N_STATS,): += feature-node
     visits, pairs done densely at leaves, groups done in closed form, groups skipped as inactive.
     """
-    M = len(dims)
+    M = len(units)
     n = W.shape[1]
     n_examples = t1 - t0
     levels = tree_levels(n_examples)
@@ -328,7 +328,7 @@ def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, ca
             j = linear[q]
             for d in range(M):
                 w[d] = cand_w[level, d, j]
-            loss += _linear_group(dims, w, z_centres[j], v, centre, count, S1, S2, c, gW, gb, cand_i[level, j], node_a, node_B)
+            loss += _linear_group(units, w, z_centres[j], v, centre, count, S1, S2, c, gW, gb, cand_i[level, j], node_a, node_B)
         # 3. straddling features: densely at a leaf, else handed to both children
         kept = 0
         if level == levels:
@@ -338,7 +338,7 @@ def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, ca
                 j = mixed[q]
                 for d in range(M):
                     w[d] = cand_w[level, d, j]
-                loss += _dense_leaf(dims, w, cand_b[level, j], t0 + s, t0 + e, hs, dhs, c, gW, gb, cand_i[level, j], acc)
+                loss += _dense_leaf(units, w, cand_b[level, j], t0 + s, t0 + e, hs, dhs, c, gW, gb, cand_i[level, j], acc)
         else:
             for q in range(n_mixed):
                 j = mixed[q]
@@ -358,7 +358,7 @@ def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, ca
         if v == 0:
             break
         v += 1  # the right sibling, with the same candidates
-    _push_down(dims, levels, n_examples, t0, hs, dhs, centre, node_a, node_B)
+    _push_down(units, levels, n_examples, t0, hs, dhs, centre, node_a, node_B)
     stats[0] += visits
     stats[1] += dense_pairs
     stats[2] += linear_groups
@@ -367,11 +367,11 @@ def tree_dense_pass(dims, W, b, t0, t1, hs, dhs, centre, half, count, S1, S2, ca
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _push_down(dims, levels, n_examples, t0, hs, dhs, centre, node_a, node_B):
+def _push_down(units, levels, n_examples, t0, hs, dhs, centre, node_a, node_B):
     """Hand each node's linear-group gradient to its examples: dh_t += a_v + B_v (h_t - centre_v)
     summed over the ancestors v of t. Rewritten about the origin (a_v - B_v centre_v), the sums
     can be passed from parents to children before the leaves apply them."""
-    M = len(dims)
+    M = len(units)
     first_leaf = (1 << levels) - 1
     n_nodes = (2 << levels) - 1
     for v in range(n_nodes):
@@ -396,13 +396,13 @@ def _push_down(dims, levels, n_examples, t0, hs, dhs, centre, node_a, node_B):
 
 
 @numba.njit(cache=True)
-def tree_workspace(dims, n_rows, n):
+def tree_workspace(units, n_rows, n):
     """Scratch arrays for the tree chunks of an n_rows-example step, sized for the largest chunk.
 
     Everything is float64, whatever the model's dtype: the moments must not cancel, and the
     dense leaves then round no worse than the closed forms (float32 models stay as close to
     float64 training as the dense engine is)."""
-    M = len(dims)
+    M = len(units)
     bounds = tree_chunk_bounds(n_rows)
     n_chunks = len(bounds) - 1
     widest = 0
@@ -432,25 +432,25 @@ def tree_workspace(dims, n_rows, n):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def tree_chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, rebuild, order, hT, dhT, gW, gb, ws, q, c):
+def tree_chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, rebuild, order, hT, dhT, gW, gb, ws, q, c):
     """`_kernels.chunk_loss_grad` with the dense pass done by tree, for the tree chunk q = [t0, t1).
 
     gW (m, n), gb (n,): this chunk's accumulators, zero on entry. With `rebuild`, the ordering
     order[t0:t1] is rebuilt from the current hidden vectors first.
     """
     (bounds, hs, dhs, lo, hi, centre, half, count, S1, S2, node_a, node_B, cand_i, cand_w, cand_b, acc, gW64, gb64, stats) = ws
-    M = len(dims)
+    M = len(units)
     gW64[q] = 0.0
     gb64[q] = 0.0
-    kernels.hidden_vectors(dims, W, indptr, indices, values, t0, t1, hT)
+    kernels.hidden_vectors(units, W, indptr, indices, values, t0, t1, hT)
     if rebuild:
-        build_order(dims, hT, t0, t1, order, hs)
-    refit(dims, hT, t0, t1, order, hs, lo[q], hi[q], centre[q], half[q], count[q], S1[q], S2[q])
+        build_order(units, hT, t0, t1, order, hs)
+    refit(units, hT, t0, t1, order, hs, lo[q], hi[q], centre[q], half[q], count[q], S1[q], S2[q])
     for p in range(t0, t1):
         for d in range(M):
             dhs[d, p] = 0.0
     loss = tree_dense_pass(
-        dims, W, b, t0, t1, hs, dhs, centre[q], half[q], count[q], S1[q], S2[q],
+        units, W, b, t0, t1, hs, dhs, centre[q], half[q], count[q], S1[q], S2[q],
         cand_i[q], cand_w[q], cand_b[q], node_a[q], node_B[q], gW64[q], gb64[q], acc[q], float(c), stats[q],
     )  # fmt: skip
     for p in range(t1 - t0):
@@ -460,7 +460,7 @@ def tree_chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, rebuild, o
     # The dense and sparse parts of a feature's gradient nearly cancel once it is fitted: summed in
     # float64 and rounded once, a float32 model's gradient is as close to float64 as the dense
     # engine's (which rounds its partial sums, but in a different order).
-    loss += kernels.sparse_correction(dims, W, b, indptr, indices, values, t0, t1, hT, dhT, gW64[q], gb64[q], c)
+    loss += kernels.sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW64[q], gb64[q], c)
     for d in range(M):
         for i in range(gW.shape[1]):
             gW[d, i] = gW64[q, d, i]
@@ -470,7 +470,7 @@ def tree_chunk_loss_grad(dims, W, b, indptr, indices, values, t0, t1, rebuild, o
 
 
 @numba.njit(cache=True, parallel=True)
-def tree_loss_grad_parallel(dims, W, b, indptr, indices, values, rebuild, order, hT, dhT, gW, gb, ws, c):
+def tree_loss_grad_parallel(units, W, b, indptr, indices, values, rebuild, order, hT, dhT, gW, gb, ws, c):
     """Every tree chunk, in parallel: the loss, with gradients in gW[q], gb[q] (q < tree chunks;
     the engine's other accumulators are left at zero)."""
     bounds = ws[0]
@@ -480,13 +480,13 @@ def tree_loss_grad_parallel(dims, W, b, indptr, indices, values, rebuild, order,
     gb[:] = 0
     for q in numba.prange(n_chunks):
         parts[q] = tree_chunk_loss_grad(
-            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], rebuild, order, hT, dhT, gW[q], gb[q], ws, q, c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], rebuild, order, hT, dhT, gW[q], gb[q], ws, q, c
         )
     return kernels.ordered_sum(parts)
 
 
 @numba.njit(cache=True)
-def tree_loss_grad_serial(dims, W, b, indptr, indices, values, rebuild, order, hT, dhT, gW, gb, ws, c):
+def tree_loss_grad_serial(units, W, b, indptr, indices, values, rebuild, order, hT, dhT, gW, gb, ws, c):
     """The same tree chunks as `tree_loss_grad_parallel`, one after another on this thread."""
     bounds = ws[0]
     n_chunks = len(bounds) - 1
@@ -495,6 +495,6 @@ def tree_loss_grad_serial(dims, W, b, indptr, indices, values, rebuild, order, h
     gb[:] = 0
     for q in range(n_chunks):
         parts[q] = tree_chunk_loss_grad(
-            dims, W, b, indptr, indices, values, bounds[q], bounds[q + 1], rebuild, order, hT, dhT, gW[q], gb[q], ws, q, c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], rebuild, order, hT, dhT, gW[q], gb[q], ws, q, c
         )
     return kernels.ordered_sum(parts)
