@@ -474,27 +474,34 @@ def _loss_table(results: pd.DataFrame) -> pd.DataFrame | None:
     return results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
 
 
+def _largest_rise(table: pd.DataFrame | None, along_rows: bool):
+    """(at, from, to, rise) of the largest finite test-loss rise between neighbours along the rows
+    (m) or the columns (T) of `table`, or None."""
+    if table is None:
+        return None
+    grid = table if along_rows else table.T
+    rises = [(at, a, b, grid.loc[b, at] - grid.loc[a, at]) for at in grid.columns for a, b in zip(grid.index, grid.index[1:])]
+    rises = [r for r in rises if np.isfinite(r[3])]
+    return max(rises, key=lambda r: r[3]) if rises else None
+
+
 def more_data_hurts(results: pd.DataFrame) -> Claim:
     """Some m has a step to the next larger T that raises the mean test loss by over HURT_MIN_RISE."""
     claim = "There are regions where more data hurts"
-    table = _loss_table(results)
-    rises = [] if table is None else [(m, a, b, table.loc[m, b] - table.loc[m, a]) for m in table.index for a, b in zip(table.columns, table.columns[1:])]
-    rises = [r for r in rises if np.isfinite(r[3])]
-    if not rises:
+    largest = _largest_rise(_loss_table(results), along_rows=False)
+    if largest is None:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    m, a, b, rise = max(rises, key=lambda r: r[3])
+    m, a, b, rise = largest
     return Claim(claim, f"largest rise: m = {m}, T {_figures.t_label(a)} → {_figures.t_label(b)}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
 
 
 def bigger_model_hurts(results: pd.DataFrame) -> Claim:
     """Some T has a step to the next larger m that raises the mean test loss by over HURT_MIN_RISE."""
     claim = "There are regions where a bigger model hurts"
-    table = _loss_table(results)
-    rises = [] if table is None else [(t, a, b, table.loc[b, t] - table.loc[a, t]) for t in table.columns for a, b in zip(table.index, table.index[1:])]
-    rises = [r for r in rises if np.isfinite(r[3])]
-    if not rises:
+    largest = _largest_rise(_loss_table(results), along_rows=True)
+    if largest is None:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    t, a, b, rise = max(rises, key=lambda r: r[3])
+    t, a, b, rise = largest
     return Claim(claim, f"largest rise: T = {_figures.t_label(t)}, m {a} → {b}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
 
 

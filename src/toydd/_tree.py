@@ -1,4 +1,5 @@
-"""The exact tree evaluation of the dense pass: the same loss and gradient as `_kernels`, by groups.
+"""The exact tree evaluation of the dense pass: the same loss and gradient as `_kernels`, by groups
+(docs/science.md section 10).
 
 The dense pass sums, over every feature i and training example t, r = ReLU(z) with
 z = b_i + W_i . h_t (its loss r^2, its gradient c r through b_i, W_i and h_t). A k-d tree over the
