@@ -1,7 +1,7 @@
 import pytest
 
 from toydd import Config, ConfigError
-from toydd._config import parse_dataset_size
+from toydd._config import CHOICES, FIELD_HELP, parse_dataset_size
 
 
 def test_defaults_are_the_papers():
@@ -65,3 +65,29 @@ def test_seeds_outside_63_bits_are_one_line_errors(field, value):
 def test_restarts_must_not_push_the_init_seed_past_63_bits():
     with pytest.raises(ConfigError, match="init_seed \\+ restarts - 1"):
         Config(init_seed=2**63 - 1, restarts=2)
+
+
+def test_restart_rule_is_one_of_two_and_named_in_its_error():
+    assert Config().restart_rule == "lowest_loss" and Config(restart_rule="regular").restart_rule == "regular"
+    with pytest.raises(ConfigError, match=r"^restart_rule must be one of lowest_loss, regular; got 'best'$"):
+        Config(restart_rule="best")
+    with pytest.raises(ConfigError, match=r"^restart_rule must be a string, got 1$"):
+        Config.from_dict({"restart_rule": 1})
+    assert "restart_rule" in FIELD_HELP and CHOICES["restart_rule"] == ("lowest_loss", "regular")
+
+
+def test_restart_rule_enters_the_run_id_only_where_it_can_change_the_kept_model():
+    several = Config(n_features=1_000, sparsity=0.99, dataset_size=5, restarts=4)
+    # the id this config had before restart_rule existed: stored runs stay valid
+    assert several.run_id() == "6f5b276ed0fb9f2d"
+    assert several.replace(restart_rule="regular").run_id() != several.run_id()
+    assert Config(restart_rule="regular").run_id() == Config().run_id()  # one restart: nothing to choose
+    infinite = several.replace(dataset_size="inf")
+    assert infinite.replace(restart_rule="regular").run_id() == infinite.run_id()  # no polygon to judge
+
+
+def test_restart_rule_is_not_a_per_model_field():
+    from toydd._train import PER_MODEL_FIELDS, stack_key
+
+    assert "restart_rule" not in PER_MODEL_FIELDS
+    assert stack_key(Config(restarts=2, restart_rule="regular")) != stack_key(Config(restarts=2))

@@ -58,6 +58,19 @@ def test_sparse_rows_helpers_round_trip():
         SparseRows(rows.indptr, rows.indices + 5, rows.values, 3)
 
 
+def test_take_copies_rows_in_any_order_and_refuses_rows_out_of_range():
+    rows = sample_rows(50, 40, 0.9, seed=5)
+    picked = np.array([49, 0, 7, 7, 7, 31, 0])
+    taken = rows.take(picked)
+    np.testing.assert_array_equal(taken.to_dense(np.float32), rows.to_dense(np.float32)[picked])
+    assert taken.indices.dtype == np.int64 and taken.values.dtype == np.float32
+    assert rows.take(np.array([], np.int64)).n_rows == 0
+    assert rows.take(np.arange(50)).values.tobytes() == rows.values.tobytes()
+    for bad in (np.array([50]), np.array([0, -1])):
+        with pytest.raises(IndexError, match=r"rows must lie in \[0, 50\)"):
+            rows.take(bad)
+
+
 def _parts():
     """indptr, indices, values of a valid 3 x 4 CSR matrix: rows {0, 2}, {}, {1, 3}."""
     return np.array([0, 2, 2, 4], np.int64), np.array([0, 2, 1, 3], np.int64), np.array([0.5, 0.5, 1.0, 1.0], np.float32)

@@ -57,6 +57,30 @@ def test_main_figure_plots_the_mean_test_loss_the_items_and_the_regimes():
     assert len(segments[0].get_segments()) == 5  # five feature spokes
 
 
+def test_main_figure_shows_the_median_and_the_tail_share_beside_the_mean():
+    results = results_table()
+    results["test_loss_median"] = 1.0 + 0.001 * np.arange(len(results))
+    results["test_loss_tail_share"] = np.where(results["dataset_size"] == 100, 0.09, 0.01) + 0.01 * results["data_seed"]
+    figure = fig.main_figure(results, items_table(), [fig.VectorPanel(5.0, pentagon().T, pentagon(2.0))])
+    loss_ax, dim_ax, panel_ax, tail_ax = figure.axes  # the tail axis comes last: the others keep their places
+    assert tail_ax.get_shared_x_axes().joined(tail_ax, loss_ax) and not panel_ax.get_lines()
+    (median,) = [l for l in loss_ax.get_lines() if l.get_label() == "median test loss"]
+    np.testing.assert_allclose(median.get_ydata(), results.groupby("dataset_size")["test_loss_median"].mean().values)
+    (tail,) = tail_ax.get_lines()
+    np.testing.assert_allclose(tail.get_ydata(), [1.5, 1.5, 9.5, 1.5, 1.5])  # percent, mean over the two seeds
+    np.testing.assert_allclose(tail.get_xdata(), fig.t_positions(SIZES)[0])
+    assert "1.05 × zero output" in tail.get_label()
+    legend = [t.get_text() for t in tail_ax.get_legend().get_texts()]
+    assert {"mean test loss", "median test loss", tail.get_label(), "memorizing"} <= set(legend)
+
+
+def test_main_figure_without_median_or_tail_share_draws_the_mean_alone():
+    figure = fig.main_figure(results_table(), items_table(), [])
+    assert len(figure.axes) == 2
+    assert "median test loss" not in [l.get_label() for l in figure.axes[0].get_lines()]
+    assert figure.axes[0].get_legend() is not None
+
+
 def test_small_t_figure_draws_features_and_hidden_vectors_per_column():
     panels = [fig.VectorPanel(t, pentagon().T, pentagon(3.0)[: int(t)]) for t in (3.0, 5.0)]
     figure = fig.small_t_figure(panels)

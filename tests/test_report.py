@@ -1,9 +1,11 @@
 """Every claim of the report on small synthetic result tables: confirmed, not confirmed and not
 measured, with values just inside and just outside each threshold; and each run loaded once."""
 
+import html
 import itertools
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,8 @@ _ids = itertools.count()
 def run(t: float, seed: int = 0, **values) -> dict:
     """One row of results.parquet: a run at dataset size t with neutral metrics unless given."""
     row = {**BASE, "run_id": f"run{next(_ids)}", "dataset_size": float(t), "data_seed": seed, "test_loss": 1.0,
-           "W_norm": 1.0, "b_norm": 0.1, "regime": "intermediate", "feature_dimensionality_max": 0.05, "wall_seconds": 1.0}  # fmt: skip
+           "W_norm": 1.0, "b_norm": 0.1, "regime": "intermediate", "feature_dimensionality_max": 0.05, "data_regularity": 1.0,
+           "wall_seconds": 1.0}  # fmt: skip
     return {**row, **values}
 
 
@@ -333,6 +336,219 @@ def test_strong_weight_decay_is_not_measured_without_it():
     assert r.strong_decay_removes_bump(trend_case("weight_decay", [0.0, 0.1], [2, 1])).verdict == NOT_MEASURED
 
 
+# --- the paper beside the measurement ----------------------------------------------------------
+
+IN_SIZE, QUALITATIVE, DIFFERS = r.IN_SIZE, r.QUALITATIVE, r.DIFFERS
+PAPER_SETTING = {"n_features": 10_000, "sparsity": 0.999}
+OTHER_SETTING = " (the paper's numbers are for n = 10,000, S = 0.999, m = 2)"
+SCIENCE = Path(__file__).parents[1] / "docs" / "science.md"
+
+
+def science_section_9() -> str:
+    text = SCIENCE.read_text()
+    return text[text.index("## 9.") : text.index("## 10.")]
+
+
+def test_paper_values_are_those_of_docs_science_section_9():
+    section = science_section_9()
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in section.splitlines() if line.startswith("| ")}
+    sizes, losses = lines["T"], [float(v) for v in lines["test loss"]]
+    expected = {}
+    for size, loss in zip(sizes, losses):
+        if size == "inf":
+            expected[np.inf] = loss
+        elif "-" in size:  # a span of the paper's T values with one loss: 50k-500k
+            low, high = (float(part.replace("k", "")) * 1_000 for part in size.split("-"))
+            expected.update({t: loss for t in (50_000.0, 100_000.0, 200_000.0, 500_000.0) if low <= t <= high})
+        else:
+            expected[float(size.replace("k", "")) * (1_000 if size.endswith("k") else 1)] = loss
+    assert r.PAPER.test_loss == expected
+    P = r.PAPER
+    for phrase in (
+        f"T = {P.above_plot[0]:.0f} and T = {P.above_plot[1]:.0f} are off the top of the plotted range (above {P.plot_top})",
+        f"small-data regime up to T = {P.last_memorizing:.0f}", f"large-data regime from {P.first_generalizing / 1000:.0f}k",
+        f"follows 2/T up to T = {P.m_over_t_up_to:.0f}", f"about {P.pentagon_dimensionality[0]} to {P.pentagon_dimensionality[1]}",
+        f"norms peak near T = {P.norm_peak:.0f}", f"±{P.loss_precision} in test loss and ±{P.dimensionality_precision} in dimensionality",
+        f"zero output scores {P.zero_output_loss} and the best constant output (W = 0, b = E[x]) {P.best_constant_loss}",
+        f"(m = 2, n = {P.n_features:,}, S = {P.sparsity})",
+    ):  # fmt: skip
+        assert phrase in " ".join(section.split()), phrase  # the text wraps lines
+    assert P.bump_peak() == (2_000.0, 1.015)
+
+
+def test_setting_note_names_the_papers_setting_only_where_it_differs():
+    assert r.paper_setting_note(table([run(5, **PAPER_SETTING)])) == ""
+    note = r.paper_setting_note(table([run(5)]))
+    assert note == "the paper's numbers are for n = 10,000, S = 0.999, m = 2; this sweep has n = 1,000, S = 0.99, m = 2"
+
+
+def paper_bump_case(height: float, **settings) -> pd.DataFrame:
+    """A bump of `height` at T = 100 over the loss at T = 1,000, nearly without seed noise."""
+    means = {3: 1.05, 10: 0.99, 100: 0.99 + height, 1000: 0.99}
+    return table([run(t, seed, test_loss=mean + sign * 1e-5, **settings) for t, mean in means.items() for seed, sign in enumerate((-1, 1))])
+
+
+# the paper's bump against its loss at T = 1,000, the largest T of these cases
+PAPER_BUMP = 1.015 - 1.0007
+
+
+def test_a_bump_far_taller_than_the_papers_holds_only_qualitatively():
+    claim = r.bump(paper_bump_case(117.0))
+    assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE
+    assert claim.paper == f"peak 1.0150 at T = 2,000: {PAPER_BUMP:.4f} above 1.0007 at T = 1,000"
+    assert claim.comparison == f"bump present; height 117 vs {PAPER_BUMP:.4f} in the paper (×8,200); peak at T = 100 vs 2,000" + OTHER_SETTING
+
+
+@pytest.mark.parametrize("inside", [True, False])
+@pytest.mark.parametrize("edge", [r.SIZE_FACTOR, 1 / r.SIZE_FACTOR], ids=["taller", "lower"])
+def test_a_bump_matches_the_paper_in_size_within_the_size_factor(inside, edge):
+    height = PAPER_BUMP * just(edge, inside, passes_above=edge < 1)
+    claim = r.bump(paper_bump_case(height, **PAPER_SETTING))
+    assert claim.verdict == CONFIRMED
+    assert claim.agreement == (IN_SIZE if inside else QUALITATIVE) and not claim.comparison.endswith(OTHER_SETTING)
+
+
+def test_no_bump_where_the_paper_has_one_differs_from_the_paper():
+    claim = r.bump(paper_bump_case(-0.001))
+    assert claim.verdict == NOT_CONFIRMED and claim.agreement == DIFFERS and claim.comparison.startswith(f"no bump; height 0.0000 vs {PAPER_BUMP:.4f} in the paper (×0)")
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_small_T_losses_are_compared_T_by_T(inside):
+    difference = just(r.LOSS_AGREEMENT, inside, passes_above=False)
+    series = table([run(5, test_loss=1.0 + difference, **PAPER_SETTING), run(3, test_loss=1.2, **PAPER_SETTING), run(1000, test_loss=0.5, **PAPER_SETTING)])
+    claim = r.loss_above_one_at_small_t(series)
+    assert claim.verdict == CONFIRMED and claim.agreement == (IN_SIZE if inside else QUALITATIVE)
+    assert claim.comparison == f"mean test loss at T = 3: 1.2000 vs > 1.025; T = 5: {1 + difference:.4f} vs 1.0000 ({difference:+.4f})"
+    assert claim.paper == "mean test loss 1.0000 at T = 5 to 6, 1.0180 at T = 8; above 1.025 at T = 3 and 10"
+
+
+def test_a_small_T_loss_must_be_above_the_papers_plot_where_the_paper_is_off_it():
+    series = table([run(3, test_loss=1.01, **PAPER_SETTING), run(1000, test_loss=0.5, **PAPER_SETTING)])
+    claim = r.loss_above_one_at_small_t(series)
+    assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE  # above 1, but not the paper's > 1.025
+
+
+LARGE_T_CASES = {
+    "the paper's value": (0.9990, PAPER_SETTING, CONFIRMED, IN_SIZE),
+    "the reduced setting's lower loss": (0.99, {}, CONFIRMED, QUALITATIVE),
+    "above 1": (1.01, PAPER_SETTING, NOT_CONFIRMED, DIFFERS),
+}
+
+
+@pytest.mark.parametrize("loss,settings,verdict,agreement", LARGE_T_CASES.values(), ids=LARGE_T_CASES.keys())
+def test_large_T_losses_beside_the_papers(loss, settings, verdict, agreement):
+    claim = r.loss_below_one_at_large_t(table([run(10, test_loss=1.2, **settings), run(5000, test_loss=loss, **settings)]))
+    assert (claim.verdict, claim.agreement) == (verdict, agreement)
+    assert f"T = 5,000: {loss:.4f} vs 0.9994 ({loss - 0.9994:+.4f})" in claim.comparison
+    assert claim.paper == "mean test loss 0.9988 at T = 10,000, 0.9987 at T = 20,000 to 500,000, 0.9985 at T = ∞"
+
+
+PAPER_HIGH = r.PAPER.pentagon_dimensionality[1] + r.PAPER.dimensionality_precision
+PENTAGON_SIZES = {
+    "the paper's 0.25": ([0.25] * 5, CONFIRMED, IN_SIZE),
+    "a regular pentagon's 0.39": ([0.39] * 5, CONFIRMED, QUALITATIVE),
+    "just inside the paper's range and precision": ([just(PAPER_HIGH, True, passes_above=False)] * 5, CONFIRMED, IN_SIZE),
+    "just outside it": ([just(PAPER_HIGH, False, passes_above=False)] * 5, CONFIRMED, QUALITATIVE),
+    "four features": ([0.39] * 4, NOT_CONFIRMED, DIFFERS),
+}
+
+
+@pytest.mark.parametrize("strong,verdict,agreement", PENTAGON_SIZES.values(), ids=PENTAGON_SIZES.keys())
+def test_pentagon_dimensionalities_beside_the_papers_range(strong, verdict, agreement):
+    series, item_rows = pentagon_case(strong)
+    claim = r.pentagon(series.assign(**PAPER_SETTING), item_rows)
+    assert (claim.verdict, claim.agreement) == (verdict, agreement)
+    assert claim.paper == "five features at 0.21 to 0.28 from T = 10,000, all others about 0"
+    assert f"(median {np.median(sorted(strong + [0.001] * 5, reverse=True)[:5]):.3f}) vs 0.21 to 0.28 in the paper" in claim.comparison
+
+
+def test_a_regular_pentagons_features_are_1_6_times_the_papers():
+    claim = r.pentagon(*pentagon_case([0.39] * 5))
+    assert claim.comparison == "the five strongest features of each run: 0.39 to 0.39 (median 0.390) vs 0.21 to 0.28 in the paper, ×1.6 its middle 0.245" + OTHER_SETTING
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_data_point_dimensionality_follows_2_over_T_as_far_as_the_papers(inside):
+    series, item_rows = t_gon_case(0.0)
+    ratio = just(1 / r.SIZE_FACTOR, inside, passes_above=True)
+    series = series.assign(data_regularity=np.where(series["dataset_size"] == 100, ratio, 1.0))
+    claim = r.t_gons(series, item_rows)
+    assert claim.verdict == CONFIRMED and claim.agreement == (IN_SIZE if inside else QUALITATIVE)
+    assert claim.comparison.startswith(f"median D_t as a multiple of 2/T: 1.00 at T = 5, {ratio:.2f} at T = 100, against 1 in the paper")
+    assert claim.paper == "data-point dimensionality 2/T (×1 of 2/T) up to T = 200"
+
+
+NORM_REGIMES = {3: "memorizing", 30: "memorizing", 500: "memorizing", 2000: "intermediate", 10_000: "generalizing"}
+
+
+@pytest.mark.parametrize("peak,agreement,ratio", [(30, IN_SIZE, "×1"), (500, QUALITATIVE, "×17")])
+def test_norm_peak_beside_the_papers_T_30(peak, agreement, ratio):
+    series = table([run(t, regime=regime, W_norm=3.0 if t == peak else 1.0, **PAPER_SETTING) for t, regime in NORM_REGIMES.items()])
+    claim = r.norms_peak_then_fall(series)
+    assert claim.verdict == CONFIRMED and claim.agreement == agreement
+    assert claim.comparison == f"||W||_F peaks at T = {peak} vs 30 in the paper ({ratio})"
+
+
+@pytest.mark.parametrize(
+    "first,verdict,agreement", [(1000, CONFIRMED, IN_SIZE), (2600, CONFIRMED, QUALITATIVE), (3100, NOT_CONFIRMED, DIFFERS)],
+    ids=["10 sightings", "26 sightings: the claim holds, 2.6 times the paper's", "31 sightings"],
+)  # fmt: skip
+def test_generalization_onset_beside_the_papers_in_sightings(first, verdict, agreement):
+    series = table([run(10, regime="memorizing"), run(first, regime="generalizing"), run(10_000, regime="generalizing")])
+    claim = r.generalization_onset(series)
+    assert (claim.verdict, claim.agreement) == (verdict, agreement)
+    seen = first * 0.01
+    assert claim.comparison.startswith(f"first generalizing T = {first:,} (T(1 - S) = {seen:.3g}) vs 10,000 (10) in the paper: ×{seen / 10:.2g} in T(1 - S)")
+    never = r.generalization_onset(table([run(10, regime="memorizing"), run(10_000, regime="intermediate")]))
+    assert never.agreement == DIFFERS and never.comparison.startswith("no generalizing T vs T = 10,000 in the paper")
+
+
+def test_regime_boundaries_beside_the_papers_shading():
+    at_paper = {200: "memorizing", 500: "memorizing", 2000: "intermediate", 10_000: "generalizing"}
+    claim = r.regimes_in_order(table([run(t, regime=regime, **PAPER_SETTING) for t, regime in at_paper.items()]))
+    assert claim.verdict == CONFIRMED and claim.agreement == IN_SIZE
+    assert claim.comparison == "last memorizing T = 500 vs 500 in the paper (×1); first generalizing T = 10,000 vs 10,000 in the paper (×1)"
+    reduced = {10: "memorizing", 100: "memorizing", 300: "intermediate", 1000: "generalizing"}
+    claim = r.regimes_in_order(table([run(t, regime=regime) for t, regime in reduced.items()]))
+    assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE
+    assert claim.comparison == "last memorizing T = 100 vs 500 in the paper (×0.2); first generalizing T = 1,000 vs 10,000 in the paper (×0.1)" + OTHER_SETTING
+
+
+def test_claims_without_a_paper_value_or_measurement_compare_nothing():
+    messy = r.messy_features(table([run(5, feature_dimensionality_max=0.1)]))
+    assert (messy.paper, messy.comparison, messy.agreement) == ("", "", "")
+    unmeasured = r.bump(table([run(10), run(1000)]))
+    assert unmeasured.verdict == NOT_MEASURED and unmeasured.agreement == ""
+    html_text = r.claims_html([messy, r.bump(paper_bump_case(117.0))])
+    assert "<b>holds only qualitatively</b>: bump present; height 117" in html_text and "<td>—</td>" in html_text
+
+
+def test_test_loss_by_T_has_the_mean_median_tail_share_and_the_paper():
+    rows = [run(t, seed, test_loss=loss + seed, test_loss_median=1.0 + 0.01 * seed, test_loss_tail_share=0.1 * seed)
+            for t, loss in ((3, 5.0), (200, 30.0)) for seed in range(2)]  # fmt: skip
+    by_t = r.loss_by_t(table(rows))
+    assert list(by_t.index) == [3.0, 200.0] and list(by_t["runs"]) == [2, 2]
+    np.testing.assert_allclose(by_t["test_loss"], [5.5, 30.5])
+    np.testing.assert_allclose(by_t["test_loss_median"], [1.005, 1.005])
+    np.testing.assert_allclose(by_t["test_loss_tail_share"], [0.05, 0.05])
+    assert np.isnan(by_t.loc[3.0, "paper"]) and by_t.loc[200.0, "paper"] == 1.0015
+    assert by_t.loc[200.0, "difference"] == pytest.approx(30.5 - 1.0015)
+    older = r.loss_by_t(table([run(5)]))  # runs from before the median was recorded
+    assert np.isnan(older.loc[5.0, "test_loss_median"]) and np.isnan(older.loc[5.0, "test_loss_tail_share"])
+    html_text = r.loss_table_html(table(rows))
+    assert "<td>&gt; 1.025</td>" in html_text and "<td>5.0%</td>" in html_text and "<td>+29.4985</td>" in html_text
+
+
+def test_failures_are_counted_by_T_among_the_judged_runs():
+    outcomes = [(5, "none"), (5, "two_circles"), (5, "symmetric"), (5, "two_circles"), (10, "none"), (np.inf, "")]
+    results = table([run(t, seed, failure=failure) for seed, (t, failure) in enumerate(outcomes)])
+    counts = r.failure_counts(results)
+    assert counts.to_dict("index") == {5.0: {"runs": 4, "none": 1, "two_circles": 2, "symmetric": 1}, 10.0: {"runs": 1, "none": 1, "two_circles": 0, "symmetric": 0}}
+    assert "3 of 5 judged runs ended in a known local optimum" in r.failures_html(results)
+    assert r.failure_counts(table([run(5)])).empty and "No run was judged" in r.failures_html(table([run(5)]))
+
+
 # --- all claims, and a report reading each run once --------------------------------------------
 
 
@@ -406,3 +622,17 @@ def test_sweep_figures_and_animation_are_returned_without_writing(tiny_sweep, tm
     steps, _, _ = r.load_run(r.run_dir(tiny_sweep, snapshot_run)).snapshots()
     with Image.open(_figures.save_animation(animation, tmp_path, "anim")[0]) as gif:
         assert gif.n_frames == len(steps) >= 2
+
+
+def test_report_shows_the_paper_beside_the_measurement_and_counts_failures(tiny_sweep):
+    from toydd._metrics import FAILURES
+
+    results = r.read_results(tiny_sweep)
+    assert {"test_loss_median", "test_loss_tail_share", "failure", "polygon_irregularity", "restart_rule"} <= set(results.columns)
+    assert set(results["failure"]) <= {*FAILURES, ""}
+    assert set(results.loc[~np.isfinite(results["dataset_size"]), "failure"]) == {""}  # no training examples to judge
+    page = html.unescape(r.report(tiny_sweep).read_text())
+    assert "The paper's numbers are for n = 10,000, S = 0.999, m = 2; this sweep has n = 60, S = 0.99, m = 2" in page
+    assert "<th>measured vs paper</th>" in page and "Test loss by T, beside the paper" in page and "Optimization failures (m = 2)" in page
+    judged = int((results["failure"] != "").sum())
+    assert "judged runs ended in a known local optimum" in page and f" of {judged} judged runs" in page

@@ -4,6 +4,12 @@ Each of the n features is active with probability 1 - S and then uniform on [0, 
 is scaled to unit L2 norm (all-zero examples stay zero). Sampling walks the examples in order from
 one seed, so the first T examples of a seed are the same for every dataset size: a T = 5 training
 set is the start of the T = 10 one with the same `data_seed`.
+
+With `repeated_points` = k > 0 and `repeats` = R, the T rows of the training set are D = T - k (R - 1)
+distinct examples (the first D of the seed, so the set of distinct examples nests like the above)
+followed by R - 1 extra copies of each of the k repeated ones: the first k distinct examples with
+at least one active feature (an all-zero example has nothing to memorize). `repeat_layout` says
+which distinct example each row holds.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ._config import Config
+from ._config import Config, ConfigError
 
 # Purposes keep the streams of one integer seed apart: data_seed 0 and test_seed 0 differ.
 TRAIN_STREAM = 0x7A1
@@ -80,12 +86,17 @@ class SparseRows:
         )
 
     def take(self, rows: np.ndarray) -> "SparseRows":
-        """The given rows, in the given order (repeats allowed)."""
-        return SparseRows.stack([self._row(int(r)) for r in rows])
-
-    def _row(self, t: int) -> "SparseRows":
-        lo, hi = self.indptr[t], self.indptr[t + 1]
-        return SparseRows(np.array([0, hi - lo], np.int64), self.indices[lo:hi], self.values[lo:hi], self.n_features)
+        """The given rows (k,), in the given order (repeats allowed), each an exact copy of its entries."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise IndexError(f"SparseRows.take: rows must lie in [0, {self.n_rows})")
+        starts = self.indptr[rows]
+        lengths = self.indptr[rows + 1] - starts
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # entry e of output row r comes from entry e - indptr[r] + starts[r] of the source
+        entries = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1], dtype=np.int64)
+        return SparseRows(indptr, self.indices[entries], self.values[entries], self.n_features)
 
 
 def _csr_problem(p, i, v, n_features) -> str:
@@ -197,11 +208,61 @@ def sample_rows(n_rows: int, n_features: int, sparsity: float, seed: int, normal
 
 
 def train_set(config: Config) -> SparseRows | None:
-    """The fixed training set of `config.dataset_size` examples; None for infinite data."""
+    """The fixed training set of `config.dataset_size` rows, every copy of a repeated example
+    included (see the module docstring); None for infinite data."""
     if config.infinite_data:
         return None
+    distinct = distinct_set(config)
+    if config.repeated_points == 0:
+        return distinct
+    return distinct.take(repeat_layout(config, distinct).distinct_example)
+
+
+def distinct_count(config: Config) -> int:
+    """D, the distinct examples of a finite training set: T less the extra copies."""
+    return int(config.dataset_size) - config.repeated_points * (config.repeats - 1)
+
+
+def distinct_set(config: Config) -> SparseRows:
+    """The D distinct training examples: the first D of the data seed's stream."""
     seed = stream_seed(TRAIN_STREAM, config.data_seed, 0)
-    return sample_rows(int(config.dataset_size), config.n_features, config.sparsity, seed, config.normalize)
+    return sample_rows(distinct_count(config), config.n_features, config.sparsity, seed, config.normalize)
+
+
+@dataclass(frozen=True)
+class RepeatLayout:
+    """Which distinct example each row of a training set holds.
+
+    distinct_example: int64 (T,)   rows 0 .. D-1 hold distinct examples 0 .. D-1, rows D .. T-1
+                                   the extra copies, R - 1 of each repeated example in turn
+    repeated:         bool (T,)    the row holds a repeated example (its first copy included)
+    chosen:           int64 (k,)   the repeated distinct examples, increasing (k = repeated_points)
+    repeats:          R, the copies of each chosen example in the T rows
+    """
+
+    distinct_example: np.ndarray
+    repeated: np.ndarray
+    chosen: np.ndarray
+    repeats: int
+
+    @property
+    def n_distinct(self) -> int:
+        return len(self.distinct_example) - len(self.chosen) * (self.repeats - 1)
+
+
+def repeat_layout(config: Config, rows: SparseRows) -> RepeatLayout:
+    """The layout of `config`'s training set. `rows` is its distinct set or the training set
+    itself: both begin with the D distinct examples, whose active features decide the choice."""
+    n_distinct = distinct_count(config)
+    nonempty = np.flatnonzero(np.diff(rows.indptr[: n_distinct + 1]) > 0)
+    if len(nonempty) < config.repeated_points:
+        raise ConfigError(
+            f"repeated_points must not exceed the {len(nonempty)} distinct examples with an active feature, got {config.repeated_points}"
+        )
+    chosen = nonempty[: config.repeated_points].astype(np.int64)
+    extra = np.repeat(chosen, config.repeats - 1)
+    distinct_example = np.concatenate([np.arange(n_distinct, dtype=np.int64), extra])
+    return RepeatLayout(distinct_example, np.isin(distinct_example, chosen), chosen, config.repeats)
 
 
 def test_set(config: Config) -> SparseRows:

@@ -18,8 +18,12 @@ import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from ._metrics import TAIL_MARGIN
+
 FEATURE_COLOR = "tab:blue"
 DATA_COLOR = "tab:red"
+MEDIAN_COLOR = "tab:orange"
+TAIL_COLOR = "tab:purple"
 REGIME_COLORS = {"memorizing": "#fde0dd", "intermediate": "#f0f0f0", "generalizing": "#deebf7"}
 INF_FACTOR = 4.0  # T = inf is drawn this factor right of the largest finite T
 
@@ -150,10 +154,13 @@ def small_t_figure(panels: list[VectorPanel], title: str = ""):
 
 
 def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorPanel]):
-    """(a) test loss vs T, (b) every feature and data-point dimensionality vs T with m/T,
+    """(a) test loss vs T: the mean over seeds of each run's mean test loss (the paper's
+    statistic) with its range, of each run's median, and on a right-hand axis the share of test
+    examples in the heavy tail; (b) every feature and data-point dimensionality vs T with m/T,
     (c) vector plots across the regimes; regimes shaded from the measured classification.
 
-    results: one row per run (dataset_size, data_seed, test_loss, regime, n_hidden, ...)
+    results: one row per run (dataset_size, data_seed, test_loss, regime, n_hidden, ...; the
+        median and tail share, test_loss_median and test_loss_tail_share, are drawn when present)
     items: rows of (dataset_size, kind in {"feature", "data"}, dimensionality)
     """
     fig = Figure(figsize=(11, 8.5))
@@ -168,12 +175,14 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     x, _ = t_positions(stats["dataset_size"])
     loss_ax.fill_between(x, stats["min"], stats["max"], color="k", alpha=0.15, lw=0, label="range over seeds")
     loss_ax.plot(x, stats["mean"], "o-", color="k", ms=4, label="mean test loss")
+    if "test_loss_median" in results:  # the mean hides a heavy tail; the median shows the typical example
+        medians = results.groupby("dataset_size")["test_loss_median"].mean()
+        loss_ax.plot(x, medians.values, "s--", color=MEDIAN_COLOR, ms=3, lw=1, label="median test loss")
     loss_ax.axhline(1.0, color="gray", ls="--", lw=1, label="loss of the zero output")
     loss_ax.set_ylabel("test loss")
     if stats["max"].max() > 3 * max(stats["min"].min(), 1e-3):  # a bump far above 1: log scale shows both
         loss_ax.set_yscale("log")
-    loss_ax.legend(loc="upper right", fontsize=8, ncol=2)
-    loss_ax.set_title(f"(a) test loss   [{setting_label(results)}]", fontsize=10, loc="left")
+    loss_ax.set_title(f"(a) test loss, per run over its test examples, averaged over seeds   [{setting_label(results)}]", fontsize=10, loc="left")
 
     for kind, color, label in (("feature", FEATURE_COLOR, "feature dimensionality"), ("data", DATA_COLOR, "data-point dimensionality")):
         part = items[items["kind"] == kind]
@@ -199,8 +208,28 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
             draw_vectors(ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
         ax.set_title(f"T = {t_label(panel.dataset_size)}", fontsize=9)
     fig.text(0.01, 0.27, "(c)", fontsize=10)
+    _legend_with_tail_share(loss_ax, results, x)
     fig.tight_layout()
     return fig
+
+
+def _legend_with_tail_share(loss_ax, results: pd.DataFrame, x: np.ndarray) -> None:
+    """The test-loss panel's legend, after drawing, where recorded, the mean over seeds of the
+    share of test examples whose loss exceeds their zero-output loss by more than TAIL_MARGIN, in
+    percent on a right-hand axis (added last, so the figure's other axes keep their order)."""
+    if "test_loss_tail_share" not in results:
+        loss_ax.legend(loc="upper right", fontsize=8, ncol=2)
+        return
+    tail_ax = loss_ax.twinx()
+    shares = 100 * results.groupby("dataset_size")["test_loss_tail_share"].mean()
+    tail_ax.plot(x, shares.values, "^:", color=TAIL_COLOR, ms=4, lw=1, label=f"% of test examples with loss > {1 + TAIL_MARGIN:g} × zero output (right)")
+    tail_ax.set_ylim(0, max(10.0, 1.15 * float(np.nanmax(shares.values, initial=0.0))))
+    tail_ax.set_ylabel("% in the tail", color=TAIL_COLOR)
+    tail_ax.tick_params(axis="y", colors=TAIL_COLOR)
+    handles, labels = loss_ax.get_legend_handles_labels()
+    tail_handles, tail_labels = tail_ax.get_legend_handles_labels()
+    # upper left: the small-T losses sit near 1 at the bottom, and the bump is further right
+    tail_ax.legend(handles + tail_handles, labels + tail_labels, loc="upper left", fontsize=7, ncol=3)
 
 
 # --- figure 3: norms ---------------------------------------------------------------------------

@@ -49,6 +49,14 @@ def hidden_vectors(W: np.ndarray, rows: SparseRows) -> np.ndarray:
     return hT.T
 
 
+def zero_output_losses(rows: SparseRows, feature_scale: float) -> np.ndarray:
+    """(T,) float64 loss of the all-zero output x' = 0 on each example: feature_scale * ||x_t||^2
+    (1 for a unit-norm example under the paper's sum over features, 0 for an all-zero one)."""
+    values = np.asarray(rows.values, dtype=np.float64)
+    row_of_entry = np.repeat(np.arange(rows.n_rows), np.diff(rows.indptr))
+    return np.bincount(row_of_entry, weights=values * values, minlength=rows.n_rows) * feature_scale
+
+
 def example_losses(W: np.ndarray, b: np.ndarray, rows: SparseRows, feature_scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-example loss (T,) float64 and number of features with z > 0 (T,), computed in W's dtype."""
     m = W.shape[0]
@@ -83,6 +91,119 @@ def classify(feature_share: float, data_regularity: float) -> str:
     return "generalizing" if generalizes else "intermediate"
 
 
+# --- test loss beyond its mean ------------------------------------------------------------------
+# The paper reports the mean test loss; in the middle regime its per-example losses have a heavy
+# tail (docs/science.md section 9: at T = 200 the median is 1.001 while 9% of test examples exceed
+# 1.05 and the mean is 30 to 90). A test example is in the tail when its loss exceeds its own
+# zero-output loss by more than TAIL_MARGIN (that 1.05 for unit-norm examples). An all-zero
+# example has no such scale (any output above 0 would count) and is left out: rare at the paper's
+# and the reduced setting (probability S^n, about 4.5e-5), common only in tiny test settings.
+TAIL_MARGIN = 0.05
+
+
+def tail_share(losses: np.ndarray, zero_losses: np.ndarray) -> float:
+    """Share of the examples with an active feature (zero-output loss (T,) above 0) whose loss (T,)
+    exceeds (1 + TAIL_MARGIN) times their zero-output loss; NaN if there are none."""
+    losses, zero_losses = np.asarray(losses), np.asarray(zero_losses)
+    active = zero_losses > 0
+    if not active.any():
+        return float("nan")
+    return float(np.mean(losses[active] > (1.0 + TAIL_MARGIN) * zero_losses[active]))
+
+
+# --- optimization failures at m = 2 (docs/science.md section 7) -------------------------------
+# At m = 2 and small T a memorizing run should end with its T hidden vectors on one regular T-gon.
+# Two known local optima, judged from the training examples' hidden vectors h_t = W x_t:
+#   "two_circles": the vectors lie on two circles of clearly different radii;
+#   "symmetric":   one vector is left out (near zero) and the others form a regular (T - 1)-gon.
+# Judgment thresholds. Points share a circle when the largest radius is at most RADIUS_TOLERANCE
+# above the smallest (as the report's T-gon check allows 10% around 2/T); two circles are distinct
+# when the outer circle's smallest radius is at least TWO_CIRCLES_RATIO times the inner circle's
+# largest (a gap twice that tolerance); each circle holds at least MIN_CIRCLE_POINTS vectors (one
+# stray vector is not a circle). A regular N-gon's angular gaps lie within ANGLE_TOLERANCE of 2 pi / N.
+# A vector is left out when shorter than LEFT_OUT_NORM times the median length of the others.
+RADIUS_TOLERANCE = 0.10
+TWO_CIRCLES_RATIO = 1.2
+MIN_CIRCLE_POINTS = 2
+ANGLE_TOLERANCE = 0.10
+LEFT_OUT_NORM = 0.1
+NO_FAILURE, TWO_CIRCLES, SYMMETRIC = "none", "two_circles", "symmetric"
+FAILURES = (NO_FAILURE, TWO_CIRCLES, SYMMETRIC)  # "" where not applicable (m != 2, infinite data)
+
+
+def _on_one_circle(radii: np.ndarray) -> bool:
+    return bool(radii.min() > 0 and radii.max() <= (1.0 + RADIUS_TOLERANCE) * radii.min())
+
+
+def angular_gaps(points: np.ndarray) -> np.ndarray:
+    """(N,) angles between neighbouring points (N, 2) around the origin, summing to 2 pi."""
+    angles = np.sort(np.arctan2(points[:, 1], points[:, 0]))
+    return np.diff(np.concatenate([angles, [angles[0] + 2 * np.pi]]))
+
+
+def is_regular_polygon(points: np.ndarray) -> bool:
+    """Whether points (N, 2), N >= 2, are the vertices of one regular N-gon centred on the origin:
+    lengths within RADIUS_TOLERANCE of each other, angular gaps within ANGLE_TOLERANCE of 2 pi / N."""
+    p = np.asarray(points, dtype=np.float64)
+    if len(p) < 2 or not _on_one_circle(np.linalg.norm(p, axis=1)):
+        return False
+    gap = 2 * np.pi / len(p)
+    return bool(np.all(np.abs(angular_gaps(p) - gap) <= ANGLE_TOLERANCE * gap))
+
+
+def is_two_circles(points: np.ndarray) -> bool:
+    """Whether the lengths of points (N, 2) split, at their largest ratio gap, into two circles of
+    at least MIN_CIRCLE_POINTS each, each within RADIUS_TOLERANCE, the outer TWO_CIRCLES_RATIO
+    times the inner or more."""
+    radii = np.sort(np.linalg.norm(np.asarray(points, dtype=np.float64), axis=1))
+    if len(radii) < 2 * MIN_CIRCLE_POINTS or radii[0] <= 0:
+        return False
+    # split after position k: inner radii[: k + 1], outer radii[k + 1 :], both big enough
+    splits = np.arange(MIN_CIRCLE_POINTS - 1, len(radii) - MIN_CIRCLE_POINTS)
+    ratios = radii[splits + 1] / radii[splits]
+    k = int(splits[np.argmax(ratios)])
+    inner, outer = radii[: k + 1], radii[k + 1 :]
+    return bool(outer[0] >= TWO_CIRCLES_RATIO * inner[-1] and _on_one_circle(inner) and _on_one_circle(outer))
+
+
+def is_symmetric_failure(points: np.ndarray) -> bool:
+    """Whether one of points (N, 2), N >= 3, is left out (shorter than LEFT_OUT_NORM times the
+    median length of the others) and the other N - 1 form a regular (N - 1)-gon."""
+    p = np.asarray(points, dtype=np.float64)
+    if len(p) < 3:
+        return False
+    radii = np.linalg.norm(p, axis=1)
+    shortest = int(np.argmin(radii))
+    others = np.delete(p, shortest, axis=0)
+    left_out = radii[shortest] < LEFT_OUT_NORM * np.median(np.delete(radii, shortest))
+    return bool(left_out and is_regular_polygon(others))
+
+
+def optimization_failure(hidden: np.ndarray) -> str:
+    """SYMMETRIC, TWO_CIRCLES or NO_FAILURE for the training hidden vectors (T, 2) of an m = 2 run."""
+    if is_symmetric_failure(hidden):
+        return SYMMETRIC
+    if is_two_circles(hidden):
+        return TWO_CIRCLES
+    return NO_FAILURE
+
+
+def polygon_irregularity(hidden: np.ndarray) -> float:
+    """How unequally the T hidden vectors (T, m) share the dimensions: max_t |D_t / s - 1|, with D_t
+    the data-point dimensionality and s = min(m, T) / T the share of each in a regular arrangement.
+    0 for a regular T-gon at m = 2, 1 when an example is left out (D_t = 0), in between for two
+    circles (the outer vectors take more, the inner less). Used by restart_rule = "regular"."""
+    return share_irregularity(fractional_dimensionality(hidden), hidden.shape[1])
+
+
+def share_irregularity(data_dimensionality: np.ndarray, m: int) -> float:
+    """`polygon_irregularity` from the T data-point dimensionalities (T,) at m hidden dimensions."""
+    T = len(data_dimensionality)
+    if T == 0:
+        return float("nan")
+    return float(np.max(np.abs(data_dimensionality / (min(m, T) / T) - 1.0)))
+
+
 @dataclass
 class Measurements:
     """Scalars (dict of floats) and per-item arrays of one model."""
@@ -101,6 +222,7 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
     """
     train_loss, active = example_losses(W, b, train_rows, feature_scale)
     test_loss, _ = example_losses(W, b, test_rows, feature_scale)
+    test_zero_loss = zero_output_losses(test_rows, feature_scale)
     W64 = np.asarray(W, dtype=np.float64)
     feature_dim = fractional_dimensionality(W64.T)
     feature_norm = np.linalg.norm(W64, axis=0)
@@ -115,6 +237,8 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
         "train_loss": float(train_loss.mean()),
         "test_loss": float(test_loss.mean()),
         "test_loss_sem": float(test_loss.std(ddof=1) / np.sqrt(len(test_loss))) if len(test_loss) > 1 else float("nan"),
+        "test_loss_median": float(np.median(test_loss)),
+        "test_loss_tail_share": tail_share(test_loss, test_zero_loss),
         "feature_dimensionality_sum": float(feature_dim.sum()),
         "feature_dimensionality_max": float(feature_dim.max()),
         "data_dimensionality_sum": float(data_dim.sum()) if fixed_train_set else float("nan"),
@@ -130,6 +254,8 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
         "feature_share": strong_features,
         "data_regularity": data_regularity,
         "regime": classify(strong_features, data_regularity),
+        "polygon_irregularity": share_irregularity(data_dim, m) if fixed_train_set else float("nan"),
+        "failure": optimization_failure(hidden) if fixed_train_set and m == 2 else "",
     }
     features = {"dimensionality": feature_dim, "norm": feature_norm, "bias": np.asarray(b, dtype=np.float64)}
     examples = {}

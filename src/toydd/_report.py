@@ -8,6 +8,9 @@ The *main series* is the largest set of runs that differ only in T and seeds (an
 settings such as restarts): the paper's figures 1 to 3 and its claims are read off it. Each claim
 of docs/science.md section 6 is one function of the results table (and, for the shapes, of the
 per-item table), returning its evidence and a verdict; their thresholds are the constants below.
+Where the paper gives a value (PAPER, from docs/science.md section 9), the claim also shows it
+beside the measured one with their ratio or difference, and whether the claim holds in size or
+only qualitatively.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import _figures
-from ._metrics import STRONG_FEATURE, hidden_vectors
+from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
 from ._sweep import read_results, run_dir
 
@@ -79,6 +82,64 @@ TREND_MIN_CORRELATION = 0.5
 # reduced setting's middle-regime bumps of tens (section 9).
 STRONG_DECAY = 1.0
 NO_BUMP_MAX = 0.02
+
+
+# --- the paper's values (docs/science.md section 9) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaperValues:
+    """What the paper's main figure shows at its setting (m = 2, n = 10,000, S = 0.999)."""
+
+    n_features: int
+    sparsity: float
+    n_hidden: int
+    test_loss: dict  # T (inf: infinite data) -> mean test loss over 4 dataset seeds
+    above_plot: tuple  # T whose test loss lies above the plotted range ...
+    plot_top: float  # ... whose top is this loss
+    loss_precision: float  # reading precision of a test loss
+    dimensionality_precision: float  # reading precision of a dimensionality
+    last_memorizing: float  # regime shading: the small-data regime reaches this T
+    first_generalizing: float  # regime shading: the large-data regime starts at this T
+    m_over_t_up_to: float  # data-point dimensionality follows 2/T up to this T
+    pentagon_dimensionality: tuple  # (low, high): the five features' dimensionalities from first_generalizing on
+    norm_peak: float  # T where the norms peak
+    zero_output_loss: float  # test loss of the zero output at this setting (Monte Carlo)
+    best_constant_loss: float  # test loss of the best constant output (W = 0, b = E[x])
+
+    def loss_at(self, t: float) -> float | None:
+        """The paper's mean test loss at dataset size t, or None where it gives none."""
+        return self.test_loss.get(float(t))
+
+    def bump_peak(self) -> tuple[float, float]:
+        """(T, loss) of the largest test loss between the small-data and the large-data regimes."""
+        middle = {t: loss for t, loss in self.test_loss.items() if self.last_memorizing < t < self.first_generalizing}
+        peak_t = max(middle, key=middle.get)
+        return peak_t, middle[peak_t]
+
+    def setting(self) -> str:
+        return f"n = {self.n_features:,}, S = {self.sparsity:g}, m = {self.n_hidden}"
+
+
+# Source: docs/science.md section 9, read off the published main figure of Henighan et al. (2023)
+# by eye. The only place the paper's numbers are kept; they are compared against, never tuned to.
+PAPER = PaperValues(
+    n_features=10_000, sparsity=0.999, n_hidden=2,
+    test_loss={5.0: 1.000, 6.0: 1.000, 8.0: 1.018, 15.0: 1.022, 30.0: 1.0076, 50.0: 1.0049, 100.0: 1.0032,
+               200.0: 1.0015, 500.0: 1.0005, 1_000.0: 1.0007, 2_000.0: 1.015, 5_000.0: 0.9994, 10_000.0: 0.9988,
+               20_000.0: 0.9987, 50_000.0: 0.9987, 100_000.0: 0.9987, 200_000.0: 0.9987, 500_000.0: 0.9987, np.inf: 0.9985},
+    above_plot=(3.0, 10.0), plot_top=1.025, loss_precision=0.0005, dimensionality_precision=0.01,
+    last_memorizing=500.0, first_generalizing=10_000.0, m_over_t_up_to=200.0, pentagon_dimensionality=(0.21, 0.28),
+    norm_peak=30.0, zero_output_loss=0.9999, best_constant_loss=0.9991,
+)  # fmt: skip
+
+# Agreement in size with the paper. A ratio (a bump height, a location in T, a dimensionality)
+# agrees within SIZE_FACTOR either way: the paper's T grid steps by up to 2.5 (2k to 5k), so a
+# location one grid step off still agrees. A test loss agrees within LOSS_AGREEMENT: judgment, a
+# fifth of the paper's bump (1.015 at T = 2k against 0.9994 at 5k), six times its reading precision.
+SIZE_FACTOR = 2.5
+LOSS_AGREEMENT = 0.003
+IN_SIZE, QUALITATIVE, DIFFERS = "matches the paper in size", "holds only qualitatively", "differs from the paper"
 
 
 def main_series(results: pd.DataFrame) -> pd.DataFrame:
@@ -279,10 +340,98 @@ class Claim:
     claim: str
     evidence: str
     verdict: str  # CONFIRMED, NOT_CONFIRMED or NOT_MEASURED
+    paper: str = ""  # the paper's value (PAPER), "" where the paper gives none
+    comparison: str = ""  # measured beside the paper's value, with their ratio or difference
+    agreement: str = ""  # IN_SIZE, QUALITATIVE or DIFFERS; "" when nothing was compared
 
 
 def _verdict(ok: bool) -> str:
     return CONFIRMED if ok else NOT_CONFIRMED
+
+
+def paper_setting_note(series: pd.DataFrame) -> str:
+    """"" when the series runs at the paper's setting (n, S, m), else a sentence saying that the
+    paper's numbers are for its own setting."""
+    ours = (int(series["n_features"].iloc[0]), float(series["sparsity"].iloc[0]), int(series["n_hidden"].iloc[0]))
+    if ours == (PAPER.n_features, PAPER.sparsity, PAPER.n_hidden):
+        return ""
+    return f"the paper's numbers are for {PAPER.setting()}; this sweep has n = {ours[0]:,}, S = {ours[1]:g}, m = {ours[2]}"
+
+
+def _with_paper(claim: Claim, series: pd.DataFrame, paper: str, in_size: bool | None, details: str) -> Claim:
+    """A copy of `claim` with the paper's value and the comparison `details` (measured vs paper).
+    Its agreement: IN_SIZE when `in_size`, else QUALITATIVE if the claim is confirmed, else
+    DIFFERS; none when nothing could be compared (in_size None) or the claim was not measured.
+    At another setting than the paper's, the comparison says which setting the paper's numbers are for."""
+    if claim.verdict == NOT_MEASURED or in_size is None:
+        return replace(claim, paper=paper, comparison=details)
+    agreement = IN_SIZE if in_size else (QUALITATIVE if claim.verdict == CONFIRMED else DIFFERS)
+    other_setting = bool(paper_setting_note(series))
+    comparison = details + (f" (the paper's numbers are for {PAPER.setting()})" if other_setting else "")
+    return replace(claim, paper=paper, comparison=comparison, agreement=agreement)
+
+
+def _number(x: float) -> str:
+    """Two significant digits with thousands separators: 7,500, 1.6, 0.012."""
+    if not np.isfinite(x):
+        return "∞" if x > 0 else str(x)
+    return f"{float(f'{x:.2g}'):,g}"
+
+
+def _loss(x: float) -> str:
+    """A test loss: four decimals near 1, whole numbers once far above it."""
+    return f"{x:.4f}" if abs(x) < 10 else f"{x:,.0f}"
+
+
+def _ratio(measured: float, paper: float) -> str:
+    return f"×{_number(measured / paper)}" if paper else "no ratio"
+
+
+def _within_factor(measured: float, paper: float) -> bool:
+    """Whether measured / paper lies within SIZE_FACTOR either way (both positive)."""
+    if not (measured > 0 and paper > 0) or not np.isfinite(measured / paper):
+        return False
+    return 1 / SIZE_FACTOR <= measured / paper <= SIZE_FACTOR
+
+
+def _loss_beside_paper(t: float, loss: float) -> tuple[str, bool] | None:
+    """("T = ..: measured vs paper (difference)", agrees within LOSS_AGREEMENT) at dataset size t,
+    or None where the paper gives no test loss."""
+    if t in PAPER.above_plot:
+        return f"T = {_figures.t_label(t)}: {_loss(loss)} vs > {PAPER.plot_top}", loss > PAPER.plot_top - LOSS_AGREEMENT
+    paper = PAPER.loss_at(t)
+    if paper is None:
+        return None
+    return f"T = {_figures.t_label(t)}: {_loss(loss)} vs {_loss(paper)} ({loss - paper:+.4f})", abs(loss - paper) <= LOSS_AGREEMENT
+
+
+def _losses_beside_paper(claim: Claim, series: pd.DataFrame, loss: pd.Series, paper: str) -> Claim:
+    """`claim` with each mean test loss of `loss` (by T) beside the paper's; in size when every
+    compared T agrees within LOSS_AGREEMENT."""
+    compared = [found for t, value in loss.items() if (found := _loss_beside_paper(t, value)) is not None]
+    if not compared:
+        return _with_paper(claim, series, paper, None, "no T in common with the paper's figure")
+    details = "mean test loss at " + "; ".join(text for text, _ in compared)
+    return _with_paper(claim, series, paper, all(ok for _, ok in compared), details)
+
+
+def _paper_losses(sizes) -> str:
+    """The paper's mean test losses at the given dataset sizes, as text; neighbouring sizes with
+    equal losses are merged ("0.9987 at T = 20,000 to 500,000")."""
+    sizes = sorted(sizes)
+    runs: list[list] = []  # [first T, last T, loss]
+    for t in (t for t in sizes if PAPER.loss_at(t) is not None):
+        if runs and runs[-1][2] == PAPER.loss_at(t):
+            runs[-1][1] = t
+        else:
+            runs.append([t, t, PAPER.loss_at(t)])
+    spans = [_figures.t_label(a) if a == b else f"{_figures.t_label(a)} to {_figures.t_label(b)}" for a, b, _ in runs]
+    known = [f"{_loss(loss)} at T = {span}" for span, (_, _, loss) in zip(spans, runs)]
+    above = [_figures.t_label(t) for t in sizes if t in PAPER.above_plot]
+    text = "mean test loss " + ", ".join(known) if known else ""
+    if above:
+        text += ("; " if text else "") + f"above {PAPER.plot_top} at T = {' and '.join(above)}"
+    return text
 
 
 def check_claims(results: pd.DataFrame, items: pd.DataFrame) -> list[Claim]:
@@ -322,7 +471,18 @@ def t_gons(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
         found = dims.get(row.run_id, np.zeros(0))
         good += bool(found.size and np.all(np.abs(found - target) <= T_GON_TOLERANCE * target))
     evidence = f"{good} of {len(small)} runs with T ≤ {SMALL_T_MAX} have every data-point dimensionality within {T_GON_TOLERANCE:.0%} of 2/T"
-    return Claim(claim, evidence, _verdict(_share(good, len(small))))
+    return _m_over_t_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(small)))), series)
+
+
+def _m_over_t_beside_paper(claim: Claim, series: pd.DataFrame) -> Claim:
+    """`claim` with the median data-point dimensionality as a multiple of 2/T (`data_regularity`
+    at m = 2: its median over runs) at each T up to PAPER.m_over_t_up_to, against the paper's 1;
+    in size when every such T is within SIZE_FACTOR of it."""
+    paper = f"data-point dimensionality 2/T (×1 of 2/T) up to T = {_figures.t_label(PAPER.m_over_t_up_to)}"
+    upto = series[series["dataset_size"] <= PAPER.m_over_t_up_to]
+    ratios = upto.groupby("dataset_size")["data_regularity"].median()
+    details = "median D_t as a multiple of 2/T: " + ", ".join(f"{r:.2f} at T = {_figures.t_label(t)}" for t, r in ratios.items()) + ", against 1 in the paper"
+    return _with_paper(claim, series, paper, all(_within_factor(r, 1.0) for r in ratios), details)
 
 
 def messy_features(series: pd.DataFrame) -> Claim:
@@ -347,13 +507,30 @@ def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
     dims = _item_dimensionalities(items, "feature")
     low, high = PENTAGON_DIMENSIONALITY
     good = 0
+    strongest = []  # each run's PENTAGON_FEATURES largest dimensionalities
     for row in large.itertuples():
         found = dims.get(row.run_id, np.zeros(0))
         strong = found[found >= STRONG_FEATURE]
         good += bool(len(strong) == PENTAGON_FEATURES and np.all((strong > low) & (strong < high)))
+        strongest.append(np.sort(found)[::-1][:PENTAGON_FEATURES])
     sizes = ", ".join(_figures.t_label(t) for t in sorted(large["dataset_size"].unique()))
     evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high})"
-    return Claim(claim, evidence, _verdict(_share(good, len(large))))
+    return _pentagon_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(large)))), series, np.concatenate(strongest))
+
+
+def _pentagon_beside_paper(claim: Claim, series: pd.DataFrame, strongest: np.ndarray) -> Claim:
+    """`claim` with the dimensionalities of each large-T run's five strongest features (`strongest`,
+    pooled) against the paper's range; in size when their median lies in that range, widened by
+    the paper's reading precision."""
+    low, high = PAPER.pentagon_dimensionality
+    paper = f"five features at {low} to {high} from T = {_figures.t_label(PAPER.first_generalizing)}, all others about 0"
+    if not strongest.size:
+        return _with_paper(claim, series, paper, None, "no features recorded")
+    median, middle = float(np.median(strongest)), (low + high) / 2
+    details = (f"the five strongest features of each run: {strongest.min():.2f} to {strongest.max():.2f} (median {median:.3f}) "
+               f"vs {low} to {high} in the paper, {_ratio(median, middle)} its middle {middle:.3f}")  # fmt: skip
+    precision = PAPER.dimensionality_precision
+    return _with_paper(claim, series, paper, low - precision <= median <= high + precision, details)
 
 
 def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
@@ -363,7 +540,9 @@ def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
     if not len(small):
         return Claim(claim, f"needs runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
     mean = float(small["test_loss"].mean())
-    return Claim(claim, f"mean test loss over T ≤ {SMALL_T_MAX}: {mean:.4f}", _verdict(mean > ZERO_OUTPUT_LOSS))
+    found = Claim(claim, f"mean test loss over T ≤ {SMALL_T_MAX}: {mean:.4f}", _verdict(mean > ZERO_OUTPUT_LOSS))
+    paper = _paper_losses(t for t in [*PAPER.test_loss, *PAPER.above_plot] if t <= SMALL_T_MAX)
+    return _losses_beside_paper(found, series, small.groupby("dataset_size")["test_loss"].mean(), paper)
 
 
 def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
@@ -375,7 +554,9 @@ def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
     if not any(np.isfinite(t) for t in big):
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
     values = ", ".join(f"{loss[t]:.4f} at T = {_figures.t_label(t)}" for t in big)
-    return Claim(claim, f"mean test loss {values}", _verdict(all(LARGE_T_LOSS_FLOOR < loss[t] < ZERO_OUTPUT_LOSS for t in big)))
+    found = Claim(claim, f"mean test loss {values}", _verdict(all(LARGE_T_LOSS_FLOOR < loss[t] < ZERO_OUTPUT_LOSS for t in big)))
+    paper = _paper_losses(t for t in PAPER.test_loss if t >= PAPER.first_generalizing)
+    return _losses_beside_paper(found, series, loss[big], paper)
 
 
 def bump(series: pd.DataFrame) -> Claim:
@@ -387,7 +568,21 @@ def bump(series: pd.DataFrame) -> Claim:
         return Claim(claim, "needs at least 3 finite T", NOT_MEASURED)
     height, peak_t, peak, end_t, end, noise = found
     evidence = f"mean test loss peaks at {peak:.4f} (T = {_figures.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {_figures.t_label(end_t)}; seed noise ±{noise:.4f}"
-    return Claim(claim, evidence, _verdict(height > BUMP_STANDARD_ERRORS * noise and height > 0))
+    present = Claim(claim, evidence, _verdict(height > BUMP_STANDARD_ERRORS * noise and height > 0))
+    return _bump_beside_paper(present, series, height, peak_t, end_t)
+
+
+def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t: float, end_t: float) -> Claim:
+    """`claim` with the measured bump height (peak over the loss at the largest finite T, end_t)
+    against the paper's peak over its loss at the same T (or its largest finite T if it has none
+    there); in size when the heights agree within SIZE_FACTOR."""
+    paper_peak_t, paper_peak = PAPER.bump_peak()
+    paper_end_t = end_t if PAPER.loss_at(end_t) is not None else max(t for t in PAPER.test_loss if np.isfinite(t))
+    paper_height = paper_peak - PAPER.test_loss[paper_end_t]
+    paper = f"peak {_loss(paper_peak)} at T = {_figures.t_label(paper_peak_t)}: {paper_height:.4f} above {_loss(PAPER.test_loss[paper_end_t])} at T = {_figures.t_label(paper_end_t)}"
+    details = (f"{'bump present' if claim.verdict == CONFIRMED else 'no bump'}; height {_loss(height)} vs {paper_height:.4f} in the paper "
+               f"({_ratio(height, paper_height)}); peak at T = {_figures.t_label(peak_t)} vs {_figures.t_label(paper_peak_t)}")  # fmt: skip
+    return _with_paper(claim, series, paper, _within_factor(height, paper_height), details)
 
 
 def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
@@ -401,7 +596,10 @@ def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
     near = bool(memorizing) and peak_t <= _next_size(list(norms.index), max(memorizing))
     evidence = f"||W||_F peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_figures.t_label(norms.index[-1])}"
-    return Claim(claim, evidence, _verdict(near and norms.iloc[-1] < norms.max()))
+    found = Claim(claim, evidence, _verdict(near and norms.iloc[-1] < norms.max()))
+    paper = f"norms peak near T = {_figures.t_label(PAPER.norm_peak)} (a replication saw 1k to 5k, docs/science.md section 7)"
+    details = f"||W||_F peaks at T = {_figures.t_label(peak_t)} vs {_figures.t_label(PAPER.norm_peak)} in the paper ({_ratio(peak_t, PAPER.norm_peak)})"
+    return _with_paper(found, series, paper, _within_factor(peak_t, PAPER.norm_peak), details)
 
 
 def generalization_onset(series: pd.DataFrame) -> Claim:
@@ -413,12 +611,19 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
     if not finite:
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
     general = [t for t in finite if regimes[t] == "generalizing"]
+    paper_seen = PAPER.first_generalizing * (1 - PAPER.sparsity)
+    paper = f"generalizing from T = {_figures.t_label(PAPER.first_generalizing)}: T(1 - S) = {paper_seen:.3g} sightings per feature"
     if not general:
-        return Claim(claim, "no finite T generalizes in this sweep", NOT_CONFIRMED)
+        never = Claim(claim, "no finite T generalizes in this sweep", NOT_CONFIRMED)
+        return _with_paper(never, series, paper, False, f"no generalizing T vs T = {_figures.t_label(PAPER.first_generalizing)} in the paper")
     seen = general[0] * (1 - float(series["sparsity"].iloc[0]))
     low, high = SIGHTINGS_RANGE
     evidence = f"first generalizing T = {_figures.t_label(general[0])}: T(1 - S) = {seen:.3g} expected sightings per feature"
-    return Claim(claim, evidence, _verdict(low <= seen <= high))
+    found = Claim(claim, evidence, _verdict(low <= seen <= high))
+    # compared in T(1 - S), which lines the onset up across sparsities (docs/science.md section 7)
+    details = (f"first generalizing T = {_figures.t_label(general[0])} (T(1 - S) = {seen:.3g}) vs {_figures.t_label(PAPER.first_generalizing)} "
+               f"({paper_seen:.3g}) in the paper: {_ratio(seen, paper_seen)} in T(1 - S)")  # fmt: skip
+    return _with_paper(found, series, paper, _within_factor(seen, paper_seen), details)
 
 
 def regimes_in_order(series: pd.DataFrame) -> Claim:
@@ -432,7 +637,29 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
     sequence = [regimes[t] for t in order]
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
     evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
-    return Claim(claim, evidence, _verdict(ordered))
+    return _boundaries_beside_paper(Claim(claim, evidence, _verdict(ordered)), series, order, sequence)
+
+
+def _boundaries_beside_paper(claim: Claim, series: pd.DataFrame, order: list, sequence: list[str]) -> Claim:
+    """`claim` with the last T of the leading memorizing run of T and the first generalizing T
+    (regimes `sequence` at sizes `order`) against the paper's shading; in size when both agree
+    within SIZE_FACTOR."""
+    paper = (f"small-data regime up to T = {_figures.t_label(PAPER.last_memorizing)}, "
+             f"large-data regime from T = {_figures.t_label(PAPER.first_generalizing)}")  # fmt: skip
+    leading = 0
+    while leading < len(sequence) and sequence[leading] == "memorizing":
+        leading += 1
+    last_memorizing = order[leading - 1] if leading else None
+    first_generalizing = next((t for t, regime in zip(order, sequence) if regime == "generalizing"), None)
+    parts, in_size = [], True
+    for name, found, reference in (("last memorizing", last_memorizing, PAPER.last_memorizing), ("first generalizing", first_generalizing, PAPER.first_generalizing)):
+        if found is None:
+            parts.append(f"{name} T: none vs {_figures.t_label(reference)} in the paper")
+            in_size = False
+        else:
+            parts.append(f"{name} T = {_figures.t_label(found)} vs {_figures.t_label(reference)} in the paper ({_ratio(found, reference)})")
+            in_size &= _within_factor(found, reference)
+    return _with_paper(claim, series, paper, in_size, "; ".join(parts))
 
 
 def _next_size(sizes: list, t: float) -> float:
@@ -549,6 +776,86 @@ def strong_decay_removes_bump(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"bump height at decay {STRONG_DECAY:g}: {height:+.4f}", _verdict(height < NO_BUMP_MAX))
 
 
+# --- tables of the report ----------------------------------------------------------------------
+
+
+def loss_by_t(series: pd.DataFrame) -> pd.DataFrame:
+    """One row per T of the series (index dataset_size): runs; the mean over runs of each run's
+    mean test loss (the paper's statistic), median test loss and tail share (NaN where the runs
+    predate these metrics); the paper's mean test loss (NaN where it gives none) and the difference."""
+    groups = series.groupby("dataset_size")
+    table = pd.DataFrame({"runs": groups.size()})
+    for column in ("test_loss", "test_loss_median", "test_loss_tail_share"):
+        table[column] = groups[column].mean() if column in series else np.nan
+    table["paper"] = [np.nan if PAPER.loss_at(t) is None else PAPER.loss_at(t) for t in table.index]
+    table["difference"] = table["test_loss"] - table["paper"]
+    return table
+
+
+def failure_counts(results: pd.DataFrame) -> pd.DataFrame:
+    """Runs judged for optimization failures (m = 2 with training examples: `failure` recorded),
+    by T (index dataset_size): how many, and how many ended in each outcome of FAILURES."""
+    if "failure" not in results:  # runs from before failures were measured
+        return pd.DataFrame(columns=["runs", *FAILURES], index=pd.Index([], name="dataset_size", dtype=float), dtype=int)
+    judged = results[results["failure"].isin(FAILURES)]
+    counts = pd.crosstab(judged["dataset_size"], judged["failure"]).reindex(columns=list(FAILURES), fill_value=0)
+    counts.insert(0, "runs", counts.sum(axis=1))
+    return counts
+
+
+def _html_table(header: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+    """An HTML table of already-escaped cells; `classes` names each row's class."""
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
+    lines = []
+    for row, name in zip(rows, classes or [""] * len(rows)):
+        attribute = f" class='{name}'" if name else ""
+        lines.append(f"<tr{attribute}>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>")
+    return f"<table>{head}{''.join(lines)}</table>"
+
+
+def claims_html(claims: list[Claim]) -> str:
+    """The claims table: claim, measured evidence, verdict, the paper's value, measured vs paper."""
+    rows = []
+    for c in claims:
+        against = f"<b>{c.agreement}</b>: {html.escape(c.comparison)}" if c.agreement else html.escape(c.comparison)
+        rows.append([html.escape(c.claim), html.escape(c.evidence), c.verdict, html.escape(c.paper) or "—", against or "—"])
+    header = ["claim", "measured evidence", "verdict", "paper (docs/science.md section 9)", "measured vs paper"]
+    return _html_table(header, rows, [c.verdict.replace(" ", "-") for c in claims])
+
+
+def _cell(x: float, text: str) -> str:
+    return "—" if not np.isfinite(x) else text
+
+
+def loss_table_html(series: pd.DataFrame) -> str:
+    """Test loss by T: mean, median, tail share, the paper's mean and the difference."""
+    rows = []
+    for t, row in loss_by_t(series).iterrows():
+        paper = f"&gt; {PAPER.plot_top}" if t in PAPER.above_plot else _cell(row["paper"], _loss(row["paper"]))
+        rows.append([
+            _figures.t_label(t), str(int(row["runs"])), _loss(row["test_loss"]),
+            _cell(row["test_loss_median"], _loss(row["test_loss_median"])), _cell(row["test_loss_tail_share"], f"{row['test_loss_tail_share']:.1%}"),
+            paper, _cell(row["difference"], f"{row['difference']:+.4f}"),
+        ])  # fmt: skip
+    tail = f"share of test examples with loss above {1 + TAIL_MARGIN:g} × their zero-output loss"
+    header = ["T", "runs", "mean (the paper's statistic)", "median", html.escape(tail), "paper's mean", "mean − paper"]
+    return _html_table(header, rows)
+
+
+def failures_html(results: pd.DataFrame) -> str:
+    """The optimization failures counted by T, or a sentence saying why none were counted."""
+    counts = failure_counts(results)
+    if not len(counts):
+        return "<p>No run was judged: failures are recorded for m = 2 runs with a fixed training set, by toydd versions that measure them.</p>"
+    rows = [[_figures.t_label(t), *(str(int(v)) for v in row.values)] for t, row in counts.iterrows()]
+    failed = int(counts.drop(columns=["runs", NO_FAILURE]).values.sum())
+    text = (f"<p>{failed} of {int(counts['runs'].sum())} judged runs ended in a known local optimum (docs/science.md section 7): "
+            "<i>two_circles</i> (the training hidden vectors on two radii) or <i>symmetric</i> (one example left out of an "
+            "otherwise regular polygon). <code>restart_rule = \"regular\"</code> prefers, among restarts of nearly equal "
+            "training loss, the most regular polygon.</p>")  # fmt: skip
+    return text + _html_table(["T", "runs judged", *FAILURES], rows)
+
+
 # --- the report --------------------------------------------------------------------------------
 
 
@@ -575,10 +882,17 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
     body = [f"<h1>toydd report: {html.escape(out.name)}</h1>"]
     body.append("<p>Runs trained by toydd on this machine, checked against the claims of Henighan et al., "
                 "<i>Superposition, Memorization, and Double Descent</i> (2023). Regimes follow the rule in the README.</p>")  # fmt: skip
-    body.append("<h2>Claims</h2><table><tr><th>claim</th><th>measured evidence</th><th>verdict</th></tr>")
-    for c in claims:
-        body.append(f"<tr class='{c.verdict.replace(' ', '-')}'><td>{html.escape(c.claim)}</td><td>{html.escape(c.evidence)}</td><td>{c.verdict}</td></tr>")
-    body.append("</table>")
+    body.append("<h2>Claims</h2>")
+    note = paper_setting_note(main_series(results)) if len(results) else ""
+    if note:
+        body.append(f"<p><b>Setting:</b> {html.escape(note[0].upper() + note[1:])}. The paper's values are shown as they are.</p>")
+    body.append(claims_html(claims))
+    if len(results):
+        body.append("<h2>Test loss by T, beside the paper</h2>")
+        body.append("<p>The main series' test loss: each run's mean over its test examples (the paper's statistic), its median, and the "
+                    "share of its test examples in the heavy tail, each averaged over the runs at that T.</p>")  # fmt: skip
+        body.append(loss_table_html(main_series(results)))
+        body.append("<h2>Optimization failures (m = 2)</h2>" + failures_html(results))
     body.append("<h2>Figures</h2>")
     for path in sorted(folder.glob("*.png")) + sorted(folder.glob("*.gif")):
         kind = "gif" if path.suffix == ".gif" else "png"
@@ -590,8 +904,8 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
         body.append(f"<h2>Sweep</h2><pre>{html.escape(sweep_text)}</pre>")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}img{max-width:100%}"
-             ".confirmed td:last-child{background:#dfd}.not-confirmed td:last-child{background:#fdd}"
-             ".not-measured td:last-child{background:#eee}pre{background:#f6f6f6;padding:1em}")  # fmt: skip
+             ".confirmed td:nth-child(3){background:#dfd}.not-confirmed td:nth-child(3){background:#fdd}"
+             ".not-measured td:nth-child(3){background:#eee}pre{background:#f6f6f6;padding:1em}")  # fmt: skip
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>toydd report</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
     path = out / "report.html"
     write_atomic(path, page.encode())

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _data
+from . import _data, _repeats
 from ._checkpoint import CHECKPOINT_SECONDS, Checkpoint
-from ._config import Config, ConfigError
+from ._config import REGULAR_LOSS_TOLERANCE, Config, ConfigError
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
 from ._kernels import lr_at
-from ._metrics import Measurements, example_losses, history_row, measure
+from ._metrics import Measurements, example_losses, hidden_vectors, history_row, measure, polygon_irregularity
 
 # Fields a stack's runs may differ in; everything else must be equal.
 PER_MODEL_FIELDS = ("lr", "weight_decay", "init_seed", "restarts")
@@ -70,7 +70,7 @@ class RunResult:
 
 def train(config: Config, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> RunResult:
     """Train `config.restarts` models from init seeds init_seed, init_seed + 1, ... on one
-    training set, keep the one with the lowest final training loss, and measure it."""
+    training set, keep one by `config.restart_rule` (see `choose_restart`), and measure it."""
     return train_runs([config], progress, checkpoint=checkpoint)[0]
 
 
@@ -176,6 +176,25 @@ def _check_stackable(configs: list[Config]) -> Config:
     return configs[0]
 
 
+def choose_restart(final_losses: list[float], rule: str, irregularity) -> int:
+    """Index of the restart to keep, given each restart's final training loss (NaN: diverged; at
+    least one finite) and `irregularity(i)`, restart i's polygon irregularity (called only under
+    "regular"). "lowest_loss": the lowest loss. "regular": among the restarts within
+    REGULAR_LOSS_TOLERANCE (relative) of the lowest loss, the lowest irregularity; ties, and NaN
+    irregularities, go to the lower loss."""
+    finite = [i for i, loss in enumerate(final_losses) if np.isfinite(loss)]
+    best = min(finite, key=lambda i: final_losses[i])
+    if rule == "lowest_loss":
+        return best
+    near = [i for i in finite if final_losses[i] <= final_losses[best] * (1.0 + REGULAR_LOSS_TOLERANCE)]
+
+    def badness(i: int) -> tuple[float, float]:
+        value = irregularity(i)
+        return (value if np.isfinite(value) else np.inf, final_losses[i])
+
+    return min(near, key=badness)
+
+
 def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, train_rows, eval_rows, test_rows) -> RunResult:
     scale = cfg.feature_scale
     final_losses = []
@@ -188,11 +207,14 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, 
     if not finite:
         steps = sorted({int(outcome.nan_step[k]) for k in models})
         raise TrainingDiverged(f"loss is not finite at step {steps[0]} (lr {cfg.lr}, weight_decay {cfg.weight_decay})")
-    kept = min(finite, key=lambda i: final_losses[i])
+    rule = cfg.restart_rule if cfg.restart_rule_matters else "lowest_loss"
+    kept = choose_restart(final_losses, rule, lambda i: polygon_irregularity(hidden_vectors(outcome.W[models[i]], train_rows)))
     k = models[kept]
     W, b = outcome.W[k], outcome.b[k]
     fixed = train_rows is not None
     measurements = measure(W, b, eval_rows, test_rows, scale, fixed)
+    if cfg.repeated_points:  # mark the repeated examples and measure them among the distinct ones
+        measurements = _repeats.with_repeats(measurements, cfg, W, train_rows)
     history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
     rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale, fixed) for p in range(len(job.history_steps))]
     for name in rows[0] if rows else ():
