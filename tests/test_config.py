@@ -91,3 +91,46 @@ def test_restart_rule_is_not_a_per_model_field():
 
     assert "restart_rule" not in PER_MODEL_FIELDS
     assert stack_key(Config(restarts=2, restart_rule="regular")) != stack_key(Config(restarts=2))
+
+
+# --- issue 9's recipe keys ---------------------------------------------------------------------
+
+
+def test_recipe_keys_default_to_todays_behaviour():
+    c = Config()
+    assert (c.lr_schedule, c.gradient_chunks, c.matmul_precision) == ("half_cosine", 1, "float32")
+    assert c.training_scale == c.feature_scale == 1.0 and c.mantissa_bits == 23
+    assert Config(matmul_precision="tf32").mantissa_bits == 10 and Config(matmul_precision="bfloat16").mantissa_bits == 7
+    assert Config(gradient_chunks=4, feature_reduction="mean", n_features=100).training_scale == pytest.approx(0.04)
+
+
+def test_recipe_keys_enter_the_run_id_only_away_from_their_defaults():
+    # the id of the default config, as computed before these keys existed: existing runs keep theirs
+    assert Config().run_id() == "e0ceb7c6ab64944f"
+    explicit = Config(lr_schedule="half_cosine", gradient_chunks=1, matmul_precision="float32")
+    assert explicit.run_id() == Config().run_id()
+    ids = {Config(**change).run_id() for change in ({"lr_schedule": "quarter_cosine"}, {"gradient_chunks": 2}, {"matmul_precision": "tf32"}, {"matmul_precision": "bfloat16"})}
+    assert len(ids) == 4 and Config().run_id() not in ids
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"lr_schedule": "linear"}, r"^lr_schedule must be one of half_cosine, quarter_cosine; got 'linear'$"),
+        ({"matmul_precision": "float16"}, r"^matmul_precision must be one of float32, tf32, bfloat16; got 'float16'$"),
+        ({"gradient_chunks": 0}, r"^gradient_chunks must be >= 1, got 0$"),
+        ({"gradient_chunks": 2.0}, r"^gradient_chunks must be an integer"),
+        ({"gradient_chunks": 6, "dataset_size": 5}, r"^gradient_chunks must not exceed the examples per step \(5\), got 6$"),
+        ({"matmul_precision": "tf32", "engine": "tree"}, r"^matmul_precision = \"tf32\" is not supported by engine = \"tree\""),
+        ({"matmul_precision": "bfloat16", "dtype": "float64"}, r"^matmul_precision = \"bfloat16\" needs dtype = \"float32\""),
+    ],
+)  # fmt: skip
+def test_recipe_keys_are_validated_in_one_line(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(changes)
+
+
+def test_recipe_keys_have_help_and_choices():
+    for name in ("lr_schedule", "gradient_chunks", "matmul_precision"):
+        assert name in FIELD_HELP
+    assert CHOICES["matmul_precision"] == ("float32", "tf32", "bfloat16")

@@ -1,5 +1,7 @@
 """Each figure drawn from a small synthetic table shows the data it was given."""
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -151,3 +153,78 @@ def test_figures_leave_the_callers_backend_alone():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# --- the follow-ups: onset, repeats, envelope ---------------------------------------------------
+
+
+def onset_table() -> pd.DataFrame:
+    """Runs over T(1 - S) = 1, 10, 100 at two sparsities (2 seeds), and two more weight decays at S = 0.98."""
+    rows = []
+    for sparsity, decay, seen, seed in itertools.product((0.98, 0.99), (0.01,), (1, 10, 100), (0, 1)):
+        rows.append({"sparsity": sparsity, "weight_decay": decay, "dataset_size": seen / (1 - sparsity), "data_seed": seed,
+                     "feature_dimensionality_max": 0.1 * seen**0.3 + 0.01 * seed, "test_loss": 1.0 + seed / seen})  # fmt: skip
+    for decay, seen in itertools.product((0.001, 0.1), (1, 10, 100)):
+        rows.append({"sparsity": 0.98, "weight_decay": decay, "dataset_size": seen / 0.02, "data_seed": 0, "feature_dimensionality_max": decay, "test_loss": 1.0})
+    return pd.DataFrame(rows).assign(n_features=1000, n_hidden=2, steps=1000)
+
+
+def test_onset_figure_has_a_line_per_sparsity_against_sightings_and_per_decay_against_T():
+    table = onset_table()
+    by_sparsity, by_decay = table[table["weight_decay"] == 0.01], table[table["sparsity"] == 0.98]
+    figure = fig.onset_figure(by_sparsity, by_decay, reference=10.0)
+    top_left, top_right, bottom_left, _ = figure.axes
+    lines = {l.get_label(): l for l in top_left.get_lines()}
+    for sparsity in (0.98, 0.99):
+        part = by_sparsity[by_sparsity["sparsity"] == sparsity]
+        np.testing.assert_allclose(lines[f"S = {sparsity:g}"].get_xdata(), [1, 10, 100])
+        np.testing.assert_allclose(lines[f"S = {sparsity:g}"].get_ydata(), part.groupby("dataset_size")["feature_dimensionality_max"].mean().values)
+    assert tuple(lines["S = 0.98"].get_color()) != tuple(lines["S = 0.99"].get_color())
+    assert lines["T(1 - S) = 10"].get_xdata()[0] == 10.0
+    decays = {l.get_label(): l for l in top_right.get_lines()}
+    np.testing.assert_allclose(decays["decay 0.1"].get_ydata(), [0.1, 0.1, 0.1])
+    np.testing.assert_allclose(decays["decay 0.1"].get_xdata(), [50, 500, 5000])
+    loss = [l for l in bottom_left.get_lines() if l.get_label() == "S = 0.99"][0]
+    np.testing.assert_allclose(loss.get_ydata(), [1.5, 1.05, 1.005])
+
+
+def test_onset_figure_without_a_decay_sweep_has_one_column():
+    table = onset_table()
+    assert len(fig.onset_figure(table[table["weight_decay"] == 0.01]).axes) == 2
+
+
+def test_runs_at_common_setting_keep_the_most_common_other_values():
+    table = onset_table()
+    kept = fig.runs_at_common_setting(table, ("sparsity", "dataset_size", "data_seed"))
+    assert set(kept["weight_decay"]) == {0.01} and set(kept["sparsity"]) == {0.98, 0.99} and len(kept) == 12
+
+
+def test_repeats_figure_maps_memorized_points_with_the_line_and_draws_repeated_vectors_red():
+    runs = pd.DataFrame([{"dataset_size": t, "n_features": 1000, "repeats": r, "repeated_memorized": int(r >= t / 1000), "features_learned": 5 - int(r >= t / 1000),
+                          "sparsity": 0.99, "n_hidden": 2, "steps": 1000, "weight_decay": 0.01, "data_seed": 0} for t in (2000, 4000) for r in (1, 2, 4, 8)])  # fmt: skip
+    hidden = np.concatenate([pentagon(), [[3.0, 0.0]]])
+    panel = fig.RepeatPanel("k = 1", pentagon().T, hidden, np.array([False] * 5 + [True]))
+    figure = fig.repeats_figure(runs, [panel], coefficient=0.4)
+    map_ax, panel_ax = figure.axes
+    memorized = [c for c in map_ax.collections if c.get_label() == "repeated point memorized"][0]
+    assert sorted(map(tuple, memorized.get_offsets())) == [(2.0, 2.0), (2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 8.0)]
+    (line,) = [l for l in map_ax.get_lines() if l.get_label() == "R = 0.4 T/N"]
+    np.testing.assert_allclose(line.get_ydata(), 0.4 * line.get_xdata())
+    spokes = [c for c in panel_ax.collections if isinstance(c, LineCollection)]
+    assert len(spokes[0].get_segments()) == 5 and len(spokes[1].get_segments()) == 1  # five features, one repeated point
+    np.testing.assert_allclose(spokes[1].get_segments()[0][1], [1.0, 0.0])  # on the features' scale
+
+
+def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crossover():
+    runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "train_loss": loss, "regime": regime, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2,
+                          "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
+                         for t in (10.0, 100.0, 1000.0)
+                         for lr, loss, regime in ((1e-3, 0.9, "generalizing"), (3e-2, 0.001 * t, "memorizing"), (1e-4, 2.0, "intermediate"))])  # fmt: skip
+    figure = fig.envelope_figure(runs, crossover=300.0, panels=[fig.VectorPanel(100.0, pentagon().T, pentagon())])
+    ax = figure.axes[0]
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    np.testing.assert_allclose(lines["envelope: lowest training loss per T"].get_ydata(), [0.01, 0.1, 0.9])
+    np.testing.assert_allclose(lines["memorizing branch: lowest per T"].get_ydata(), [0.01, 0.1, 1.0])
+    np.testing.assert_allclose(lines["generalizing branch: lowest per T"].get_ydata(), [0.9, 0.9, 0.9])
+    assert lines["crossover T ≈ 300"].get_xdata()[0] == 300.0
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(figure.axes) == 2

@@ -93,3 +93,127 @@ def test_lr_schedule_warmup_then_half_cosine():
     np.testing.assert_allclose(lrs[5], 1e-3)
     assert np.all(np.diff(lrs[5:]) < 0) and lrs[-1] < 1e-6
     np.testing.assert_allclose(lrs[5 + 95 // 2 + 1], 1e-3 * 0.5 * (1 + np.cos(np.pi * 48 / 95)))
+
+
+def test_quarter_cosine_schedule_closed_form():
+    steps, warm = 100, 5
+    lrs = np.array([k.lr_at(s, steps, warm, 1e-3, k.QUARTER_COSINE) for s in range(steps)])
+    np.testing.assert_allclose(lrs[:5], 1e-3 * np.arange(1, 6) / 5)  # the same warmup
+    progress = (np.arange(5, steps) - warm) / (steps - warm)
+    np.testing.assert_allclose(lrs[5:], 1e-3 * np.cos(np.pi / 2 * progress), rtol=1e-12)
+    half = np.array([k.lr_at(s, steps, warm, 1e-3, k.HALF_COSINE) for s in range(steps)])
+    np.testing.assert_allclose(half[5:], 1e-3 * 0.5 * (1 + np.cos(np.pi * progress)), rtol=1e-12)
+    assert np.all(lrs[6:] > half[6:])  # the quarter cosine stays higher all the way down
+
+
+def test_lr_after_follows_the_configured_schedule():
+    from toydd import Config
+    from toydd._train import _lr_after
+
+    cfg = Config(steps=1000, warmup_fraction=0.1, lr=2e-3, lr_schedule="quarter_cosine")
+    assert _lr_after(cfg, 0) == 0.0
+    np.testing.assert_allclose(_lr_after(cfg, 100), 2e-3)
+    np.testing.assert_allclose(_lr_after(cfg, 551), 2e-3 * np.cos(np.pi / 2 * 450 / 900), rtol=1e-12)
+
+
+# --- reduced-precision products (Config.matmul_precision) --------------------------------------
+
+
+def manual_round(x: np.ndarray, bits: int) -> np.ndarray:
+    """float32 x rounded to `bits` mantissa bits by integer arithmetic on numpy uint32 views:
+    quotient and remainder by 2^drop, up when the remainder is over half, or exactly half with an
+    odd quotient (ties to even). Finite values only."""
+    drop = 23 - bits
+    u = x.astype(np.float32).view(np.uint32).astype(np.uint64)
+    quotient, remainder = u >> drop, u & ((1 << drop) - 1)
+    half = 1 << (drop - 1)
+    up = (remainder > half) | ((remainder == half) & (quotient % 2 == 1))
+    return ((quotient + up) << drop).astype(np.uint32).view(np.float32)
+
+
+def rounded(x: np.ndarray, bits: int) -> np.ndarray:
+    out = np.empty_like(x)
+    k.round_to_mantissa(x, out, bits)
+    return out
+
+
+def test_bfloat16_rounding_on_known_values_with_ties_to_even():
+    x = np.array([
+        1.0, 1 + 2**-8,           # a tie between 1 and 1 + 2^-7: to even, 1
+        1 + 3 * 2**-8,            # a tie between 1 + 2^-7 and 1 + 2^-6: to even, 1 + 2^-6
+        1 + 2**-8 + 2**-20,       # just over the tie: up
+        -(1 + 3 * 2**-8), 3.0, 0.0, -0.0,
+        np.float32(3.4e38),       # past bfloat16's largest finite value: infinity
+        1e-40,                    # a subnormal
+    ], np.float32)  # fmt: skip
+    expected = np.array([1.0, 1.0, 1 + 2**-6, 1 + 2**-7, -(1 + 2**-6), 3.0, 0.0, -0.0, np.inf], np.float32)
+    out = rounded(x, 7)
+    np.testing.assert_array_equal(out[:9], expected)
+    assert np.signbit(out[7])
+    np.testing.assert_array_equal(out[9:], manual_round(x[9:], 7))
+
+
+def test_tf32_rounding_on_known_values_with_ties_to_even():
+    x = np.array([1 + 2**-11, 1 + 3 * 2**-11, 1 + 2**-11 + 2**-23, 2 - 2**-12, -(1 + 5 * 2**-11)], np.float32)
+    expected = np.array([1.0, 1 + 2**-9, 1 + 2**-10, 2.0, -(1 + 2**-9)], np.float32)  # 2.5 ulp: to even, 2
+    np.testing.assert_array_equal(rounded(x, 10), expected)
+
+
+@pytest.mark.parametrize("bits", [7, 10])
+def test_rounding_equals_integer_arithmetic_and_torch(bits):
+    rng = np.random.default_rng(bits)
+    x = np.concatenate([
+        rng.standard_normal(20_000) * 10.0 ** rng.integers(-30, 30, 20_000),
+        # exact ties and their neighbours: values whose dropped bits are exactly half
+        (rng.integers(1, 2**bits, 2_000) * 2 + 1).astype(np.float64) * 2.0 ** (-bits - 1),
+    ]).astype(np.float32)  # fmt: skip
+    x = np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(-np.inf))])
+    out = rounded(x, bits)
+    np.testing.assert_array_equal(out, manual_round(x, bits))
+    if bits == 7:  # torch's float32 -> bfloat16 conversion rounds to nearest even as well
+        np.testing.assert_array_equal(out, torch.tensor(x).to(torch.bfloat16).float().numpy())
+    from toydd._engine_torch import round_operand  # the torch engine's CPU rounding
+
+    np.testing.assert_array_equal(round_operand(torch.tensor(x), bits).numpy(), out)
+
+
+def test_rounding_keeps_infinity_and_nan_and_full_width_copies():
+    x = np.array([np.inf, -np.inf, np.nan, 1.2345678], np.float32)
+    out = rounded(x, 7)
+    assert out[0] == np.inf and out[1] == -np.inf and np.isnan(out[2])
+    np.testing.assert_array_equal(rounded(x, 23)[3], x[3])
+
+
+@pytest.mark.parametrize("bits", [7, 10])
+def test_rounded_products_gradient_equals_float64_autograd(bits):
+    """The dense kernels with W, x and h rounded (h inside the kernel) plus the exact-target
+    correction: the loss and gradient of float64 autograd whose products see the rounded
+    operands and whose residual keeps x exact."""
+    dense, rows, W, b = random_problem(300, 150, 2, seed=bits, dtype=np.float32)
+    M, n = W.shape
+    bounds = k.chunk_bounds(rows.n_rows)
+    chunks = len(bounds) - 1
+    hT = np.zeros((M, rows.n_rows), np.float32)
+    dhT = np.zeros_like(hT)
+    gW = np.zeros((chunks, M, n), np.float32)
+    gb = np.zeros((chunks, n), np.float32)
+    gbuf = np.zeros((chunks, k.BLOCK), np.float32)
+    W_seen = rounded(W.reshape(-1), bits).reshape(M, n)
+    values_seen = rounded(rows.values, bits)
+    two = np.float32(2.0)
+    loss = k.loss_grad_serial((0,) * M, W_seen, b, rows.indptr, rows.indices, values_seen, bounds, hT, dhT, gW, gb, gbuf, two, bits)
+    loss += k.exact_target_correction((0,) * M, W_seen, b, rows.indptr, rows.indices, values_seen, rows.values, 0, rows.n_rows, hT, gW[0], gb[0], two)
+    for unit in range(M):  # h as W^T h sees it: on the reduced grid, within half its unit of the exact product
+        np.testing.assert_array_equal(rounded(hT[unit].copy(), bits), hT[unit])
+    X_seen = SparseRows(rows.indptr, rows.indices, values_seen, rows.n_features).to_dense().astype(np.float64)
+    exact_h = X_seen @ W_seen.T.astype(np.float64)
+    assert np.all(np.abs(hT.T - exact_h) <= 2.0 ** (-bits - 1) * np.abs(exact_h) * (1 + 1e-5) + 1e-30)
+    Wt = torch.tensor(W_seen, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    h = torch.tensor(X_seen) @ Wt.T
+    h = h + (torch.tensor(hT.T, dtype=torch.float64) - h).detach()  # the rounded value, autograd's gradient
+    ref = ((torch.tensor(dense, dtype=torch.float64) - (h @ Wt + bt).relu()) ** 2).sum()
+    ref.backward()
+    np.testing.assert_allclose(loss, ref.item(), rtol=1e-6)
+    np.testing.assert_allclose(gW.sum(0), Wt.grad.numpy(), rtol=1e-4, atol=1e-5 * np.abs(Wt.grad.numpy()).max())
+    np.testing.assert_allclose(gb.sum(0), bt.grad.numpy(), rtol=1e-4, atol=1e-5 * np.abs(bt.grad.numpy()).max())

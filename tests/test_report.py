@@ -558,12 +558,14 @@ def test_check_claims_lists_every_claim_of_the_main_series():
         row["regime"] = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "generalizing"}[row["dataset_size"]]
     results = table(rows + [run(100, weight_decay=0.5, test_loss=50.0)])  # another setting: not the main series
     claims = r.check_claims(results, pd.DataFrame(columns=r.ITEM_COLUMNS))
-    assert len(claims) == 14 and len({c.claim for c in claims}) == 14
+    assert len(claims) == 24 and len({c.claim for c in claims}) == 24  # 14 of the paper, 10 of the follow-ups
     verdicts = {c.claim: c.verdict for c in claims}
     assert verdicts["Test loss has a bump in the middle regime"] == CONFIRMED
     assert verdicts["Three regimes in order: memorizing, intermediate, generalizing"] == CONFIRMED
     assert verdicts["Small-T hidden vectors form regular T-gons"] == NOT_CONFIRMED  # no items: no T-gon seen
     assert verdicts["There are regions where a bigger model hurts"] == NOT_MEASURED
+    assert verdicts["Across sparsities the onset of generalization lines up in T(1 - S)"] == NOT_MEASURED
+    assert verdicts["With the envelope there is no intermediate regime"] == NOT_MEASURED
 
 
 TINY = ["--set", "n_features=60", "--set", "steps=30", "--set", "test_size=100", "--set", "history_points=3", "--set", "data_seed=0", "--quiet"]

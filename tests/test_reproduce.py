@@ -1,5 +1,6 @@
 """Every preset end to end at a tiny scale: sweep, figures, report."""
 
+import html
 import subprocess
 import sys
 
@@ -14,6 +15,13 @@ CLAIMS = [
     "Test loss has a bump in the middle regime", "Norms peak in the memorization regime",
     "Generalization begins once each feature is seen about 10 times", "Three regimes in order",
 ]  # fmt: skip
+
+# each follow-up preset's figure and the claims that its tiny run already measures (whatever the verdict)
+FOLLOW_UPS = {
+    "onset": ("fig7_onset", ["At every sparsity generalization begins near T(1 - S) = 10"]),
+    "repeats": ("fig8_repeats", []),
+    "envelope": ("fig9_envelope", ["Below the crossover the lowest training loss is a memorizing solution", "With the envelope there is no intermediate regime"]),
+}
 
 
 def toydd(*args):
@@ -36,6 +44,13 @@ def test_every_preset_smoke_runs_and_reports(tmp_path, preset):
         assert "fig4_heatmap.png" in figures and "bigger model hurts" in page
     if preset == "appendix":
         assert "fig5_appendix.png" in figures and "Lower weight decay gives a bigger bump" in page
+    if preset in FOLLOW_UPS:
+        figure, claims = FOLLOW_UPS[preset]
+        assert f"{figure}.png" in figures and f"{figure}.svg" in figures
+        for claim in claims:  # measured: its row is not "not measured"
+            row = page.split(html.escape(claim), 1)[1].split("</tr>", 1)[0]
+            assert "<td>not measured</td>" not in row, (claim, row)
+        assert "fig5_appendix.png" not in figures  # the onset preset's decay sweep is drawn in fig7 at one sparsity
 
 
 def test_figures_and_report_redraw_without_training(tmp_path):

@@ -12,31 +12,31 @@ from toydd import _tree as tree
 from test_engines import train_in_pieces
 from test_kernels import fused, random_problem
 
-VISITS, DENSE_PAIRS, LINEAR_GROUPS, INACTIVE_GROUPS = range(tree.N_STATS)
+VISITS, DENSE_PAIRS, LINEAR_SETTLED, INACTIVE_SETTLED = tree.VISITS, tree.DENSE_PAIRS, tree.LINEAR_SETTLED, tree.INACTIVE_SETTLED
 
 
-def tree_pass(rows, W, b, parallel=False):
+def tree_pass(rows, W, b, parallel=False, kept=None, rebuild=True):
     """Loss, gW (m, n), gb (n,) and the counts (N_STATS,) of one tree evaluation, c = 2 (the
-    gradient of the unscaled loss, as `fused` returns)."""
+    gradient of the unscaled loss, as `fused` returns). kept: (workspace, order) of an earlier
+    call, to evaluate with its ordering (rebuild=False) as training does between rebuilds."""
     M, n = W.shape
     T = rows.n_rows
     dims = (0,) * M
-    chunks = len(kernels.chunk_bounds(T)) - 1
     hT = np.zeros((M, T), W.dtype)
     dhT = np.zeros_like(hT)
-    gW = np.zeros((chunks, M, n), W.dtype)
-    gb = np.zeros((chunks, n), W.dtype)
-    workspace = tree.tree_workspace(dims, T, n)
-    order = np.zeros(T, np.int64)
-    run = tree.tree_loss_grad_parallel if parallel else tree.tree_loss_grad_serial
+    gW = np.zeros((M, n), W.dtype)
+    gb = np.zeros(n, W.dtype)
+    workspace, order = kept if kept is not None else (tree.tree_workspace(dims, T, n), np.zeros(T, np.int64))
     values = rows.values.astype(W.dtype)
-    args = (True, order, hT, dhT, gW, gb, workspace, W.dtype.type(2.0))
-    loss = run(dims, W, b, rows.indptr, rows.indices, values, *args)
-    return loss, gW.sum(0), gb.sum(0), workspace[-1].sum(0)
+    args = (rebuild, order, hT, dhT, gW, gb, workspace, W.dtype.type(2.0))
+    loss = tree.tree_loss_grad(parallel, dims, W, b, rows.indptr, rows.indices, values, *args)
+    counts = np.zeros(tree.N_STATS, np.int64)
+    tree.total_stats(workspace, counts)
+    return loss, gW, gb, counts
 
 
-def assert_equal_to_dense(rows, W, b, parallel=False):
-    loss, gW, gb, counts = tree_pass(rows, W, b, parallel)
+def assert_equal_to_dense(rows, W, b, parallel=False, kept=None, rebuild=True):
+    loss, gW, gb, counts = tree_pass(rows, W, b, parallel, kept, rebuild)
     ref_loss, ref_gW, ref_gb = fused(rows, W, b, parallel=False)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-10)
     np.testing.assert_allclose(gW, ref_gW, rtol=1e-10, atol=1e-12 * np.abs(ref_gW).max())
@@ -53,18 +53,44 @@ def test_random_states_equal_dense_kernels(T, n, m, parallel):
     assert counts[VISITS] >= n  # the root sees every feature
 
 
-def test_several_tree_chunks_equal_dense_kernels():
-    """T >= 2 TREE_MIN_CHUNK: two trees, each with its own accumulators, summed in order."""
-    T = 2 * tree.TREE_MIN_CHUNK + 5
-    assert len(tree.tree_chunk_bounds(T)) - 1 == 2
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_kept_ordering_equals_dense_kernels_after_the_weights_move(m):
+    """Between rebuilds the ordering is kept and only the boxes follow the hidden vectors: still
+    exact when the weights (hence every h_t) have moved."""
+    _, rows, W, b = random_problem(2000, 60, m, seed=3)
+    workspace, order = tree.tree_workspace((0,) * m, rows.n_rows, 60), np.zeros(rows.n_rows, np.int64)
+    assert_equal_to_dense(rows, W, b, kept=(workspace, order))
+    rng = np.random.default_rng(4)
+    moved_W = W + 0.05 * rng.standard_normal(W.shape)
+    moved_b = b + 0.05 * rng.standard_normal(b.shape)
+    counts = assert_equal_to_dense(rows, moved_W, moved_b, kept=(workspace, order), rebuild=False)
+    assert counts[LINEAR_SETTLED] > 0 and counts[DENSE_PAIRS] > 0
+
+
+def test_several_sparse_chunks_and_groups_equal_dense_kernels():
+    """T >= 2 SPARSE_CHUNK_MIN: the sparse passes run over two chunks with their own
+    accumulators, summed in order, beside the feature groups."""
+    T = 2 * tree.SPARSE_CHUNK_MIN + 5
+    assert len(tree.sparse_chunk_bounds(T)) - 1 == 2
     _, rows, W, b = random_problem(T, 12, 2, seed=1)
     assert_equal_to_dense(rows, W, b, parallel=True)
 
 
-def test_tree_chunks_depend_on_T_only():
-    assert list(tree.tree_chunk_bounds(10)) == [0, 10]
-    bounds = tree.tree_chunk_bounds(10**7)
-    assert len(bounds) - 1 == kernels.MAX_CHUNKS and np.all(np.diff(bounds) >= tree.TREE_MIN_CHUNK)
+def test_threads_change_no_bit():
+    """The same chunks and feature groups in the same order, on one thread or several."""
+    _, rows, W, b = random_problem(3 * tree.SPARSE_CHUNK_MIN, 90, 2, seed=5)
+    W, b = W.astype(np.float32), b.astype(np.float32)
+    serial = tree_pass(rows, W, b, parallel=False)
+    parallel = tree_pass(rows, W, b, parallel=True)
+    assert serial[0] == parallel[0]
+    np.testing.assert_array_equal(serial[1], parallel[1])
+    np.testing.assert_array_equal(serial[2], parallel[2])
+
+
+def test_sparse_chunks_depend_on_T_only():
+    assert list(tree.sparse_chunk_bounds(10)) == [0, 10]
+    bounds = tree.sparse_chunk_bounds(10**7)
+    assert len(bounds) - 1 == tree.SPARSE_CHUNKS_MAX and np.all(np.diff(bounds) >= tree.SPARSE_CHUNK_MIN)
 
 
 def test_build_order_is_a_kd_tree():
@@ -74,7 +100,7 @@ def test_build_order_is_a_kd_tree():
     T = 1000
     hT = rng.standard_normal((2, T))
     order = np.zeros(T, np.int64)
-    tree.build_order((0, 0), hT, 0, T, order, np.zeros((2, T)))
+    tree.build_order((0, 0), hT, order, np.zeros((2, T)))
     assert sorted(order) == list(range(T))
     points = hT[:, order]
     levels = tree.tree_levels(T)
@@ -117,7 +143,7 @@ def test_trained_states_equal_dense_kernels(trained):
             totals += assert_equal_to_dense(rows, W, b)
         except AssertionError as error:
             raise AssertionError(f"{name}: {error}") from None
-    assert totals[LINEAR_GROUPS] > 0 and totals[INACTIVE_GROUPS] > 0 and totals[DENSE_PAIRS] > 0
+    assert totals[LINEAR_SETTLED] > 0 and totals[INACTIVE_SETTLED] > 0 and totals[DENSE_PAIRS] > 0
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 5])
@@ -175,7 +201,9 @@ def test_diverging_run_is_caught():
 def test_auto_takes_the_tree_where_it_was_measured_faster():
     assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES)) == "tree"
     assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES - 1)) == "cpu"
+    assert _engines.auto_engine(Config(dataset_size=10**5, n_features=_engines.TREE_MIN_FEATURES - 1)) == "cpu"
     assert _engines.auto_engine(Config(dataset_size="inf")) == "cpu"
     assert _engines.auto_engine(Config(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
-    result = toydd.train(Config(n_features=50, sparsity=0.9, dataset_size=_engines.TREE_MIN_EXAMPLES, steps=5, test_size=50))
+    small = Config(n_features=_engines.TREE_MIN_FEATURES, sparsity=0.999, dataset_size=_engines.TREE_MIN_EXAMPLES, steps=5, test_size=50)
+    result = toydd.train(small)
     assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0

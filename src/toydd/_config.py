@@ -54,6 +54,9 @@ class Config:
     eps: float = 1e-8
     restarts: int = 1  # init seeds init_seed .. init_seed + restarts - 1; keep lowest train loss
     restart_rule: str = "lowest_loss"  # or "regular": the most regular polygon among near-best restarts
+    lr_schedule: str = "half_cosine"  # after warmup: "half_cosine" to 0 (the paper's), or "quarter_cosine"
+    gradient_chunks: int = 1  # k: the gradient as k equal chunks each averaged (k times the mean over T)
+    matmul_precision: str = "float32"  # operands of W x and W^T h: "float32", or rounded as "tf32" / "bfloat16"
     # execution and recording
     engine: str = "auto"  # "auto", "cpu" (numba, dense), "tree" (numba, exact by tree) or "torch"
     device: str = "auto"  # torch engine only: "auto", "cpu" or "cuda"
@@ -106,6 +109,19 @@ class Config:
         return 1.0 if self.feature_reduction == "sum" else 1.0 / self.n_features
 
     @property
+    def training_scale(self) -> float:
+        """Factor on each example's loss (summed over features) in what training minimizes, whose
+        mean over the examples of a step the engines take: feature_scale times gradient_chunks.
+        With k chunks of T / k examples, each averaged and their losses added, the objective is k
+        times the mean over T. Measurements (test and training loss) use feature_scale alone."""
+        return self.feature_scale * self.gradient_chunks
+
+    @property
+    def mantissa_bits(self) -> int:
+        """Explicit mantissa bits the matmul operands keep: 23 (float32), 10 (tf32) or 7 (bfloat16)."""
+        return MANTISSA_BITS[self.matmul_precision]
+
+    @property
     def restart_rule_matters(self) -> bool:
         """Whether restart_rule can change the kept model: a rule other than the default, more than
         one restart, and training examples to judge their polygon by."""
@@ -125,6 +141,9 @@ class Config:
             del science["repeated_points"], science["repeats"]
         if not self.restart_rule_matters:  # ids stay those from before this key
             del science["restart_rule"]
+        for name in _KEYS_HASHED_WHEN_SET:  # at their defaults, ids stay those from before these keys
+            if science[name] == _DEFAULTS[name]:
+                del science[name]
         text = json.dumps(science, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -133,6 +152,13 @@ class Config:
 # thread count, and the engines and devices agree to float32 rounding (dtype does count).
 _EXECUTION_FIELDS = frozenset({"threads", "history_points", "snapshots", "engine", "device"})
 
+# Keys added after run ids were in use: part of the id only where they differ from the default.
+_KEYS_HASHED_WHEN_SET = ("lr_schedule", "gradient_chunks", "matmul_precision")
+
+# Explicit mantissa bits of each matmul_precision: float32 keeps 23; NVIDIA's TF32 10 and
+# bfloat16 7, both with float32's 8 exponent bits (issue 9: a GPU replication's products).
+MANTISSA_BITS = {"float32": 23, "tf32": 10, "bfloat16": 7}
+
 CHOICES = {
     "init": ("xavier_normal", "xavier_uniform"),
     "feature_reduction": ("sum", "mean"),
@@ -140,6 +166,8 @@ CHOICES = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
     "restart_rule": ("lowest_loss", "regular"),
+    "lr_schedule": ("half_cosine", "quarter_cosine"),
+    "matmul_precision": tuple(MANTISSA_BITS),
 }
 
 # restart_rule = "regular" counts restarts whose final training loss is within this relative
@@ -149,6 +177,7 @@ CHOICES = {
 REGULAR_LOSS_TOLERANCE = 0.01
 
 _TYPES = {f.name: f.type for f in fields(Config)}
+_DEFAULTS = {f.name: f.default for f in fields(Config)}
 
 # One line per field, for `toydd train --help` (the README's table says the same).
 FIELD_HELP = {
@@ -169,7 +198,7 @@ FIELD_HELP = {
     "feature_reduction": "loss summed over features (the paper) or averaged",
     "steps": "full-batch AdamW steps",
     "lr": "peak learning rate",
-    "warmup_fraction": "fraction of steps of linear warmup before the half-cosine decay",
+    "warmup_fraction": "fraction of steps of linear warmup before the cosine decay",
     "weight_decay": "AdamW weight decay",
     "decay_bias": "apply the weight decay to b too",
     "beta1": "AdamW beta1",
@@ -177,7 +206,10 @@ FIELD_HELP = {
     "eps": "AdamW epsilon",
     "restarts": "init seeds to train; the lowest final training loss is kept",
     "restart_rule": f"lowest_loss, or regular: among restarts within {REGULAR_LOSS_TOLERANCE:.0%} of the lowest final training loss, keep the most regular polygon",
-    "engine": "cpu (numba, dense pass), tree (numba, the same loss by k-d tree) or torch; auto: torch on CUDA, else tree where it is faster, else cpu",
+    "lr_schedule": "decay after warmup: half_cosine, lr = peak (1 + cos(pi p)) / 2, or quarter_cosine, lr = peak cos(pi p / 2), p from 0 to 1",
+    "gradient_chunks": "k: the gradient of k equal chunks of the examples, each averaged, added (k times the mean over T, as one replication does)",
+    "matmul_precision": "float32, or tf32 / bfloat16: the operands of W x and W^T h rounded to 10 / 7 mantissa bits (round to nearest even), as GPU tensor cores do",
+    "engine": "cpu (numba, dense pass), tree (numba, the same loss by k-d tree) or torch; auto: torch on CUDA, else tree where it is faster (with float32 products), else cpu",
     "device": "torch engine: cpu or cuda",
     "dtype": "float32, or float64 for checks",
     "threads": "numba threads (0: all cores)",
@@ -242,6 +274,11 @@ def _check_ranges(c: Config) -> None:
     need(0.0 <= c.beta2 < 1.0, f"beta2 must be in [0, 1), got {c.beta2}")
     need(c.eps > 0, f"eps must be > 0, got {c.eps}")
     need(c.restarts >= 1, f"restarts must be >= 1, got {c.restarts}")
+    need(c.gradient_chunks >= 1, f"gradient_chunks must be >= 1, got {c.gradient_chunks}")
+    need(c.gradient_chunks <= c.examples_per_step, f"gradient_chunks must not exceed the examples per step ({c.examples_per_step}), got {c.gradient_chunks}")
+    rounded = c.matmul_precision != "float32"
+    need(not rounded or c.dtype == "float32", f"matmul_precision = \"{c.matmul_precision}\" needs dtype = \"float32\", got {c.dtype!r}")
+    need(not rounded or c.engine != "tree", f"matmul_precision = \"{c.matmul_precision}\" is not supported by engine = \"tree\" (use cpu or torch)")
     need(c.threads >= 0, f"threads must be >= 0, got {c.threads}")
     need(c.history_points >= 0, f"history_points must be >= 0, got {c.history_points}")
     for name in ("data_seed", "test_seed", "init_seed"):  # seeds are mixed as 64-bit integers in numba

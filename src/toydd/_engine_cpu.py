@@ -28,8 +28,11 @@ ACROSS_MODELS_MAX_PAIRS = 10_000 * 2_048
 TrainData = namedtuple("TrainData", "indptr indices values infinite batch_size density normalize data_seed")
 TrainData.__doc__ = """The training set as CSR (ignored for infinite data, whose batch of step s is drawn
 from (data_seed, s) with batch_size examples of the given density)."""
-Recipe = namedtuple("Recipe", "steps warmup_steps decay_bias beta1 beta2 eps feature_scale")
-Recipe.__doc__ = "The schedule and AdamW settings shared by a stack (peak lr and decay are per model)."
+Recipe = namedtuple("Recipe", "steps warmup_steps decay_bias beta1 beta2 eps loss_scale schedule mantissa_bits")
+Recipe.__doc__ = """The schedule and AdamW settings shared by a stack (peak lr and decay are per model):
+loss_scale is Config.training_scale (each example's loss is multiplied by it, then averaged over
+the step's examples); schedule a `_kernels.SCHEDULE_CODES` value; mantissa_bits the bits the
+operands of W x and W^T h keep (23: float32, no rounding; Config.matmul_precision)."""
 ModelState = namedtuple("ModelState", "W b adam_state history_W history_b tree_order tree_stats")
 ModelState.__doc__ = """One model's arrays, updated in place and carried between calls:
 W (m, n), b (n,); adam_state (4, (m + 1) n): AdamW's moments; history_W (P, m, n), history_b (P, n):
@@ -52,19 +55,29 @@ def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, hist
     n_rows = data.batch_size if data.infinite else len(indptr) - 1
     bounds = kernels.chunk_bounds(n_rows)
     n_chunks = len(bounds) - 1
+    use_tree = len(tree_order) > 0
+    grad_chunks = 1 if use_tree else n_chunks  # the tree sums its parts itself, in float64
     hT = np.zeros((M, n_rows), W.dtype)
     dhT = np.zeros((M, n_rows), W.dtype)
-    gW = np.zeros((n_chunks, M, n), W.dtype)
-    gb = np.zeros((n_chunks, n), W.dtype)
+    gW = np.zeros((grad_chunks, M, n), W.dtype)
+    gb = np.zeros((grad_chunks, n), W.dtype)
     gbuf = np.zeros((n_chunks, kernels.BLOCK), W.dtype)
     W_flat = W.reshape(M * n)
-    gW_flat = gW.reshape(n_chunks, M * n)
+    gW_flat = gW.reshape(grad_chunks, M * n)
     avg_W, avg_sq_W = model.adam_state[0, : M * n], model.adam_state[1, : M * n]
     avg_b, avg_sq_b = model.adam_state[2, :n], model.adam_state[3, :n]
-    scale = recipe.feature_scale / n_rows
+    scale = recipe.loss_scale / n_rows
     c = W.dtype.type(2.0 * scale)
     bias_decay = weight_decay if recipe.decay_bias else 0.0
-    use_tree = len(tree_order) > 0
+    # matmul_precision: the products see W, x and h rounded (h inside the kernel), the loss's
+    # target stays x (`exact_target_correction`), and AdamW updates W itself
+    bits = recipe.mantissa_bits
+    rounded = bits < kernels.FLOAT32_MANTISSA_BITS
+    W_seen = np.empty_like(W) if rounded else W
+    values_seen = values
+    if rounded:
+        values_seen = np.empty_like(values)
+        kernels.round_to_mantissa(values, values_seen, bits)
     tree_ws = _tree.tree_workspace(units, n_rows if use_tree else 1, n if use_tree else 0)
 
     recorded = np.searchsorted(history_steps, first_step, side="right")  # next to record
@@ -77,22 +90,27 @@ def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, hist
             seed = stream_seed(INFINITE_STREAM, data.data_seed, step)
             indptr, indices, batch_values = sample_csr(data.batch_size, n, data.density, seed, data.normalize)
             values = batch_values.astype(W.dtype)
+            values_seen = values
+            if rounded:
+                values_seen = np.empty_like(values)
+                kernels.round_to_mantissa(values, values_seen, bits)
+        if rounded:
+            kernels.round_to_mantissa(W_flat, W_seen.reshape(M * n), bits)
         if use_tree:  # a fresh batch, or a step that rebuilds the ordering (a multiple, so resumable)
             rebuild = data.infinite or step % _tree.REBUILD_EVERY == 0
-            tree_args = (rebuild, tree_order, hT, dhT, gW, gb, tree_ws, c)
-            if parallel:
-                raw = _tree.tree_loss_grad_parallel(units, W, b, indptr, indices, values, *tree_args)
-            else:
-                raw = _tree.tree_loss_grad_serial(units, W, b, indptr, indices, values, *tree_args)
+            tree_args = (rebuild, tree_order, hT, dhT, gW[0], gb[0], tree_ws, c)
+            raw = _tree.tree_loss_grad(parallel, units, W, b, indptr, indices, values, *tree_args)
         elif parallel:
-            raw = kernels.loss_grad_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
+            raw = kernels.loss_grad_parallel(units, W_seen, b, indptr, indices, values_seen, bounds, hT, dhT, gW, gb, gbuf, c, bits)
         else:
-            raw = kernels.loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c)
+            raw = kernels.loss_grad_serial(units, W_seen, b, indptr, indices, values_seen, bounds, hT, dhT, gW, gb, gbuf, c, bits)
+        if rounded:
+            raw += kernels.exact_target_correction(units, W_seen, b, indptr, indices, values_seen, values, 0, n_rows, hT, gW[0], gb[0], c)
         loss = raw * scale
         if not np.isfinite(loss):
-            _add_stats(model.tree_stats, tree_ws[-1])
+            _tree.total_stats(tree_ws, model.tree_stats)
             return step, loss
-        lr = kernels.lr_at(step, recipe.steps, recipe.warmup_steps, lr_peak)
+        lr = kernels.lr_at(step, recipe.steps, recipe.warmup_steps, lr_peak, recipe.schedule)
         adam = (step + 1, lr, weight_decay, recipe.beta1, recipe.beta2, recipe.eps)
         kernels.adamw_update(W_flat, gW_flat, avg_W, avg_sq_W, *adam)
         kernels.adamw_update(b, gb, avg_b, avg_sq_b, step + 1, lr, bias_decay, recipe.beta1, recipe.beta2, recipe.eps)
@@ -100,15 +118,8 @@ def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, hist
             history_W[recorded] = W
             history_b[recorded] = b
             recorded += 1
-    _add_stats(model.tree_stats, tree_ws[-1])
+    _tree.total_stats(tree_ws, model.tree_stats)
     return -1, loss
-
-
-@numba.njit(cache=True)
-def _add_stats(total, per_chunk):
-    """total (N_STATS,) += the tree chunks' (chunks, N_STATS) counts."""
-    for q in range(per_chunk.shape[0]):
-        total += per_chunk[q]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -131,7 +142,11 @@ class CpuEngine:
     name = "cpu"
     device = "cpu"
     tree = False  # the dense pass by tree (`_tree`): the "tree" engine
-    chunk_bounds = staticmethod(kernels.chunk_bounds)  # how a step's examples are shared out
+
+    @staticmethod
+    def splits(n_rows: int) -> bool:
+        """Whether one model's step can be shared out over threads: several example chunks."""
+        return len(kernels.chunk_bounds(n_rows)) > 2
 
     def train(self, job: StackJob, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> StackOutcome:
         """Train the stack; with `checkpoint`, resume from it if it holds this stack's state, and
@@ -151,13 +166,16 @@ class CpuEngine:
         data = TrainData(
             indptr, indices, values, cfg.infinite_data, cfg.batch_size, 1.0 - cfg.sparsity, cfg.normalize, cfg.data_seed
         )
-        recipe = Recipe(cfg.steps, cfg.warmup_steps, cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, cfg.feature_scale)
+        recipe = Recipe(
+            cfg.steps, cfg.warmup_steps, cfg.decay_bias, cfg.beta1, cfg.beta2, cfg.eps, cfg.training_scale,
+            kernels.SCHEDULE_CODES[cfg.lr_schedule], cfg.mantissa_bits,
+        )  # fmt: skip
         stack = ModelState(*(getattr(state, name) for name in ModelState._fields))
         units = (0,) * M
         lrs = np.asarray(job.lrs, np.float64)
         decays = np.asarray(job.weight_decays, np.float64)
         threads = numba.get_num_threads()
-        split = threads > 1 and len(self.chunk_bounds(cfg.examples_per_step)) > 2  # chunks to share out
+        split = threads > 1 and self.splits(cfg.examples_per_step)
         # one model per thread when a model is small, or when its examples make a single tree
         across = K > 1 and threads > 1 and (n * cfg.examples_per_step <= ACROSS_MODELS_MAX_PAIRS or not split)
         start = time.perf_counter() - state.seconds
@@ -234,4 +252,8 @@ class TreeEngine(CpuEngine):
 
     name = "tree"
     tree = True
-    chunk_bounds = staticmethod(_tree.tree_chunk_bounds)
+
+    @staticmethod
+    def splits(n_rows: int) -> bool:
+        """The tree's feature groups share out any step."""
+        return True

@@ -5,10 +5,16 @@ after another. Examples are made dense on the device in chunks of at most CHUNK_
 and gradients accumulate over chunks. A training set of up to KEEP_DENSE entries stays dense on
 the device; a larger one stays there as CSR and each chunk is made dense when it is used, so that
 T = 500,000 at n = 10,000 fits in a GPU's memory.
+
+matmul_precision: on CUDA torch's own settings do the rounding (TF32 tensor cores through
+torch.backends.cuda.matmul.allow_tf32, bfloat16 through autocast, which also rounds the products'
+outputs to bfloat16); on CPU the operands of W x and W^T h are rounded as the cpu engine rounds
+them (`round_operand`), so that the two engines agree.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -19,6 +25,7 @@ from ._config import ConfigError
 from ._data import SparseRows, infinite_batch_seed, sample_rows
 from ._engine_cpu import fresh_state
 from ._engines import Progress, StackJob, StackOutcome
+from ._kernels import FLOAT32_MANTISSA_BITS, SCHEDULE_CODES
 
 CHUNK_ELEMENTS = 1 << 26  # dense entries per chunk (256 MB in float32)
 KEEP_DENSE = 1 << 28  # a training set up to this many entries (1 GB in float32) is kept dense
@@ -52,11 +59,24 @@ class TorchEngine:
         state = fresh_state(job)
         if checkpoint is not None:
             state = checkpoint.load(state) or state
+        fixed = None if job.train_set is None else self._dense_chunks(job.train_set, dtype)
+        on_cuda = self.device.type == "cuda"
+        bits = FLOAT32_MANTISSA_BITS if on_cuda else cfg.mantissa_bits  # on CUDA the hardware rounds
+        schedule = SCHEDULE_CODES[cfg.lr_schedule]
+        start = time.perf_counter() - state.seconds
+        with _cuda_matmul_precision(cfg.matmul_precision if on_cuda else None) as autocast:
+            self._train_models(job, state, fixed, dtype, bits, schedule, autocast, progress, checkpoint, start)
+        seconds = time.perf_counter() - start
+        return StackOutcome(state.W, state.b, state.history_W, state.history_b, state.nan_step, seconds, self.name)
+
+    def _train_models(self, job: StackJob, state: TrainState, fixed, dtype, bits: int, schedule: int, autocast, progress, checkpoint, start: float) -> None:
+        """The stack's models one after another, in `state`; `bits`: mantissa bits of the products'
+        operands when rounded here (CPU), `autocast`: a context for the forward pass (CUDA bfloat16)."""
+        torch = _torch()
+        cfg = job.config
         K = job.n_models
         n = cfg.n_features
         report_every = max(1, cfg.steps // 100)
-        fixed = None if job.train_set is None else self._dense_chunks(job.train_set, dtype)
-        start = time.perf_counter() - state.seconds
         for model in range(K):
             first = int(state.next_step[model])
             if state.nan_step[model] >= 0 or first >= cfg.steps:
@@ -82,14 +102,15 @@ class TorchEngine:
                 optimizer.zero_grad(set_to_none=True)
                 loss = 0.0
                 for X in chunks:
-                    chunk_loss = loss_of(W, b, X()) * (cfg.feature_scale / n_rows)
+                    with autocast():
+                        chunk_loss = loss_of(W, b, X(), bits) * (cfg.training_scale / n_rows)
                     chunk_loss.backward()
                     loss += chunk_loss.item()
                 state.last_loss[model] = loss
                 if not np.isfinite(loss):
                     state.nan_step[model] = step
                     break
-                lr = _kernels.lr_at(step, cfg.steps, cfg.warmup_steps, float(job.lrs[model]))
+                lr = _kernels.lr_at(step, cfg.steps, cfg.warmup_steps, float(job.lrs[model]), schedule)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.step()
@@ -103,8 +124,6 @@ class TorchEngine:
                     checkpoint.at_boundary(state, step + 1)
             state.W[model] = W.detach().cpu().numpy()
             state.b[model] = b.detach().cpu().numpy()
-        seconds = time.perf_counter() - start
-        return StackOutcome(state.W, state.b, state.history_W, state.history_b, state.nan_step, seconds, self.name)
 
     @staticmethod
     def _keep(state: TrainState, model: int, W, b, optimizer) -> None:
@@ -162,8 +181,51 @@ class TorchEngine:
         return recorded
 
 
-def loss_of(W, b, X):
-    """Unscaled loss sum_t sum_i (x_ti - ReLU(W^T W x_t + b)_i)^2.  W (m, n), b (n,), X (T, n)."""
-    hidden = X @ W.T
-    out = (hidden @ W + b).relu()
+def loss_of(W, b, X, bits=FLOAT32_MANTISSA_BITS):
+    """Unscaled loss sum_t sum_i (x_ti - ReLU(W^T W x_t + b)_i)^2.  W (m, n), b (n,), X (T, n).
+
+    With bits < 23 (float32 tensors) W, X and h = W x enter the two products rounded to `bits`
+    mantissa bits (`round_operand`), the residual x - x' keeps X as it is: what a GPU's TF32 or
+    bfloat16 products compute, accumulating in float32."""
+    if bits < FLOAT32_MANTISSA_BITS:
+        W_seen, X_seen = round_operand(W, bits), round_operand(X, bits)
+        hidden = round_operand(X_seen @ W_seen.T, bits)
+        out = (hidden @ W_seen + b).relu()
+    else:
+        out = ((X @ W.T) @ W + b).relu()
     return ((X - out) ** 2).sum()
+
+
+def round_operand(x, bits: int):
+    """The float32 tensor x rounded to `bits` explicit mantissa bits (round to nearest, ties to
+    even, as `_kernels.round_to_mantissa`), with the gradient passed straight through to x, as
+    autograd treats the rounding inside a GPU's product. x + (r - x) is exactly r: r - x is exact
+    (Sterbenz: r and x are within a factor 2) and the sum is the representable r."""
+    torch = _torch()
+    u = x.detach().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    drop = FLOAT32_MANTISSA_BITS - bits
+    lowest_kept = (u >> drop) & 1
+    r = (u + (1 << (drop - 1)) - 1 + lowest_kept) & ~((1 << drop) - 1)
+    r = torch.where((u & 0x7F800000) == 0x7F800000, u, r)  # infinity and NaN unchanged
+    r = torch.where(r >= 1 << 31, r - (1 << 32), r).to(torch.int32).view(torch.float32)
+    return x + (r - x).detach()
+
+
+@contextlib.contextmanager
+def _cuda_matmul_precision(precision: str | None):
+    """While training on CUDA: TF32 products on for "tf32" and off otherwise (whatever the
+    process had set is restored after), and yields the forward pass's context: bfloat16 autocast
+    for "bfloat16", else none. precision None (CPU): nothing is set."""
+    if precision is None:
+        yield contextlib.nullcontext
+        return
+    torch = _torch()
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        if precision == "bfloat16":
+            yield lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+        else:
+            yield contextlib.nullcontext
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before

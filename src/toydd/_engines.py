@@ -67,17 +67,25 @@ class Engine(Protocol):
 
 
 # Where "auto" takes the tree engine over the dense cpu engine: where whole 50,000-step runs were
-# measured faster (benchmarks/bench_tree.py, README "Performance": T = 20,000 at both settings,
-# m = 2). Smaller T and larger m were not measured faster, so they keep the dense pass.
+# measured faster (benchmarks/bench_tree.py, README "Performance": m = 2, T = 20,000, 1.6x at the
+# paper's setting n = 10,000, S = 0.999). The tree's floor is the O(nonzeros) sparse passes, so it
+# pays where the dense pass has many pairs per nonzero; at n = 1,000, S = 0.99 (100 per nonzero) it
+# was 1.4x only, with an earlier leaf size, so small n keeps the dense pass, as do smaller T and
+# larger m, which were not measured faster.
 TREE_MIN_EXAMPLES = 20_000
+TREE_MIN_FEATURES = 5_000
 TREE_MAX_UNITS = 2
 
 
 def auto_engine(config: Config) -> str:
-    """What engine = "auto" runs: torch on CUDA; else tree where it is measured faster; else cpu."""
+    """What engine = "auto" runs: torch on CUDA; else tree where it is measured faster and the
+    products are float32 (matmul_precision); else cpu."""
     if _cuda_available():
         return "torch"
-    if not config.infinite_data and config.dataset_size >= TREE_MIN_EXAMPLES and config.n_hidden <= TREE_MAX_UNITS:
+    tree_fits = config.matmul_precision == "float32"  # the tree does not round the products' operands
+    # infinite data first: its dataset_size is the string "inf"
+    large = not config.infinite_data and config.dataset_size >= TREE_MIN_EXAMPLES and config.n_features >= TREE_MIN_FEATURES
+    if tree_fits and large and config.n_hidden <= TREE_MAX_UNITS:
         return "tree"
     return "cpu"
 

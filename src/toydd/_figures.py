@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
@@ -344,3 +345,279 @@ def save_animation(animation, folder: Path, name: str) -> list[Path]:
         paths.append(folder / f"{name}.mp4")
         animation.save(paths[1], writer=FFMpegWriter(fps=4), dpi=80)
     return paths
+
+
+# --- the follow-ups (docs/science.md section 7) ------------------------------------------------
+
+# The columns that make two runs' settings differ (besides T and seeds), for choosing the runs
+# of one comparison; a results table from before a column existed simply lacks it.
+SETTING_COLUMNS = (
+    "n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction",
+    "init", "init_scale", "repeated_points", "repeats", "data_seed", "init_seed",
+)  # fmt: skip
+
+
+def runs_at_common_setting(results: pd.DataFrame, varying) -> pd.DataFrame:
+    """The runs at the most common value of every SETTING_COLUMNS column not in `varying`, chosen
+    column by column in that order (each among the runs the earlier columns kept), so the rows
+    differ only in the `varying` columns (and per-run settings such as restarts)."""
+    part = results
+    for column in SETTING_COLUMNS:
+        if column in varying or column not in part or not len(part):
+            continue
+        part = part[part[column] == part[column].mode().iloc[0]]
+    return part.reset_index(drop=True)
+
+
+def sightings(results: pd.DataFrame) -> pd.Series:
+    """T(1 - S) per run: the expected number of training examples in which a feature is active."""
+    return results["dataset_size"] * (1 - results["sparsity"])
+
+
+def _value_colors(values, cmap: str = "viridis") -> dict:
+    """A colour per sorted value, spread over the colormap."""
+    values = sorted(values)
+    colors = matplotlib.colormaps[cmap](np.linspace(0, 0.9, len(values)))
+    return dict(zip(values, colors))
+
+
+def _curve_by(ax, runs: pd.DataFrame, x: pd.Series, column: str, value_column: str, label: str, colors: dict) -> None:
+    """One line per value of `column`: the mean of `value_column` over the runs at each x, and
+    every run as a faint point."""
+    for value, group in runs.groupby(column):
+        gx = x.loc[group.index]
+        means = group.groupby(gx)[value_column].mean().sort_index()
+        ax.scatter(gx, group[value_column], s=8, color=colors[value], alpha=0.35, lw=0)
+        ax.plot(means.index, means.values, "o-", ms=4, color=colors[value], label=label.format(value))
+
+
+def onset_figure(by_sparsity: pd.DataFrame, by_decay: pd.DataFrame | None = None, reference: float = 10.0):
+    """Where generalization begins (docs/science.md section 7): the largest feature dimensionality
+    (top) and the mean test loss (bottom) of each run against T(1 - S), one line per sparsity
+    coloured by S (left), and against T per weight decay (right, when `by_decay` is given).
+
+    by_sparsity: runs (dataset_size, sparsity, feature_dimensionality_max, test_loss) that differ
+        only in S, T and seeds; by_decay: the same at one S over weight_decay; `reference`: the
+        T(1 - S) at which generalization is said to begin, drawn as a dotted line.
+    """
+    by_sparsity = by_sparsity[np.isfinite(by_sparsity["dataset_size"])].reset_index(drop=True)
+    columns = 1 if by_decay is None or not len(by_decay) else 2
+    fig = Figure(figsize=(7.0 if columns == 1 else 11.2, 6.6))
+    axes = fig.subplots(2, columns, squeeze=False, sharex="col")
+    seen = sightings(by_sparsity)
+    colors = _value_colors(by_sparsity["sparsity"].unique())
+    for row, (column, name) in enumerate((("feature_dimensionality_max", "largest feature dimensionality"), ("test_loss", "mean test loss"))):
+        ax = axes[row, 0]
+        _curve_by(ax, by_sparsity, seen, "sparsity", column, "S = {:g}", colors)
+        ax.axvline(reference, color="gray", ls=":", lw=1, label=f"T(1 - S) = {reference:g}")
+        ax.set_xscale("log")
+        _plain_ticks(ax.xaxis)
+        ax.set_ylabel(name)
+    axes[0, 0].axhline(0.4, color="k", ls="--", lw=0.8, label="2/5: a pentagon feature")
+    axes[0, 0].set_ylim(-0.02, 1.02)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    _loss_scale(axes[1, 0], by_sparsity["test_loss"])
+    axes[1, 0].axhline(1.0, color="gray", ls="--", lw=1)
+    axes[1, 0].set_xlabel("T(1 - S): expected examples per feature")
+    axes[0, 0].set_title("by sparsity", fontsize=9)
+    if columns == 2:
+        by_decay = by_decay[np.isfinite(by_decay["dataset_size"])].reset_index(drop=True)
+        decay_colors = _value_colors(by_decay["weight_decay"].unique(), "plasma")
+        for row, column in enumerate(("feature_dimensionality_max", "test_loss")):
+            ax = axes[row, 1]
+            _curve_by(ax, by_decay, by_decay["dataset_size"], "weight_decay", column, "decay {:g}", decay_colors)
+            ax.set_xscale("log")
+            _plain_ticks(ax.xaxis)
+        sparsity = float(by_decay["sparsity"].iloc[0])
+        axes[0, 1].axvline(reference / (1 - sparsity), color="gray", ls=":", lw=1)
+        axes[0, 1].set_ylim(-0.02, 1.02)
+        axes[0, 1].legend(fontsize=7, loc="upper left")
+        _loss_scale(axes[1, 1], by_decay["test_loss"])
+        axes[1, 1].axhline(1.0, color="gray", ls="--", lw=1)
+        axes[1, 1].set_xlabel("T (training examples)")
+        axes[0, 1].set_title(f"by weight decay at S = {sparsity:g}", fontsize=9)
+    fig.suptitle(f"Where generalization begins   [{setting_label(by_sparsity)}]", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _loss_scale(ax, losses: pd.Series) -> None:
+    """A log scale when the losses span far above their smallest (a middle-regime bump of tens)."""
+    if losses.max() > 3 * max(losses.min(), 1e-3):
+        ax.set_yscale("log")
+        _plain_ticks(ax.yaxis)
+
+
+def _plain_ticks(axis) -> None:
+    """Tick labels of a log axis as plain numbers (20, 0.6), not powers of ten; the ticks between
+    decades are labelled only where the axis spans few decades (matplotlib's LogFormatter rule)."""
+    axis.set_major_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
+
+
+@dataclass
+class RepeatPanel:
+    """A vector plot of a run with repeated examples: features W (m, n), training hidden vectors
+    hidden (T, m) and which rows are copies of a repeated example, repeated (T,) bool."""
+
+    title: str
+    W: np.ndarray
+    hidden: np.ndarray
+    repeated: np.ndarray
+
+
+def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: float = 0.4):
+    """Repeated data (docs/science.md section 7): left, the map over (T/N, R) of whether the one
+    repeated example is memorized (`repeated_memorized`), with the line R = coefficient T/N;
+    right, vector plots of runs whose repeated examples displace pentagon features.
+
+    runs: one repeated point per run (dataset_size, n_features, repeats, repeated_memorized,
+        features_learned); panels: drawn left to right.
+    """
+    fig = Figure(figsize=(4.6 + 2.6 * len(panels), 4.2))
+    grid = fig.add_gridspec(1, 1 + len(panels), width_ratios=[1.8] + [1.0] * len(panels))
+    ax = fig.add_subplot(grid[0, 0])
+    per_feature = runs["dataset_size"] / runs["n_features"]
+    memorized = runs["repeated_memorized"] > 0
+    ax.scatter(per_feature[memorized], runs.loc[memorized, "repeats"], s=70, color=DATA_COLOR, label="repeated point memorized", zorder=3)
+    ax.scatter(per_feature[~memorized], runs.loc[~memorized, "repeats"], s=70, facecolors="none", edgecolors="gray", label="not memorized", zorder=3)
+    for x, y, learned in zip(per_feature, runs["repeats"], runs["features_learned"]):
+        ax.annotate(str(int(learned)), (x, y), textcoords="offset points", xytext=(7, -3), fontsize=7, color="tab:blue")
+    if len(runs):
+        line = np.geomspace(per_feature.min() / 1.5, per_feature.max() * 1.5, 50)
+        ax.plot(line, coefficient * line, "k--", lw=1, label=f"R = {coefficient:g} T/N")
+        ax.set_ylim(min(runs["repeats"].min(), coefficient * line[0]) / 1.5, max(runs["repeats"].max(), coefficient * line[-1]) * 1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log", base=2)
+    _plain_ticks(ax.xaxis)
+    _plain_ticks(ax.yaxis)
+    ax.set_xlabel("T/N (training examples per feature)")
+    ax.set_ylabel("R (copies of the repeated example)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("memorized or not; blue: features learned", fontsize=9)
+    for column, panel in enumerate(panels, start=1):
+        panel_ax = fig.add_subplot(grid[0, column])
+        scale = np.abs(panel.W).max() / max(np.abs(panel.hidden).max(), 1e-12)  # hidden vectors drawn on the features' scale
+        others = panel.hidden[~panel.repeated] * scale
+        panel_ax.scatter(others[:, 0], others[:, 1], s=1, color="0.7", lw=0)
+        draw_vectors(panel_ax, panel.W.T, FEATURE_COLOR, 0.6)
+        draw_vectors(panel_ax, panel.hidden[panel.repeated] * scale, DATA_COLOR, 1.4)
+        panel_ax.set_title(panel.title, fontsize=8)
+    fig.suptitle(f"Repeated data   [{setting_label(runs)}]", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR), ("intermediate", "0.5"))
+
+
+def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[VectorPanel] | None = None):
+    """The learning-rate envelope (docs/science.md section 7): every run's final training loss
+    against T (faint, coloured by regime), the lowest per T and regime (the branches), the lowest
+    per T over all runs (the envelope, black) and the crossover T; vector plots of envelope runs.
+
+    runs: finite-T runs (dataset_size, train_loss, regime) over learning rates and inits;
+    crossover: the T where the envelope turns generalizing (a dotted line), or None.
+    """
+    panels = panels or []
+    fig = Figure(figsize=(11, 4.4 if not panels else 7.4))
+    grid = fig.add_gridspec(2 if panels else 1, max(1, len(panels)), height_ratios=[1.5, 1.0] if panels else [1.0])
+    ax = fig.add_subplot(grid[0, :])
+    floor = runs.loc[runs["train_loss"] > 0, "train_loss"].min() if (runs["train_loss"] > 0).any() else 1e-6
+    loss = runs["train_loss"].clip(lower=floor)  # a log axis: a zero loss sits at the smallest positive one
+    for regime, color in ENVELOPE_REGIMES:
+        part = runs["regime"] == regime
+        if not part.any():
+            continue
+        ax.scatter(runs.loc[part, "dataset_size"], loss[part], s=10, color=color, alpha=0.25, lw=0)
+        best = loss[part].groupby(runs.loc[part, "dataset_size"]).min()
+        ax.plot(best.index, best.values, "o-", ms=5, color=color, lw=1.2, label=f"{regime} branch: lowest per T")
+    envelope = loss.groupby(runs["dataset_size"]).min()
+    ax.plot(envelope.index, envelope.values, "-", color="k", lw=2.2, alpha=0.6, zorder=1, label="envelope: lowest training loss per T")
+    if crossover is not None:
+        ax.axvline(crossover, color="k", ls=":", lw=1.2, label=f"crossover T ≈ {_number_label(crossover)}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_ticks(ax.xaxis)
+    ax.set_xlabel("T (training examples)")
+    ax.set_ylabel("final training loss")
+    ax.legend(fontsize=8, loc="lower right")
+    choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
+    ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T   [{setting_label(runs)}]", fontsize=9)
+    for column, panel in enumerate(panels):
+        panel_ax = fig.add_subplot(grid[1, column])
+        draw_vectors(panel_ax, panel.W.T, FEATURE_COLOR, 0.6)
+        if panel.hidden is not None:
+            draw_vectors(panel_ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
+        panel_ax.set_title(f"envelope at T = {t_label(panel.dataset_size)}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _number_label(x: float) -> str:
+    """Two significant digits with thousands separators."""
+    return f"{float(f'{x:.2g}'):,g}"
+
+
+# --- the discrepancy study (issue 9 section 2) -------------------------------------------------
+
+DEFAULTS_COLOR = "black"
+PAPER_MARKER = dict(marker="x", color="black", ms=7, mew=2, ls="none", zorder=5)
+# The panel near the zero-output loss, where the paper's whole curve lies (0.9985 to 1.022).
+NEAR_ONE = (0.985, 1.04)
+
+
+def discrepancy_figure(curves: pd.DataFrame, order: list, paper: pd.DataFrame, paper_norm_peak: float, title: str):
+    """Every variant of a discrepancy study against T, one line each in `order` (the defaults
+    black, a statistic other than the mean dashed): mean test loss on a log scale and near 1, with
+    the paper's values as crosses; the largest data-point dimensionality (with m/T for m = 2) and
+    the largest feature dimensionality; ||W||_F and ||b||, with the paper's norm peak as a dotted
+    line. curves: rows of `_report.variant_curves` (variant, dataset_size, loss,
+    data_dimensionality_max, feature_dimensionality_max, W_norm, b_norm); paper: dataset_size (on
+    this figure's T axis) and loss."""
+    figure = Figure(figsize=(18, 10.5), layout="constrained")
+    axes = figure.subplots(2, 3).ravel()
+    sizes = curves["dataset_size"].unique()
+    _, inf_x = t_positions(sizes)
+    palette = matplotlib.colormaps["tab20"](np.linspace(0, 1, 20))
+    others = [v for v in order if v != "defaults"]
+    colors = {v: palette[i % 20] for i, v in enumerate(others)} | {"defaults": DEFAULTS_COLOR}
+    panels = (
+        ("loss", "mean test loss (log scale)", "log"), ("loss", "mean test loss near 1", "near one"),
+        ("data_dimensionality_max", "largest data-point dimensionality (m/T dashed)", "log"), ("feature_dimensionality_max", "largest feature dimensionality", None),
+        ("W_norm", "||W||_F", "log"), ("b_norm", "||b||", "log"),
+    )  # fmt: skip
+    for ax, (column, label, scale) in zip(axes, panels):
+        for variant in order:
+            curve = curves[curves["variant"] == variant].sort_values("dataset_size")
+            if column not in curve or not curve[column].notna().any():
+                continue
+            x, _ = t_positions(curve["dataset_size"].values)
+            x = np.where(np.isfinite(curve["dataset_size"].values), x, inf_x)
+            style = "--" if "median" in variant else "-"
+            width = 2.6 if variant == "defaults" else 1.3
+            ax.plot(x, curve[column].values, style, marker="o", ms=3, lw=width, color=colors[variant], label=variant, alpha=0.9)
+        if column == "loss":
+            finite = np.isfinite(paper["dataset_size"].values)
+            px = np.where(finite, paper["dataset_size"], inf_x)
+            # within this figure's T: from 1 to twice its largest finite T, and infinity where it has it
+            largest = np.nanmax(np.where(np.isfinite(sizes), sizes, np.nan))
+            keep = np.where(finite, (px >= 1) & (px <= 2 * largest), bool(np.any(~np.isfinite(sizes))))
+            ax.plot(px[keep], paper["loss"].values[keep], **PAPER_MARKER, label="paper (its setting)")
+            ax.axhline(1.0, color="0.4", lw=0.8)
+        if column == "data_dimensionality_max":  # a regular T-gon's examples (docs/science.md section 5), m = 2
+            finite_t = np.sort(sizes[np.isfinite(sizes)])
+            ax.plot(finite_t, 2.0 / finite_t, "--", color="0.4", lw=1)
+        if column in ("W_norm", "b_norm"):
+            ax.axvline(paper_norm_peak, color="0.3", ls=":", lw=1.2, label="paper's norm peak")
+        if scale == "log":
+            ax.set_yscale("log")
+        elif scale == "near one":
+            ax.set_ylim(*NEAR_ONE)
+        _t_axis(ax, sizes)
+        ax.set_xlim(min(1.0, ax.get_xlim()[0]), inf_x * 1.5)
+        ax.set_title(label)
+    axes[0].legend(fontsize=7, ncol=2, loc="upper left")
+    axes[4].legend(handles=[h for h in axes[4].get_legend_handles_labels()[0][-1:]], fontsize=8, loc="upper right")
+    figure.suptitle(title, fontsize=11)
+    return figure

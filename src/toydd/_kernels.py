@@ -27,6 +27,7 @@ BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
 FEW_EXAMPLES = 64  # m <= 2: chunks up to this many examples take the feature-inner loop (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
+FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.matmul_precision says less
 # fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
 # NaN and infinity, so that a diverging loss reaches the finiteness check by definition.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # a set: numba takes no frozenset
@@ -213,15 +214,21 @@ def _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
-def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c):
+def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c, bits=FLOAT32_MANTISSA_BITS):
     """Unscaled loss sum_{t in [t0,t1)} sum_i (x_ti - ReLU(z_ti))^2, and its gradient times c/2.
 
     gW (m, n) and gb (n,) are this chunk's accumulators and must be zero on entry; hT and dhT
-    (m, T) are shared by all chunks, each writing only its own columns.
+    (m, T) are shared by all chunks, each writing only its own columns. With bits < 23 (float32
+    W and values already rounded by the caller) h_t is rounded to `bits` mantissa bits as it
+    enters W^T h: the forward pass and both gradient paths then use the rounded operands, as
+    autograd does with a GPU's reduced-precision products.
     """
     M = len(units)
     zero = W.dtype.type(0)
     hidden_vectors(units, W, indptr, indices, values, t0, t1, hT)
+    if bits < FLOAT32_MANTISSA_BITS:
+        for k in range(M):
+            round_to_mantissa(hT[k, t0:t1], hT[k, t0:t1], bits)
     for t in range(t0, t1):
         for k in range(M):
             dhT[k, t] = zero
@@ -300,21 +307,22 @@ def ordered_sum(parts):
 
 
 @numba.njit(cache=True, parallel=True)
-def loss_grad_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
-    """Run every chunk, in parallel. gW (chunks, m, n), gb (chunks, n), gbuf (chunks, BLOCK)."""
+def loss_grad_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c, bits=FLOAT32_MANTISSA_BITS):
+    """Run every chunk, in parallel. gW (chunks, m, n), gb (chunks, n), gbuf (chunks, BLOCK);
+    `bits`: see `chunk_loss_grad`."""
     n_chunks = len(bounds) - 1
     parts = np.zeros(n_chunks)
     for q in numba.prange(n_chunks):
         gW[q] = 0
         gb[q] = 0
         parts[q] = chunk_loss_grad(
-            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c, bits
         )
     return ordered_sum(parts)
 
 
 @numba.njit(cache=True)
-def loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c):
+def loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, gb, gbuf, c, bits=FLOAT32_MANTISSA_BITS):
     """The same chunks as `loss_grad_parallel`, one after another on this thread."""
     n_chunks = len(bounds) - 1
     parts = np.zeros(n_chunks)
@@ -322,7 +330,7 @@ def loss_grad_serial(units, W, b, indptr, indices, values, bounds, hT, dhT, gW, 
         gW[q] = 0
         gb[q] = 0
         parts[q] = chunk_loss_grad(
-            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c
+            units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, dhT, gW[q], gb[q], gbuf[q], c, bits
         )
     return ordered_sum(parts)
 
@@ -388,13 +396,94 @@ def example_losses(units, W, b, indptr, indices, values, bounds, hT, losses, act
         chunk_example_losses(units, W, b, indptr, indices, values, bounds[q], bounds[q + 1], hT, losses, active)
 
 
+# Config.lr_schedule as the integer the compiled loop takes (Recipe.schedule).
+HALF_COSINE, QUARTER_COSINE = 0, 1
+SCHEDULE_CODES = {"half_cosine": HALF_COSINE, "quarter_cosine": QUARTER_COSINE}
+
+
 @numba.njit(cache=True)
-def lr_at(step, steps, warmup_steps, peak):
-    """Learning rate of step `step` (0-based): linear warmup to `peak`, then half-cosine to 0."""
+def lr_at(step, steps, warmup_steps, peak, schedule=HALF_COSINE):
+    """Learning rate of step `step` (0-based): linear warmup to `peak`, then with p the progress
+    from 0 to 1 after warmup, HALF_COSINE: peak (1 + cos(pi p)) / 2, QUARTER_COSINE: peak cos(pi p / 2)."""
     if step < warmup_steps:
         return peak * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    if schedule == QUARTER_COSINE:
+        return peak * np.cos(0.5 * np.pi * progress)
     return peak * 0.5 * (1.0 + np.cos(np.pi * progress))
+
+
+# --- reduced-precision matrix products (Config.matmul_precision) ------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def round_mantissa_bits(u, bits):
+    """The float32 bit pattern u (uint32) rounded to `bits` explicit mantissa bits, round to
+    nearest, ties to even, as a uint32 with the dropped bits zero. A carry out of the mantissa
+    raises the exponent (up to infinity past the largest finite value), which is IEEE rounding.
+    Infinity and NaN pass unchanged (rounding a NaN's payload could make it infinity)."""
+    if (u & np.uint32(0x7F800000)) == np.uint32(0x7F800000):
+        return u
+    drop = np.uint32(FLOAT32_MANTISSA_BITS - bits)
+    lowest_kept = (u >> drop) & np.uint32(1)
+    half_minus_one = (np.uint32(1) << (drop - np.uint32(1))) - np.uint32(1)
+    return (u + half_minus_one + lowest_kept) & ~((np.uint32(1) << drop) - np.uint32(1))
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
+def exact_target_correction(units, W, b, indptr, indices, values_seen, values, t0, t1, hT, gW, gb, c):
+    """What changes when the residual x - x' uses the exact values x where `chunk_loss_grad` used
+    values_seen, x rounded as the operand of h = W x (matmul_precision): a GPU rounds a product's
+    operands, not the loss's target. Returns the unscaled loss to add; adds the gradient (times
+    c / 2) to gW (m, n) and gb (n,). W, hT (m, T): as the products saw them, with hT filled for
+    [t0, t1).
+
+    With d = x - values_seen on a nonzero where z > 0, the loss changes by x^2 - values_seen^2
+    - 2 d z (by the first part alone where z <= 0), dL/dz by -c d, pushed through z = W_j . h_t + b_j
+    and then through h_t = W x_t with x as the product saw it.
+    """
+    M = len(units)
+    loss = 0.0
+    for t in range(t0, t1):
+        for e in range(indptr[t], indptr[t + 1]):
+            j = indices[e]
+            x = values[e]
+            seen = values_seen[e]
+            delta = x - seen
+            loss += x * x - seen * seen
+            if delta != 0:
+                z = _preactivation(units, W, b, hT, j, t)
+                if z > 0:
+                    loss -= 2.0 * delta * z
+                    g = -c * delta
+                    gb[j] += g
+                    for k in range(M):
+                        gW[k, j] += g * hT[k, t]
+        for k in range(M):  # dL/dh_t's change, unit by unit (z recomputed: m is small)
+            d = W.dtype.type(0)
+            for e in range(indptr[t], indptr[t + 1]):
+                j = indices[e]
+                delta = values[e] - values_seen[e]
+                if delta != 0 and _preactivation(units, W, b, hT, j, t) > 0:
+                    d += -c * delta * W[k, j]
+            if d != 0:
+                for e in range(indptr[t], indptr[t + 1]):
+                    gW[k, indices[e]] += d * values_seen[e]
+    return loss
+
+
+@numba.njit(cache=True)
+def round_to_mantissa(src, dst, bits):
+    """dst[p] = src[p] rounded to `bits` explicit mantissa bits (see `round_mantissa_bits`); 1-D
+    contiguous float32 arrays of one length, dst may be src. bits = 23 copies. This is how a TF32
+    (10 bits) or bfloat16 (7 bits) matrix unit sees a float32 operand."""
+    s = src.view(np.uint32)
+    d = dst.view(np.uint32)
+    if bits >= FLOAT32_MANTISSA_BITS:
+        d[:] = s
+        return
+    for p in range(s.shape[0]):
+        d[p] = round_mantissa_bits(s[p], bits)
 
 
 @numba.njit(cache=True, error_model="numpy")  # no zero-division branch: lets the loop vectorize

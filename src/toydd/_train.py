@@ -17,7 +17,7 @@ from . import _data, _repeats
 from ._checkpoint import CHECKPOINT_SECONDS, Checkpoint
 from ._config import REGULAR_LOSS_TOLERANCE, Config, ConfigError
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
-from ._kernels import lr_at
+from ._kernels import SCHEDULE_CODES, lr_at
 from ._metrics import Measurements, example_losses, hidden_vectors, history_row, measure, polygon_irregularity
 
 # Fields a stack's runs may differ in; everything else must be equal.
@@ -249,4 +249,6 @@ def _tree_shares(cfg: Config, outcome: StackOutcome, model: int) -> dict:
 
 def _lr_after(cfg: Config, steps_done: int) -> float:
     """Learning rate of the last step taken after `steps_done` steps (0 before training)."""
-    return float(lr_at(steps_done - 1, cfg.steps, cfg.warmup_steps, cfg.lr)) if steps_done > 0 else 0.0
+    if steps_done <= 0:
+        return 0.0
+    return float(lr_at(steps_done - 1, cfg.steps, cfg.warmup_steps, cfg.lr, SCHEDULE_CODES[cfg.lr_schedule]))

@@ -123,7 +123,7 @@ class _progress_bar:
             return None
         from tqdm import tqdm
 
-        from ._kernels import lr_at
+        from ._kernels import SCHEDULE_CODES, lr_at
 
         total = self.config.steps * self.config.restarts
         self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
@@ -133,7 +133,7 @@ class _progress_bar:
             step = min(int(round(fraction * self.config.steps)), self.config.steps) - 1
             finite = losses[np.isfinite(losses)]
             loss = float(finite.min()) if finite.size else float("nan")
-            lr = lr_at(max(step, 0), self.config.steps, self.config.warmup_steps, self.config.lr)
+            lr = lr_at(max(step, 0), self.config.steps, self.config.warmup_steps, self.config.lr, SCHEDULE_CODES[self.config.lr_schedule])
             self.bar.set_postfix_str(f"loss {loss:.4f} lr {lr:.2e}", refresh=False)
             self.bar.update(done - self.bar.n)
 

@@ -5,16 +5,23 @@ From a sweep directory, every figure its results support (nothing is written):
     figs = toydd.figures.sweep_figures("runs/quick")   # {"fig2_main": Figure, ...}
     figs["fig2_main"]                                   # shown inline in a notebook
 
-or one figure from a results table (`toydd.read_results(DIR)`), e.g. `heatmap_figure(results)`.
+or one figure from a results table (`toydd.read_results(DIR)`), e.g. `heatmap_figure(results)`; the
+follow-ups' figures draw from the runs their claims read (`toydd._report.onset_runs(results)`,
+`repeat_runs`, `envelope_runs`): `onset_figure`, `repeats_figure`, `envelope_figure`.
 `toydd figures DIR` saves the same figures as PNG and SVG files.
 """
 
+from ._figures import RepeatPanel as RepeatPanel
 from ._figures import VectorPanel as VectorPanel
 from ._figures import appendix_figure as appendix_figure
+from ._figures import envelope_figure as envelope_figure
 from ._figures import heatmap_figure as heatmap_figure
 from ._figures import main_figure as main_figure
 from ._figures import norms_figure as norms_figure
+from ._figures import onset_figure as onset_figure
 from ._figures import regime_by_t as regime_by_t
+from ._figures import repeats_figure as repeats_figure
+from ._figures import runs_at_common_setting as runs_at_common_setting
 from ._figures import small_t_figure as small_t_figure
 from ._figures import training_animation as training_animation
 from ._report import main_series as main_series
@@ -22,6 +29,7 @@ from ._report import sweep_animation as sweep_animation
 from ._report import sweep_figures as sweep_figures
 
 __all__ = [
-    "VectorPanel", "appendix_figure", "heatmap_figure", "main_figure", "main_series", "norms_figure",
-    "regime_by_t", "small_t_figure", "sweep_animation", "sweep_figures", "training_animation",
+    "RepeatPanel", "VectorPanel", "appendix_figure", "envelope_figure", "heatmap_figure", "main_figure", "main_series",
+    "norms_figure", "onset_figure", "regime_by_t", "repeats_figure", "runs_at_common_setting", "small_t_figure",
+    "sweep_animation", "sweep_figures", "training_animation",
 ]  # fmt: skip

@@ -1,0 +1,270 @@
+"""The claims of the follow-up presets (onset, repeats, envelope; docs/science.md section 7) on
+small synthetic result tables: confirmed, not confirmed and not measured, at the edges of their
+thresholds."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from toydd import Config
+from toydd import _report as r
+
+CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
+BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
+_ids = itertools.count()
+
+
+def run(t: float, **values) -> dict:
+    """One row of results.parquet at dataset size t: neutral metrics unless given."""
+    row = {**BASE, "run_id": f"run{next(_ids)}", "dataset_size": float(t), "test_loss": 1.0, "train_loss": 1.0, "regime": "memorizing",
+           "feature_dimensionality_max": 0.05, "features_learned": 0, "wall_seconds": 1.0}  # fmt: skip
+    return {**row, **values}
+
+
+def just(threshold: float, inside: bool, passes_above: bool) -> float:
+    """A value 0.1% (relative) inside or outside `threshold`; values above it pass if `passes_above`."""
+    step = 1e-3 * abs(threshold)
+    return threshold + step if passes_above == inside else threshold - step
+
+
+# --- where generalization begins ---------------------------------------------------------------
+
+SIGHTINGS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+
+def onset_rows(onset: float | None, sightings=SIGHTINGS, seeds: int = 4, generalizing_seeds: int = 4, **settings) -> list[dict]:
+    """Runs over T(1 - S) = `sightings` at settings' sparsity: `generalizing_seeds` of `seeds`
+    generalize from T(1 - S) = onset on (none if onset is None), the others memorize."""
+    sparsity = settings.get("sparsity", BASE["sparsity"])
+    rows = []
+    for seen, seed in itertools.product(sightings, range(seeds)):
+        general = onset is not None and seen >= onset and seed < generalizing_seeds
+        rows.append(run(seen / (1 - sparsity), data_seed=seed, regime="generalizing" if general else "memorizing", **settings))
+    return rows
+
+
+def by_sparsity(onsets: dict, **kwargs) -> pd.DataFrame:
+    return pd.DataFrame([row for s, onset in onsets.items() for row in onset_rows(onset, sparsity=s, **kwargs)])
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_onsets_agree_across_sparsity_within_the_factor(inside):
+    assert r.ONSET_FACTOR == 2.5
+    high = just(4.0 * r.ONSET_FACTOR, inside, passes_above=False)
+    results = by_sparsity({0.98: 4.0, 0.99: 5.0, 0.995: high}, sightings=(1.0, 2.0, 4.0, 5.0, high, 50.0))
+    claim = r.onset_agrees_across_sparsity(results)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert "S = 0.98: 4" in claim.evidence
+
+
+def test_the_onset_needs_half_the_seeds_from_there_on():
+    assert r.ONSET_RUN_SHARE == 0.5
+    half = onset_rows(10.0, generalizing_seeds=2)
+    assert r.onset_sightings(pd.DataFrame(half)) == 10.0
+    assert r.onset_sightings(pd.DataFrame(onset_rows(10.0, generalizing_seeds=1))) is None
+    # a generalizing T(1 - S) followed by a memorizing one is not the onset
+    blip = pd.DataFrame(onset_rows(20.0) + [run(100.0, data_seed=s, regime="generalizing") for s in range(4)])
+    assert r.onset_sightings(blip) == 20.0
+
+
+def test_a_sparsity_that_never_generalizes_disagrees_only_if_swept_far_enough():
+    # S = 0.995 never generalizes up to 20: beyond 2.5 x the smallest onset (5), so it disagrees
+    far = by_sparsity({0.98: 5.0, 0.99: 5.0, 0.995: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0))
+    claim = r.onset_agrees_across_sparsity(far)
+    assert claim.verdict == NOT_CONFIRMED and "S = 0.995: none up to 20" in claim.evidence
+    # swept only up to 10, below 12.5: its onset may still agree, so it is left out
+    short = pd.concat([by_sparsity({0.98: 5.0, 0.99: 5.0}), by_sparsity({0.995: None}, sightings=(1.0, 2.0, 10.0))])
+    assert r.onset_agrees_across_sparsity(short).verdict == CONFIRMED
+
+
+def test_onset_claims_are_not_measured_with_one_sparsity():
+    results = by_sparsity({0.99: 10.0})
+    assert r.onset_agrees_across_sparsity(results).verdict == NOT_MEASURED
+    assert r.onset_near_ten_across_sparsity(results).verdict == NOT_MEASURED
+    assert r.onset_independent_of_decay(results).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize("edge", [0, 1])
+@pytest.mark.parametrize("inside", [True, False])
+def test_every_onset_must_lie_near_ten(edge, inside):
+    low, high = r.SIGHTINGS_RANGE
+    onset = just((low, high)[edge], inside, passes_above=edge == 0)
+    results = by_sparsity({0.98: 10.0, 0.99: onset}, sightings=(1.0, 2.0, onset, 10.0, 50.0))
+    claim = r.onset_near_ten_across_sparsity(results)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert claim.claim == "At every sparsity generalization begins near T(1 - S) = 10" and "median onset" in claim.evidence
+
+
+def test_no_onset_at_some_sparsity_is_not_near_ten():
+    assert r.onset_near_ten_across_sparsity(by_sparsity({0.98: 10.0, 0.99: None})).verdict == NOT_CONFIRMED
+
+
+def decay_sweep(onsets: dict) -> pd.DataFrame:
+    """Weight decays at S = 0.98 with the given onsets, beside a sparsity sweep at decay 0.01."""
+    rows = [row for decay, onset in onsets.items() for row in onset_rows(onset, sparsity=0.98, weight_decay=decay)]
+    rows += onset_rows(50.0, sparsity=0.99)  # another sparsity, one decay: not part of the comparison
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "onsets,verdict",
+    [({0.001: 10.0, 0.01: 10.0, 0.1: 10.0}, CONFIRMED), ({0.001: 5.0, 0.01: 10.0, 0.1: 10.0}, CONFIRMED), ({0.001: 2.0, 0.01: 10.0, 0.1: 10.0}, NOT_CONFIRMED)],
+    ids=["same", "one grid step", "factor 5"],
+)  # fmt: skip
+def test_weight_decay_does_not_move_the_onset(onsets, verdict):
+    claim = r.onset_independent_of_decay(decay_sweep(onsets))
+    assert claim.verdict == verdict and claim.evidence.startswith("at S = 0.98,")
+
+
+# --- repeated data -----------------------------------------------------------------------------
+
+
+def repeat_rows(first_memorized: dict, repeats=(1, 2, 4, 8, 16, 32)) -> list[dict]:
+    """One repeated point at each T and R: memorized from R = first_memorized[T] on (never if None),
+    taking one of the five features."""
+    rows = []
+    for t, first in first_memorized.items():
+        for copies in repeats:
+            memorized = int(first is not None and copies >= first)
+            rows.append(run(t, repeated_points=1, repeats=copies, repeated_memorized=memorized, features_learned=5 - memorized, regime="generalizing"))
+    return rows
+
+
+def test_a_boundary_doubling_with_T_over_N_is_proportional():
+    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 1_000: 32})))
+    assert claim.verdict == CONFIRMED
+    assert "slope of log R against log T/N 1.00" in claim.evidence and "T/N = 1" not in claim.evidence  # T/N = 1 is below the minimum
+
+
+def test_a_flat_boundary_is_not_proportional():
+    assert r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 4, 4_000: 4, 8_000: 4}))).verdict == NOT_CONFIRMED
+
+
+@pytest.mark.parametrize("edge", [0, 1])
+@pytest.mark.parametrize("inside", [True, False])
+def test_the_boundary_slope_must_lie_in_the_range(edge, inside):
+    slope = just(r.BOUNDARY_SLOPE_RANGE[edge], inside, passes_above=edge == 0)
+    # T/N = 2: memorized from R = 4 of (1, 4): boundary 2; T/N = 8: from R = X of (1, X): boundary sqrt(X) = 2 * 4^slope
+    first = 4 * 4 ** (2 * slope)
+    rows = repeat_rows({2_000: 4}, repeats=(1, 4)) + repeat_rows({8_000: first}, repeats=(1, first))
+    assert r.repeat_boundary_proportional(pd.DataFrame(rows)).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+
+
+def test_the_boundary_is_not_measured_outside_the_swept_R():
+    # memorized at every R, or at none: no boundary inside the sweep at two T/N
+    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 1, 4_000: None, 8_000: 8})))
+    assert claim.verdict == NOT_MEASURED and "outside the swept R" in claim.evidence
+    assert r.repeat_boundary_proportional(pd.DataFrame([run(2_000)])).verdict == NOT_MEASURED
+
+
+def displacement_rows(cases: list[tuple[int, int, int]]) -> pd.DataFrame:
+    """Runs at T = 4,000, R = 16 with (repeated points, memorized, features learned)."""
+    return pd.DataFrame([run(4_000, repeated_points=k, repeats=16, repeated_memorized=mem, features_learned=f) for k, mem, f in cases])
+
+
+@pytest.mark.parametrize(
+    "cases,verdict",
+    [([(1, 1, 4), (3, 3, 2), (4, 4, 1), (2, 2, 3)], CONFIRMED), ([(1, 1, 4), (3, 3, 2), (4, 4, 1), (2, 2, 5)], CONFIRMED),
+     ([(1, 1, 4), (3, 3, 2), (4, 4, 5), (2, 2, 5)], NOT_CONFIRMED)],
+    ids=["all", "three of four", "two of four"],
+)  # fmt: skip
+def test_each_memorized_point_displaces_a_feature(cases, verdict):
+    claim = r.memorized_points_displace_features(displacement_rows(cases))
+    assert claim.verdict == verdict and "3 × R = 16: 3 memorized, 2 features" in claim.evidence
+
+
+def test_displacement_is_not_measured_without_a_memorized_point():
+    assert r.memorized_points_displace_features(displacement_rows([(1, 0, 5), (3, 0, 5)])).verdict == NOT_MEASURED
+    assert r.memorized_points_displace_features(pd.DataFrame([run(100)])).verdict == NOT_MEASURED  # no repeat columns
+
+
+@pytest.mark.parametrize("features,verdict", [(0, CONFIRMED), (1, NOT_CONFIRMED)])
+def test_more_than_five_memorized_points_leave_no_feature(features, verdict):
+    claim = r.many_points_displace_all(displacement_rows([(6, 6, features), (1, 1, 4)]))
+    assert claim.verdict == verdict and claim.evidence.startswith(f"{1 - features} of 1 runs")
+
+
+def test_all_displaced_is_not_measured_with_five_points_or_none_memorized():
+    assert r.many_points_displace_all(displacement_rows([(5, 5, 0)])).verdict == NOT_MEASURED
+    assert r.many_points_displace_all(displacement_rows([(6, 0, 5)])).verdict == NOT_MEASURED
+
+
+# --- the learning-rate envelope ----------------------------------------------------------------
+
+ENVELOPE_T = (10, 100, 1_000, 3_000, 10_000, 100_000)
+DEFAULT_LR = Config().lr
+
+
+def envelope_rows(memorizing_slope: float = 0.5, default_onset: float = 1_000, middle_at: float | None = None) -> pd.DataFrame:
+    """Three learning rates per T: 3e-2 memorizes with training loss 0.01 T^slope, the default
+    generalizes from `default_onset` on (loss 0.9, else intermediate at 2.0), 1e-4 is intermediate
+    at 3.0. The memorizing loss passes 0.9 between T = 3,000 and 10,000 at slope 0.5. At
+    `middle_at` an intermediate run has the lowest loss."""
+    rows = []
+    for t in ENVELOPE_T:
+        rows.append(run(t, lr=3e-2, regime="memorizing", train_loss=0.01 * t**memorizing_slope))
+        general = t >= default_onset
+        rows.append(run(t, lr=DEFAULT_LR, regime="generalizing" if general else "intermediate", train_loss=0.9 if general else 2.0))
+        rows.append(run(t, lr=1e-4, regime="intermediate", train_loss=1e-6 if t == middle_at else 3.0))
+    return pd.DataFrame(rows)
+
+
+def test_the_envelope_keeps_the_lowest_training_loss_per_T_and_finds_the_crossover():
+    best = r.envelope(r.envelope_runs(envelope_rows()))
+    assert list(best["lr"]) == [3e-2, 3e-2, 3e-2, 3e-2, DEFAULT_LR, DEFAULT_LR]
+    assert r.crossover(best) == (3_000.0, 10_000.0) and r.crossover_t(best) == pytest.approx(np.sqrt(3e7))
+
+
+def test_below_the_crossover_the_envelope_memorizes():
+    assert r.envelope_memorizes_below_crossover(envelope_rows()).verdict == CONFIRMED
+    claim = r.envelope_memorizes_below_crossover(envelope_rows(middle_at=100))
+    assert claim.verdict == NOT_CONFIRMED and "100: int (lr 0.0001)" in claim.evidence
+
+
+def test_envelope_claims_are_not_measured_with_one_learning_rate():
+    one_rate = envelope_rows()
+    one_rate = one_rate[one_rate["lr"] == DEFAULT_LR]
+    for check in (r.envelope_memorizes_below_crossover, r.envelope_kink, r.envelope_crossover, r.envelope_without_intermediate):
+        assert check(one_rate).verdict == NOT_MEASURED
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_kink_needs_the_branch_slopes_to_differ_by_the_threshold(inside):
+    slope = just(r.KINK_MIN_SLOPE_CHANGE, inside, passes_above=True)
+    claim = r.envelope_kink(envelope_rows(memorizing_slope=slope))
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert "memorizing branch +0.100 (6 T)" in claim.evidence and "0.000 (4 T)" in claim.evidence  # flat from T = 1,000 on
+
+
+def test_a_kink_is_not_measured_without_a_generalizing_branch():
+    assert r.envelope_kink(envelope_rows(default_onset=100_000)).verdict == NOT_MEASURED  # one generalizing T
+
+
+@pytest.mark.parametrize("onset,verdict", [(1_000, CONFIRMED), (3_000, CONFIRMED), (10_000, NOT_CONFIRMED)])
+def test_the_envelope_crossover_lies_past_the_default_onset(onset, verdict):
+    claim = r.envelope_crossover(envelope_rows(default_onset=onset))
+    assert claim.verdict == verdict and "between T = 3,000 and 10,000" in claim.evidence
+    assert "500,000" in claim.paper and claim.comparison.startswith("T(1 - S) ≈ 55 vs 500")
+
+
+def test_without_a_crossover_it_lies_beyond_the_largest_T():
+    never = envelope_rows(memorizing_slope=0.0)  # memorizing at 0.01 everywhere
+    claim = r.envelope_crossover(never)
+    assert claim.verdict == CONFIRMED and "beyond the largest T = 100,000" in claim.evidence
+    assert r.envelope_memorizes_below_crossover(never).verdict == CONFIRMED
+    assert r.envelope_crossover(envelope_rows(default_onset=1e9)).verdict == NOT_MEASURED  # the default never generalizes
+
+
+def test_the_envelope_has_no_intermediate_regime_unless_one_is_lowest():
+    claim = r.envelope_without_intermediate(envelope_rows())
+    assert claim.verdict == CONFIRMED and "at the default learning rate 2 of 6 runs are intermediate" in claim.evidence
+    assert r.envelope_without_intermediate(envelope_rows(middle_at=1_000)).verdict == NOT_CONFIRMED
+
+
+def test_the_follow_up_claims_are_in_every_report():
+    claims = r.follow_up_claims(envelope_rows())
+    assert len(claims) == 10 and len({c.claim for c in claims}) == 10
+    verdicts = [c.verdict for c in claims]
+    assert verdicts[:6] == [NOT_MEASURED] * 6 and verdicts[6:] == [CONFIRMED] * 4
