@@ -294,6 +294,22 @@ def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp
     assert again.trained == 1
 
 
+def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monkeypatch):
+    """engine = "auto" trains large T with the tree and small T with the dense pass: a sweep that
+    stopped after its large runs resumes without --allow-mixed-engines."""
+    from toydd import _engines
+
+    monkeypatch.setattr(_engines, "TREE_MIN_EXAMPLES", 40)
+    monkeypatch.setattr(_engines, "TREE_MIN_FEATURES", 100)
+    monkeypatch.setattr(_engines, "_cuda_available", lambda: False)
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2)
+    out = tmp_path / "out"
+    run_sweep([base.replace(dataset_size=50)], out, _in_process, workers=1, threads=1)
+    report = run_sweep([base.replace(dataset_size=50), base.replace(dataset_size=5)], out, _in_process, workers=1, threads=1)
+    assert report.trained == 1 and sorted(read_results(out)["engine"]) == ["cpu", "tree"]
+    assert not (out / "engines.json").exists()
+
+
 def test_a_diverging_run_is_a_failure_record_with_its_step(tmp_path):
     config = Config(n_features=100, sparsity=0.9, steps=50, test_size=100, history_points=2, dataset_size=5, lr=1e30, warmup_fraction=0.0)
     report = run_sweep([config], tmp_path / "out", _in_process, workers=1, threads=1)

@@ -490,7 +490,8 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
     ax.set_xscale("log")
     ax.set_yscale("log", base=2)
     _plain_ticks(ax.xaxis)
-    _plain_ticks(ax.yaxis)
+    ax.set_yticks(sorted(runs["repeats"].unique()), [f"{r:g}" for r in sorted(runs["repeats"].unique())])
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("T/N (training examples per feature)")
     ax.set_ylabel("R (copies of the repeated example)")
     ax.legend(fontsize=7, loc="upper left")
@@ -502,7 +503,7 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
         panel_ax.scatter(others[:, 0], others[:, 1], s=1, color="0.7", lw=0)
         draw_vectors(panel_ax, panel.W.T, FEATURE_COLOR, 0.6)
         draw_vectors(panel_ax, panel.hidden[panel.repeated] * scale, DATA_COLOR, 1.4)
-        panel_ax.set_title(panel.title, fontsize=8)
+        panel_ax.set_title(panel.title.replace(": ", ":\n"), fontsize=8)
     fig.suptitle(f"Repeated data   [{setting_label(runs)}]", fontsize=10)
     fig.tight_layout()
     return fig

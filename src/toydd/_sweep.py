@@ -126,15 +126,27 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
     return status
 
 
-def check_engines(out: Path, stored: list[dict], todo: list[Config], allow_mixed: bool) -> None:
-    """Refuse, in one line, to train runs with an engine or device other than the one(s) that
-    trained the stored runs `stored` (rows of the results table): their float32 trajectories
-    differ. With allow_mixed the mix goes ahead and is recorded in DIR/engines.json."""
-    have = {(row.get("engine"), row.get("device") if isinstance(row.get("device"), str) else None) for row in stored}
-    if not have or not todo:
+def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool) -> None:
+    """Refuse, in one line, to mix engines or devices in one sweep (float32 trajectories differ
+    between them): when a stored run (its config and its row of the results table) was trained by
+    another engine or device than would train it now, or when a run to train names an engine that
+    trained none of the stored runs. Runs that "auto" gives different engines by the same rule (the
+    tree for large T, the dense pass for small T) are no mix. With allow_mixed the mix goes ahead
+    and is recorded in DIR/engines.json."""
+    if not stored or not todo:
         return
-    wanted = {engine_identity(c) for c in {(c.engine, c.device): c for c in todo}.values()}
-    new = sorted(w for w in wanted if w not in have and (w[0], None) not in have)
+    have, changed = set(), set()
+    for config, row in stored:
+        device = row.get("device") if isinstance(row.get("device"), str) else None
+        have.add((row.get("engine"), device))
+        now = engine_identity(config)
+        if now[0] != row.get("engine") or (device is not None and now[1] != device):
+            changed.add(now)
+    for config in {(c.engine, c.device): c for c in todo if c.engine != "auto"}.values():
+        wanted = engine_identity(config)
+        if wanted not in have and (wanted[0], None) not in have:
+            changed.add(wanted)
+    new = sorted(changed)
     if not new:
         return
     named = ", ".join(f"{engine} on {device or 'an unrecorded device'}" for engine, device in sorted(have, key=str))
@@ -332,7 +344,7 @@ def run_sweep(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
-    check_engines(out, list(rows.values()), status.todo, allow_mixed_engines)
+    check_engines(out, [(c, rows[c.run_id()]) for c in status.complete], status.todo, allow_mixed_engines)
     resumable = list(stored_stacks(checkpoint_folder(out)).values())
     tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
     write_results(out, list(rows.values()))
