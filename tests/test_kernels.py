@@ -31,15 +31,18 @@ def torch_reference(dense, W, b):
     return loss.item(), Wt.grad.numpy(), bt.grad.numpy()
 
 
-def fused(rows, W, b, parallel):
+def dense_buffers(rows, W):
+    """(bounds, hT, dhT, gW, gb, gbuf): the dense kernels' chunk bounds and zeroed arrays."""
     M, n = W.shape
     bounds = k.chunk_bounds(rows.n_rows)
     chunks = len(bounds) - 1
     hT = np.zeros((M, rows.n_rows), W.dtype)
-    dhT = np.zeros_like(hT)
-    gW = np.zeros((chunks, M, n), W.dtype)
-    gb = np.zeros((chunks, n), W.dtype)
-    gbuf = np.zeros((chunks, k.BLOCK), W.dtype)
+    return bounds, hT, np.zeros_like(hT), np.zeros((chunks, M, n), W.dtype), np.zeros((chunks, n), W.dtype), np.zeros((chunks, k.BLOCK), W.dtype)
+
+
+def fused(rows, W, b, parallel):
+    M, n = W.shape
+    bounds, hT, dhT, gW, gb, gbuf = dense_buffers(rows, W)
     run = k.loss_grad_parallel if parallel else k.loss_grad_serial
     values = rows.values.astype(W.dtype)
     # c = 2 makes the returned gradient that of the unscaled loss
@@ -191,13 +194,7 @@ def test_rounded_products_gradient_equals_float64_autograd(bits):
     operands and whose residual keeps x exact."""
     dense, rows, W, b = random_problem(300, 150, 2, seed=bits, dtype=np.float32)
     M, n = W.shape
-    bounds = k.chunk_bounds(rows.n_rows)
-    chunks = len(bounds) - 1
-    hT = np.zeros((M, rows.n_rows), np.float32)
-    dhT = np.zeros_like(hT)
-    gW = np.zeros((chunks, M, n), np.float32)
-    gb = np.zeros((chunks, n), np.float32)
-    gbuf = np.zeros((chunks, k.BLOCK), np.float32)
+    bounds, hT, dhT, gW, gb, gbuf = dense_buffers(rows, W)
     W_seen = rounded(W.reshape(-1), bits).reshape(M, n)
     values_seen = rounded(rows.values, bits)
     two = np.float32(2.0)

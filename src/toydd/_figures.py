@@ -124,6 +124,15 @@ def draw_vectors(ax, vectors: np.ndarray, color: str, width: float = 1.0) -> Non
     ax.set_yticks([])
 
 
+def draw_panel(ax, panel, title: str, fontsize: int) -> None:
+    """One vector plot: the features W_i (panel.W (m, n)) and, where stored, the training hidden
+    vectors (panel.hidden (T, m)) scaled to the longest feature."""
+    draw_vectors(ax, panel.W.T, FEATURE_COLOR, 0.6)
+    if panel.hidden is not None:
+        draw_vectors(ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
+    ax.set_title(title, fontsize=fontsize)
+
+
 def t_label(t: float) -> str:
     """A dataset size as text: 1,000 or ∞."""
     return "∞" if not np.isfinite(t) else f"{int(t):,}"
@@ -203,11 +212,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     loss_ax.tick_params(labelbottom=False)
 
     for column, panel in enumerate(panels):
-        ax = fig.add_subplot(grid[2, column])
-        draw_vectors(ax, panel.W.T, FEATURE_COLOR, 0.6)
-        if panel.hidden is not None:
-            draw_vectors(ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
-        ax.set_title(f"T = {t_label(panel.dataset_size)}", fontsize=9)
+        draw_panel(fig.add_subplot(grid[2, column]), panel, f"T = {t_label(panel.dataset_size)}", 9)
     fig.text(0.01, 0.27, "(c)", fontsize=10)
     _legend_with_tail_share(loss_ax, results, x)
     fig.tight_layout()
@@ -546,11 +551,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
     ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T   [{setting_label(runs)}]", fontsize=9)
     for column, panel in enumerate(panels):
-        panel_ax = fig.add_subplot(grid[1, column])
-        draw_vectors(panel_ax, panel.W.T, FEATURE_COLOR, 0.6)
-        if panel.hidden is not None:
-            draw_vectors(panel_ax, panel.hidden / max(np.abs(panel.hidden).max(), 1e-12) * np.abs(panel.W).max(), DATA_COLOR, 1.0)
-        panel_ax.set_title(f"envelope at T = {t_label(panel.dataset_size)}", fontsize=8)
+        draw_panel(fig.add_subplot(grid[1, column]), panel, f"envelope at T = {t_label(panel.dataset_size)}", 8)
     fig.tight_layout()
     return fig
 

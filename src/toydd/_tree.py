@@ -43,8 +43,8 @@ import numpy as np
 
 from . import _kernels as kernels
 
-LEAF = 32  # examples per leaf at most (measured a little faster than 16 at n = 10,000, T = 100,000)
-REBUILD_EVERY = 32  # steps between rebuilds of the ordering (measured: 8 cost 5% more time, no fewer visits)
+LEAF = 32  # examples per leaf at most (32 walked a little faster than 16 at n = 10,000, T = 100,000: tree_step_costs.py)
+REBUILD_EVERY = 32  # steps between rebuilds of the ordering (a rebuild costs about 20 steps' re-boxing)
 FEATURE_GROUPS = 4  # features walked in parallel in this many fixed groups (any thread count)
 SPARSE_CHUNK_MIN = 4_096  # examples per chunk of the sparse passes at least
 SPARSE_CHUNKS_MAX = 4  # ... and at most this many chunks
@@ -67,7 +67,7 @@ hs, dhs (m, T): hidden vectors in tree order and the tree part of their gradient
 each box's centre then half-widths (one cache line per node for m <= 4); ref (m,): the point the
 moments are taken about; moments (L, 1 + m + m^2): per leaf count, sum of h - ref, sum of
 (h - ref)(h - ref)^T; prefix_n (L + 1,), prefix_1 (L + 1, m), prefix_2 (L + 1, m, m): their prefix
-sums over leaves; scratch (G, 4, L + 1): the walk's node lists; feature_order (n,): the features
+sums over leaves; scratch (G, 3, L + 1): the walk's node lists (frontier, crossed, linear); feature_order (n,): the features
 by the direction of W_i (`_order_features`), bucket_start (ANGLE_BUCKETS + 1,): its scratch; diff_a (G, L + 1, m), diff_B (G, L + 1, m, m): difference
 arrays of the linear regions' gradient to h; group_dhs (G, m, T): each group's dense gradient to h,
 on the leaves in touched_list (G, L) (n_touched (G,), touched (G, L)); gW64 (m, n), gb64 (n,): the
@@ -294,7 +294,7 @@ def _feature_pass(units, levels, i, w, bias, c, ws, g, scratch, acc, sum_1, sum_
     branches into inactive (dropped), linear (closed form from the prefix moments of the node's
     leaves, and the difference arrays for the gradient to h) and crossed (their children make the
     next level; at the leaf level, done pair by pair, adjacent leaves as one run). Adds to
-    gW64[:, i], gb64[i] and group g's arrays; scratch (4, L + 1) int64; acc, sum_1 (m,), sum_2
+    gW64[:, i], gb64[i] and group g's arrays; scratch (3, L + 1) int64; acc, sum_1 (m,), sum_2
     (m, m): scratch; counts (N_STATS,) += what was done. Returns sum r^2."""
     M = len(units)
     n_examples = ws.hs.shape[1]
@@ -414,8 +414,8 @@ def _touch(levels, n_examples, first, last, touched, touched_list, n_touched, g,
 def _order_features(units, W, b, feature_order, bucket_start):
     """feature_order (n,) = the features sorted (stably, by counting) by the direction of their
     first two units (sign of w and b when m = 1). Features with similar planes walk the same
-    nodes, so walking them one after another finds those nodes in cache (measured: 25% less time
-    at n = 10,000, T = 100,000). A function of W and b alone."""
+    nodes, so walking them one after another finds those nodes in cache. A function of W and b
+    alone, so the order of the sums does not depend on the past."""
     M = len(units)
     n = W.shape[1]
     bucket_start[:] = 0
@@ -550,7 +550,7 @@ def tree_workspace(units, n_rows, n):
     return TreeWorkspace(
         np.zeros((M, n_rows)), np.zeros((M, n_rows)), np.zeros((2 * n_leaves - 1, 2 * M)), np.zeros(M),
         np.zeros((n_leaves, 1 + M + M * M)), np.zeros(n_leaves + 1), np.zeros((n_leaves + 1, M)), np.zeros((n_leaves + 1, M, M)),
-        np.zeros((G, 4, n_leaves + 1), np.int64), np.zeros(n, np.int64), np.zeros(ANGLE_BUCKETS + 1, np.int64),
+        np.zeros((G, 3, n_leaves + 1), np.int64), np.zeros(n, np.int64), np.zeros(ANGLE_BUCKETS + 1, np.int64),
         np.zeros((G, n_leaves + 1, M)), np.zeros((G, n_leaves + 1, M, M)),
         np.zeros((G, M, n_rows)), np.zeros((G, n_leaves), np.bool_), np.zeros((G, n_leaves), np.int64), np.zeros(G, np.int64),
         np.zeros((M, n)), np.zeros(n), np.zeros((n_chunks, M, n)), np.zeros((n_chunks, n)), np.zeros((G, N_STATS), np.int64),
