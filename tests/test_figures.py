@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 
 from toydd import _figures as fig  # noqa: E402
@@ -228,3 +229,20 @@ def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crosso
     np.testing.assert_allclose(lines["generalizing branch: lowest per T"].get_ydata(), [0.9, 0.9, 0.9])
     assert lines["crossover T ≈ 300"].get_xdata()[0] == 300.0
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(figure.axes) == 2
+
+
+def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cluster():
+    branch = pd.DataFrame([{"dataset_size": t, "clustered_share": share, "cluster_shared_feature_share": shared, "cluster_count": count,
+                            "cluster_size_mean": size, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2, "steps": 1000,
+                            "weight_decay": 0.01, "data_seed": 0}
+                           for t, share, shared, count, size in ((30.0, 0.0, np.nan, 0, np.nan), (300.0, 0.6, 0.8, 20, 3.0))])  # fmt: skip
+    hidden = np.concatenate([pentagon(), pentagon()[:2] * 0.9])  # two clusters of two, three single examples
+    labels = np.array([0, 1, 2, 3, 4, 0, 1])
+    figure = fig.clusters_figure(branch, fig.VectorPanel(300.0, pentagon().T, hidden), labels, seen_from=1.0)
+    shares = {l.get_label(): l for l in figure.axes[0].get_lines()}
+    np.testing.assert_allclose(shares["examples in a cluster"].get_ydata(), [0.0, 0.6])
+    assert figure.axes[0].get_lines()[-1].get_xdata()[0] == pytest.approx(100.0)  # T(1 - S) = 1 at S = 0.99
+    single, grouped = figure.axes[2].collections
+    assert len(single.get_offsets()) == 3 and len(grouped.get_offsets()) == 4
+    no_panel = fig.clusters_figure(branch, None, None, seen_from=1.0)
+    assert not no_panel.axes[2].axison

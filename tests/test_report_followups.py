@@ -197,16 +197,18 @@ ENVELOPE_T = (10, 100, 1_000, 3_000, 10_000, 100_000)
 DEFAULT_LR = Config().lr
 
 
-def envelope_rows(memorizing_slope: float = 0.5, default_onset: float = 1_000, middle_at: float | None = None) -> pd.DataFrame:
+def envelope_rows(memorizing_slope: float = 0.5, default_onset: float = 1_000, middle_at: float | None = None, generalizing_slope: float = 0.0) -> pd.DataFrame:
     """Three learning rates per T: 3e-2 memorizes with training loss 0.01 T^slope, the default
-    generalizes from `default_onset` on (loss 0.9, else intermediate at 2.0), 1e-4 is intermediate
-    at 3.0. The memorizing loss passes 0.9 between T = 3,000 and 10,000 at slope 0.5. At
+    generalizes from `default_onset` on (loss 0.9 (T / 10,000)^generalizing_slope, else
+    intermediate at 2.0), 1e-4 is intermediate at 3.0. The memorizing loss passes the generalizing
+    one between T = 3,000 and 10,000 at the default slopes (and at slopes 0.5 and 0.4). At
     `middle_at` an intermediate run has the lowest loss."""
     rows = []
     for t in ENVELOPE_T:
         rows.append(run(t, lr=3e-2, regime="memorizing", train_loss=0.01 * t**memorizing_slope))
         general = t >= default_onset
-        rows.append(run(t, lr=DEFAULT_LR, regime="generalizing" if general else "intermediate", train_loss=0.9 if general else 2.0))
+        general_loss = 0.9 * (t / 10_000) ** generalizing_slope
+        rows.append(run(t, lr=DEFAULT_LR, regime="generalizing" if general else "intermediate", train_loss=general_loss if general else 2.0))
         rows.append(run(t, lr=1e-4, regime="intermediate", train_loss=1e-6 if t == middle_at else 3.0))
     return pd.DataFrame(rows)
 
@@ -232,10 +234,10 @@ def test_envelope_claims_are_not_measured_with_one_learning_rate():
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_kink_needs_the_branch_slopes_to_differ_by_the_threshold(inside):
-    slope = just(r.KINK_MIN_SLOPE_CHANGE, inside, passes_above=True)
-    claim = r.envelope_kink(envelope_rows(memorizing_slope=slope))
+    change = just(r.KINK_MIN_SLOPE_CHANGE, inside, passes_above=True)
+    claim = r.envelope_kink(envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5 - change))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    assert "memorizing branch +0.100 (6 T)" in claim.evidence and "0.000 (4 T)" in claim.evidence  # flat from T = 1,000 on
+    assert "memorizing branch +0.500 (6 T)" in claim.evidence and f"{0.5 - change:+.3f} (4 T)" in claim.evidence  # from T = 1,000 on
 
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():
@@ -264,7 +266,57 @@ def test_the_envelope_has_no_intermediate_regime_unless_one_is_lowest():
 
 
 def test_the_follow_up_claims_are_in_every_report():
-    claims = r.follow_up_claims(envelope_rows())
-    assert len(claims) == 10 and len({c.claim for c in claims}) == 10
+    claims = r.follow_up_claims(cluster_rows())
+    assert len(claims) == 11 and len({c.claim for c in claims}) == 11
     verdicts = [c.verdict for c in claims]
-    assert verdicts[:6] == [NOT_MEASURED] * 6 and verdicts[6:] == [CONFIRMED] * 4
+    assert verdicts[:6] == [NOT_MEASURED] * 6 and verdicts[6:] == [CONFIRMED] * 5
+
+
+# --- clusters in memorizing solutions ----------------------------------------------------------
+
+
+def cluster_rows(clustered: float = 0.8, shared: float = 0.7, from_t: float = 100) -> pd.DataFrame:
+    """The envelope rows with cluster scalars: memorizing runs store `clustered` of their examples
+    in clusters, `shared` of them sharing a feature, from T = from_t on (none below)."""
+    rows = envelope_rows()
+    above = rows["dataset_size"] >= from_t
+    rows["cluster_count"] = np.where(above, 12, 0)
+    rows["cluster_size_mean"] = np.where(above, 3.5, np.nan)
+    rows["clustered_share"] = np.where(above, clustered, 0.0)
+    rows["cluster_shared_feature_share"] = np.where(above, shared, np.nan)
+    return rows
+
+
+def test_the_memorizing_branch_keeps_the_lowest_memorizing_run_per_T():
+    rows = cluster_rows()
+    branch = r.memorizing_branch(rows)
+    assert list(branch["dataset_size"]) == list(map(float, ENVELOPE_T)) and set(branch["lr"]) == {3e-2}
+    assert r.cluster_panel_run(rows) == [branch["run_id"].iloc[-1]]
+
+
+@pytest.mark.parametrize("which", ["clustered", "shared"])
+@pytest.mark.parametrize("inside", [True, False])
+def test_clusters_need_both_shares_above_their_bars(which, inside):
+    bar = r.CLUSTERED_MIN_SHARE if which == "clustered" else r.SHARED_MIN_SHARE
+    claim = r.memorizing_clusters(cluster_rows(**{which: just(bar, inside, passes_above=True)}))
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert "T = 10: no cluster" in claim.evidence and "in 12 clusters (mean size 3.5)" in claim.evidence
+
+
+def test_clusters_are_judged_only_from_one_example_per_feature():
+    # T(1 - S) >= 1 means T >= 100 here: a run without clusters at T = 10 does not count against it
+    assert r.memorizing_clusters(cluster_rows(from_t=100)).verdict == CONFIRMED
+    assert r.memorizing_clusters(cluster_rows(from_t=1_000)).verdict == NOT_CONFIRMED
+
+
+def test_clusters_are_not_measured_without_memorizing_runs_that_measured_them():
+    assert r.memorizing_clusters(envelope_rows()).verdict == NOT_MEASURED  # stored before clusters were measured
+    only_small = cluster_rows()
+    only_small = only_small[only_small["dataset_size"] < 100]
+    assert r.memorizing_clusters(only_small).verdict == NOT_MEASURED
+
+
+def test_a_kink_is_not_measured_without_a_crossover_in_the_sweep():
+    never = envelope_rows(memorizing_slope=0.0)  # memorizing lowest at every T: the envelope never switches
+    claim = r.envelope_kink(never)
+    assert claim.verdict == NOT_MEASURED and "no crossover inside the sweep" in claim.evidence

@@ -162,7 +162,9 @@ def test_float64_trajectory_equals_cpu_engine(m):
 def test_float32_full_run_agrees_with_cpu_engine():
     """A full 50,000-step-style run in float32 (shortened): final metrics within float32 noise
     and the same regime. m = 3 in the generalizing regime, where training is not chaotic."""
-    base = Config(n_features=300, sparsity=0.97, n_hidden=3, dataset_size=4000, steps=4000, test_size=1000, history_points=0)
+    # one thread: the thread count changes no bit (tested above), and under pytest -n 2 every
+    # parallel region would wait for the other test process's time slice
+    base = Config(n_features=300, sparsity=0.97, n_hidden=3, dataset_size=4000, steps=4000, test_size=1000, history_points=0, threads=1)
     dense = toydd.train(base.replace(engine="cpu")).metrics
     by_tree = toydd.train(base.replace(engine="tree")).metrics
     for key in ("train_loss", "test_loss", "W_norm", "b_norm"):
@@ -185,7 +187,7 @@ def test_resuming_mid_rebuild_period_changes_nothing():
 
 
 def test_paper_setting_T5_memorizes_a_regular_pentagon():
-    result = toydd.train(Config(dataset_size=5, engine="tree"))
+    result = toydd.train(Config(dataset_size=5, engine="tree", threads=1))  # one thread: see above
     dims = result.measurements.examples["dimensionality"]
     np.testing.assert_allclose(dims, 0.4, atol=0.04)
 

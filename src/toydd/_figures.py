@@ -556,6 +556,56 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     return fig
 
 
+def clusters_figure(branch: pd.DataFrame, panel: VectorPanel | None, labels: np.ndarray | None, seen_from: float):
+    """Clusters of examples in memorizing solutions (docs/science.md section 7): (a) the share of
+    represented examples that sit in a cluster and the share of clusters whose members share an
+    active feature, (b) cluster count and mean size, both against T for the memorizing branch of
+    the envelope; (c) one solution's hidden vectors coloured by cluster (single examples grey).
+
+    branch: one run per T (dataset_size, sparsity and the `_clusters` scalars); panel and labels
+    (T,): the run drawn in (c), or None; seen_from: T(1 - S) from which SPEC expects clusters.
+    """
+    fig = Figure(figsize=(12, 3.8))
+    axes = fig.subplots(1, 3)
+    sizes = branch["dataset_size"].values
+    axes[0].plot(sizes, branch["clustered_share"], "o-", color=DATA_COLOR, label="examples in a cluster")
+    axes[0].plot(sizes, branch["cluster_shared_feature_share"], "s--", color=FEATURE_COLOR, label="clusters sharing a feature")
+    axes[0].set_ylim(-0.03, 1.03)
+    axes[0].set_ylabel("share")
+    axes[1].plot(sizes, branch["cluster_count"], "o-", color="k", label="clusters (2+ examples)")
+    twin = axes[1].twinx()
+    twin.plot(sizes, branch["cluster_size_mean"], "s--", color=MEDIAN_COLOR, label="mean cluster size")
+    twin.set_ylabel("mean cluster size", color=MEDIAN_COLOR)
+    axes[1].set_ylabel("clusters")
+    for ax in axes[:2]:
+        ax.set_xscale("log")
+        _plain_ticks(ax.xaxis)
+        ax.set_xlabel("T (training examples)")
+        ax.axvline(seen_from / (1 - float(branch["sparsity"].iloc[0])), color="0.4", ls=":", lw=1)
+    axes[0].legend(fontsize=8, loc="upper left")
+    axes[1].legend(handles=axes[1].get_lines()[:1] + twin.get_lines(), fontsize=8, loc="upper left")
+    axes[0].set_title(f"memorizing branch (dotted: T(1 - S) = {seen_from:g})", fontsize=9)
+    if panel is None or labels is None:
+        axes[2].axis("off")
+    else:
+        ax = axes[2]
+        hidden = panel.hidden / max(np.linalg.norm(panel.hidden, axis=1).max(), 1e-12)
+        size = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, dtype=int)
+        alone = (labels < 0) | (size[np.maximum(labels, 0)] < 2) if len(size) else np.ones(len(labels), dtype=bool)
+        ax.scatter(hidden[alone, 0], hidden[alone, 1], s=4, color="0.7", lw=0)
+        grouped = ~alone
+        ax.scatter(hidden[grouped, 0], hidden[grouped, 1], s=7, c=labels[grouped] % 10, cmap="tab10", vmin=0, vmax=9, lw=0)
+        ax.set_xlim(-1.15, 1.15)
+        ax.set_ylim(-1.15, 1.15)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"hidden vectors at T = {t_label(panel.dataset_size)}, coloured by cluster", fontsize=9)
+    fig.suptitle(f"Clusters of training examples in memorizing solutions   [{setting_label(branch)}]", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _number_label(x: float) -> str:
     """Two significant digits with thousands separators."""
     return f"{float(f'{x:.2g}'):,g}"

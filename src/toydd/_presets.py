@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ._config import ConfigError
+from ._config import Config, ConfigError
 from ._sweep_spec import SweepSpec, parse_sweep
 
-# Throughput for estimates: the cpu engine at m = 2 on one core here (T = 500,000, n = 10,000),
-# (feature, example) pairs per second; cost grows about linearly with m (see the benchmark).
-PAIRS_PER_CORE_SECOND = 6e9
+# The cost model of the estimates: the dense cpu engine on one free core of a 2-core AMD EPYC (AVX2,
+# no AVX-512), 2026-11-30. A training step costs a fixed part, a part per (feature, example) pair of
+# the dense pass (times max(1, m / 2): the pass grows about linearly with m, see the benchmark) and a
+# part per nonzero of the sparse passes. Pair and nonzero costs solved from `toydd train --engine cpu
+# --threads 1 --history-points 0` at n = 10,000, S = 0.999, T = 20,000 and 500,000 (2.9e9 and 3.0e9
+# pairs/s) and n = 1,000, S = 0.99, T = 2,000 and 20,000 (2.2e9 and 2.4e9); the fixed part from the
+# step times of small-T runs. Runs at T >= 20,000 that auto gives the tree engine cost less (README).
+STEP_SECONDS = 3e-5
+PAIR_SECONDS = 3.3e-10
+NONZERO_SECONDS = 9e-9
 
 
 def names() -> list[str]:
@@ -26,7 +33,13 @@ def load_preset(name: str) -> SweepSpec:
     return parse_sweep(preset_text(name), f"preset {name}")
 
 
+def run_seconds(config: Config) -> float:
+    """Estimated seconds of one run on one core (all restarts), from the cost model above."""
+    pairs = float(config.n_features) * config.examples_per_step
+    step = STEP_SECONDS + PAIR_SECONDS * pairs * max(1.0, config.n_hidden / 2) + NONZERO_SECONDS * pairs * (1 - config.sparsity)
+    return step * config.steps * config.restarts
+
+
 def estimated_hours(spec: SweepSpec, cores: int) -> float:
-    """Hours of training on `cores` cores at PAIRS_PER_CORE_SECOND, times max(1, m / 2)."""
-    pair_steps = sum(c.cost * max(1.0, c.n_hidden / 2) for c in spec.configs())
-    return pair_steps / (PAIRS_PER_CORE_SECOND * cores) / 3600
+    """Hours of training of every run of `spec` on `cores` cores (`run_seconds`, runs in parallel)."""
+    return sum(run_seconds(c) for c in spec.configs()) / cores / 3600

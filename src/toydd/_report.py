@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _figures
+from . import _clusters, _figures
 from ._config import Config
 from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
@@ -310,7 +310,7 @@ def figure_views(out: Path, results: pd.DataFrame, with_animation: bool) -> RunV
     if series["dataset_size"].nunique() >= 2:
         panels = {panel_run(series, t) for t in small_t_sizes(series) + spread_sizes(series["dataset_size"], VECTOR_PLOTS)}
     animated = snapshot_run(out, results) if with_animation else None
-    panels |= set(envelope_panel_runs(results))
+    panels |= set(envelope_panel_runs(results)) | set(cluster_panel_run(results))
     return read_views(out, list(series["run_id"]), panels, animated, repeat_panel_runs(results))
 
 
@@ -382,7 +382,7 @@ def draw_figures(results: pd.DataFrame, views: RunViews) -> dict:
 def follow_up_figures(results: pd.DataFrame, views: RunViews) -> dict:
     """The figures of docs/science.md section 7 the results support: fig7_onset (when sparsity
     varies over T), fig8_repeats (runs with one repeated point), fig9_envelope (learning rates
-    varying over T)."""
+    varying over T), fig11_clusters (the envelope's memorizing branch, measured at m = 2)."""
     drawn = {}
     onset = onset_runs(results)
     if len(onset):
@@ -396,6 +396,11 @@ def follow_up_figures(results: pd.DataFrame, views: RunViews) -> dict:
     if runs["dataset_size"].nunique() >= 2:
         panels = [views.panels[run_id] for run_id in envelope_panel_runs(results) if run_id in views.panels]
         drawn["fig9_envelope"] = _figures.envelope_figure(runs, crossover_t(envelope(runs)), panels)
+    branch = memorizing_branch(results)
+    if len(branch) >= 2:
+        panel = views.panels.get(cluster_panel_run(results)[0])
+        labels = None if panel is None or panel.hidden is None else _clusters.direction_clusters(panel.hidden)
+        drawn["fig11_clusters"] = _figures.clusters_figure(branch, panel, labels, CLUSTERS_FROM_SEEN)
     return drawn
 
 
@@ -894,6 +899,7 @@ def follow_up_claims(results: pd.DataFrame) -> list[Claim]:
         onset_agrees_across_sparsity(results), onset_near_ten_across_sparsity(results), onset_independent_of_decay(results),
         repeat_boundary_proportional(results), memorized_points_displace_features(results), many_points_displace_all(results),
         envelope_memorizes_below_crossover(results), envelope_kink(results), envelope_crossover(results), envelope_without_intermediate(results),
+        memorizing_clusters(results),
     ]  # fmt: skip
 
 
@@ -1143,7 +1149,11 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     """The memorizing and generalizing branches' log-log slopes (`branch_fits`) differ by more
     than KINK_MIN_SLOPE_CHANGE."""
     claim = "The envelope has a kink at the crossover: the branches' slopes differ"
-    fits = branch_fits(envelope_runs(results))
+    runs = envelope_runs(results)
+    fits = branch_fits(runs)
+    if len(runs) and runs["dataset_size"].nunique() >= 2 and crossover(envelope(runs)) is None:
+        # the branches may bend differently, but the envelope follows one of them throughout
+        return Claim(claim, f"no crossover inside the sweep, so the envelope has no kink to measure: {_regime_text(envelope(runs))}", NOT_MEASURED)
     if len(fits) < 2:
         return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T on both the memorizing and the generalizing branch", NOT_MEASURED)
     (memorizing, m_points), (generalizing, g_points) = fits["memorizing"], fits["generalizing"]
@@ -1187,6 +1197,58 @@ def envelope_crossover(results: pd.DataFrame) -> Claim:
     paper = f"crossover near T = {_figures.t_label(SPEC_CROSSOVER_T)} (T(1 - S) = {paper_seen:g}) at the paper's setting (docs/science.md section 7)"
     details = f"T(1 - S) {'>' if found is None else '≈'} {_number(measured * (1 - sparsity))} vs {paper_seen:g} ({_ratio(measured * (1 - sparsity), paper_seen)})"
     return _with_paper(Claim(claim, evidence, verdict), runs, paper, _within_factor(measured * (1 - sparsity), paper_seen) if found else None, details)
+
+
+# docs/science.md section 7: memorization stores clusters "from about T = 1k" at the paper's setting
+# (S = 0.999), where each feature appears in T(1 - S) = 1 training example on average.
+CLUSTERS_FROM_SEEN = 1.0
+CLUSTERED_MIN_SHARE = 0.5  # a solution stores clusters when half its represented examples sit in one
+SHARED_MIN_SHARE = 0.5  # ... and half of those clusters share an active feature
+
+
+def memorizing_branch(results: pd.DataFrame) -> pd.DataFrame:
+    """The envelope's memorizing branch: per T the memorizing run with the lowest training loss
+    among those whose clusters were measured (m = 2, by toydd versions that measure them)."""
+    runs = envelope_runs(results)
+    if not len(runs) or "clustered_share" not in runs:
+        return runs.iloc[:0]
+    runs = runs[(runs["regime"] == "memorizing") & runs["clustered_share"].notna()]
+    if not len(runs):
+        return runs
+    return runs.loc[runs.groupby("dataset_size")["train_loss"].idxmin()].sort_values("dataset_size")
+
+
+def _clusters_text(branch: pd.DataFrame) -> str:
+    return "; ".join(
+        f"T = {_figures.t_label(t)}: {share:.0%} of the stored examples in {int(count)} clusters (mean size {_number(size) if count else '-'}), "
+        f"{shared:.0%} of them sharing a feature" if count else f"T = {_figures.t_label(t)}: no cluster"
+        for t, share, count, size, shared in zip(
+            branch["dataset_size"], branch["clustered_share"], branch["cluster_count"], branch["cluster_size_mean"], branch["cluster_shared_feature_share"].fillna(0.0))
+    )  # fmt: skip
+
+
+def memorizing_clusters(results: pd.DataFrame) -> Claim:
+    """Every run of the memorizing branch at T(1 - S) >= CLUSTERS_FROM_SEEN keeps at least
+    CLUSTERED_MIN_SHARE of its stored examples in clusters (`_clusters`), and at least
+    SHARED_MIN_SHARE of its clusters share an active feature."""
+    claim = f"Memorizing solutions store clusters of examples that share an active feature from T(1 - S) = {CLUSTERS_FROM_SEEN:g}"
+    branch = memorizing_branch(results)
+    if not len(branch):
+        return Claim(claim, "needs memorizing envelope runs at m = 2 whose clusters were measured", NOT_MEASURED)
+    seen = branch["dataset_size"] * (1 - branch["sparsity"])
+    above = branch[seen >= CLUSTERS_FROM_SEEN]
+    if not len(above):
+        return Claim(claim, f"no memorizing envelope run at T(1 - S) >= {CLUSTERS_FROM_SEEN:g}: {_clusters_text(branch)}", NOT_MEASURED)
+    clustered = (above["clustered_share"] >= CLUSTERED_MIN_SHARE) & (above["cluster_shared_feature_share"].fillna(0.0) >= SHARED_MIN_SHARE)
+    evidence = (f"memorizing branch of the envelope: {_clusters_text(branch)} (a cluster: neighbouring hidden directions closer than "
+                f"{_clusters.CLUSTER_GAP:g} of the even spacing; bars {CLUSTERED_MIN_SHARE:.0%} and {SHARED_MIN_SHARE:.0%})")  # fmt: skip
+    return Claim(claim, evidence, _verdict(bool(clustered.all())))
+
+
+def cluster_panel_run(results: pd.DataFrame) -> list[str]:
+    """The memorizing-branch run drawn in the clusters figure: the one at the largest T."""
+    branch = memorizing_branch(results)
+    return [] if len(branch) < 2 else [str(branch["run_id"].iloc[-1])]
 
 
 def envelope_without_intermediate(results: pd.DataFrame) -> Claim:

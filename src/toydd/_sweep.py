@@ -291,6 +291,10 @@ def result_row(path: Path) -> dict:
 def write_results(out: Path, rows: list[dict]) -> Path:
     """results.parquet from the given rows, sorted by config, written atomically."""
     table = pd.DataFrame(rows)
+    # one column order whichever run comes first: the config, then the measurements by name (runs
+    # differ in which they have: infinite data has no clusters, only repeated data has repeats)
+    settings = ["run_id", *Config.__dataclass_fields__]
+    table = table[[c for c in settings if c in table] + sorted(c for c in table if c not in settings)]
     if len(table):
         order = [c for c in ("n_features", "sparsity", "n_hidden", "dataset_size", "data_seed", "init_seed", "lr", "weight_decay", "steps") if c in table]
         table = table.sort_values(order + ["run_id"], kind="stable").reset_index(drop=True)
