@@ -72,6 +72,20 @@ def test_cluster_scalars_on_a_known_layout():
     assert scalars["cluster_count"] == 1 and scalars["cluster_size_mean"] == 3 and scalars["cluster_size_max"] == 3
     assert scalars["clustered_share"] == 3 / 5
     assert scalars["cluster_shared_feature_share"] == 1.0
+    assert 0.0 <= scalars["cluster_chance_share"] <= 1.0
+
+
+def test_the_chance_level_is_what_a_random_W_clusters_on_the_same_rows():
+    # every row holds one of two features: under any W the rows of a feature share one direction
+    rows = rows_of([[0]] * 6 + [[1]] * 4, n_features=2)
+    W = at_angles([0.0, 2.0]).T
+    scalars, _ = cluster_measurements(W, rows)
+    assert scalars["cluster_chance_share"] == 1.0 and scalars["cluster_chance_shared_feature_share"] == 1.0
+    assert scalars["clustered_share"] == 1.0  # the model clusters them too: no more than chance
+    # distinct single features: no cluster for the model (a regular polygon) nor by chance
+    polygon = rows_of([[i] for i in range(5)], n_features=5)
+    scalars, _ = cluster_measurements(at_angles(np.arange(5) * 2 * np.pi / 5).T, polygon)
+    assert scalars["clustered_share"] == 0.0 and scalars["cluster_chance_share"] < 1.0
 
 
 def test_runs_at_m_2_store_clusters_with_their_examples(tmp_path):
@@ -82,4 +96,7 @@ def test_runs_at_m_2_store_clusters_with_their_examples(tmp_path):
     stored = load_run(save_run(result, tmp_path / "run"))
     assert np.array_equal(stored.examples["cluster"], labels)
     assert stored.metrics["cluster_count"] == result.measurements.scalars["cluster_count"]
-    assert "cluster" not in train(Config(**{**config.to_dict(), "n_hidden": 3})).measurements.examples
+    assert "cluster" not in train(config.replace(n_hidden=3)).measurements.examples
+    # copies of a repeated example would be a cluster by construction: not measured
+    repeated = train(config.replace(repeated_points=1, repeats=4)).measurements
+    assert "cluster" not in repeated.examples and "cluster_count" not in repeated.scalars

@@ -275,15 +275,18 @@ def test_the_follow_up_claims_are_in_every_report():
 # --- clusters in memorizing solutions ----------------------------------------------------------
 
 
-def cluster_rows(clustered: float = 0.8, shared: float = 0.7, from_t: float = 100) -> pd.DataFrame:
+def cluster_rows(clustered: float = 0.8, shared: float = 0.7, from_t: float = 100, chance: float = 0.2, shared_chance: float = 0.1) -> pd.DataFrame:
     """The envelope rows with cluster scalars: memorizing runs store `clustered` of their examples
-    in clusters, `shared` of them sharing a feature, from T = from_t on (none below)."""
+    in clusters, `shared` of them sharing a feature, from T = from_t on (none below); a random W
+    on the same rows gives `chance` and `shared_chance` at every T."""
     rows = envelope_rows()
     above = rows["dataset_size"] >= from_t
     rows["cluster_count"] = np.where(above, 12, 0)
     rows["cluster_size_mean"] = np.where(above, 3.5, np.nan)
     rows["clustered_share"] = np.where(above, clustered, 0.0)
     rows["cluster_shared_feature_share"] = np.where(above, shared, np.nan)
+    rows["cluster_chance_share"] = chance
+    rows["cluster_chance_shared_feature_share"] = shared_chance
     return rows
 
 
@@ -296,11 +299,17 @@ def test_the_memorizing_branch_keeps_the_lowest_memorizing_run_per_T():
 
 @pytest.mark.parametrize("which", ["clustered", "shared"])
 @pytest.mark.parametrize("inside", [True, False])
-def test_clusters_need_both_shares_above_their_bars(which, inside):
-    bar = r.CLUSTERED_MIN_SHARE if which == "clustered" else r.SHARED_MIN_SHARE
-    claim = r.memorizing_clusters(cluster_rows(**{which: just(bar, inside, passes_above=True)}))
+def test_clusters_need_both_shares_above_chance_by_their_margins(which, inside):
+    margin = r.CLUSTERED_MIN_EXCESS if which == "clustered" else r.SHARED_MIN_EXCESS
+    chance = 0.2 if which == "clustered" else 0.1
+    claim = r.memorizing_clusters(cluster_rows(**{which: chance + just(margin, inside, passes_above=True)}))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    assert "T = 10: no cluster" in claim.evidence and "in 12 clusters (mean size 3.5)" in claim.evidence
+    assert "T = 10: no cluster (chance 20%)" in claim.evidence and "in 12 clusters (mean size 3.5; chance 20%)" in claim.evidence
+
+
+def test_clusters_at_chance_level_are_not_confirmed_however_many():
+    # data that cluster by themselves (one active feature per example): the model adds nothing
+    assert r.memorizing_clusters(cluster_rows(clustered=0.7, shared=0.9, chance=0.6, shared_chance=0.8)).verdict == NOT_CONFIRMED
 
 
 def test_clusters_are_judged_only_from_one_example_per_feature():
@@ -311,6 +320,7 @@ def test_clusters_are_judged_only_from_one_example_per_feature():
 
 def test_clusters_are_not_measured_without_memorizing_runs_that_measured_them():
     assert r.memorizing_clusters(envelope_rows()).verdict == NOT_MEASURED  # stored before clusters were measured
+    assert r.memorizing_clusters(cluster_rows().drop(columns="cluster_chance_share")).verdict == NOT_MEASURED  # ... or their chance
     only_small = cluster_rows()
     only_small = only_small[only_small["dataset_size"] < 100]
     assert r.memorizing_clusters(only_small).verdict == NOT_MEASURED

@@ -447,3 +447,17 @@ def test_dask_scheduler_and_workers_as_users_run_them_survive_a_killed_worker(tm
     assert reference.returncode == 0, reference.stderr
     assert len(read_results(local_out)) == total
     pd.testing.assert_frame_equal(comparable(out), comparable(local_out), check_exact=True)
+
+
+def test_results_columns_do_not_depend_on_which_run_comes_first(tmp_path):
+    from toydd._sweep import write_results
+
+    # as `result_row` builds them: dataset_size a float, inf for infinite data
+    finite = {"run_id": "a", **Config(dataset_size=5).to_dict(), "dataset_size": 5.0, "cluster_count": 1, "train_loss": 0.5}
+    infinite = {"run_id": "b", **Config(dataset_size="inf").to_dict(), "dataset_size": float("inf"), "train_loss": 0.7}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = pd.read_parquet(write_results(tmp_path / "one", [finite, infinite]))
+    two = pd.read_parquet(write_results(tmp_path / "two", [infinite, finite]))
+    assert list(one.columns) == list(two.columns)
+    assert list(one.columns[:2]) == ["run_id", "n_features"] and list(one.columns[-2:]) == ["cluster_count", "train_loss"]

@@ -9,7 +9,9 @@ no cluster is split at -pi). A cluster of one is a single memorized example. Eac
 it *shares a feature* when one feature is active in every member, the mechanism SPEC names
 (examples with a common active feature whose weight vector dominates their hidden vectors).
 
+The same shares for a random W on the same rows are the chance level: what the data alone cluster.
 Only m = 2 is measured (as for the polygon failures): directions on a circle have one natural order.
+Runs with repeated examples are not measured: their copies would be clusters by construction.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ REPRESENTED_NORM = 0.1
 # Uniformly random directions would put about 10% of the neighbours this close (1 - exp(-0.1)).
 CLUSTER_GAP = 0.1
 UNREPRESENTED = -1
+CHANCE_SEED = 0  # the random W of the chance levels
 
 
 def direction_clusters(hidden: np.ndarray) -> np.ndarray:
@@ -68,19 +71,12 @@ def shares_feature(labels: np.ndarray, rows: SparseRows) -> np.ndarray:
     return most_common == size
 
 
-def cluster_measurements(W: np.ndarray, rows: SparseRows) -> tuple[dict, np.ndarray]:
-    """(scalars, labels (T,)) for weights W (2, n) and the T training rows.
-
-    Scalars: cluster_count (arcs with >= 2 examples), cluster_size_mean and cluster_size_max over
-    them (NaN without one), clustered_share (represented examples that sit in such a cluster),
-    cluster_shared_feature_share (clusters whose members all hold one active feature), and
-    stored_directions (all arcs, single examples included)."""
-    labels = direction_clusters(hidden_vectors(np.asarray(W, dtype=np.float64), rows))
+def _scalars(labels: np.ndarray, rows: SparseRows) -> dict:
     represented = labels >= 0
     size = np.bincount(labels[represented])
     clusters = size >= 2
     shared = shares_feature(labels, rows)[clusters]
-    scalars = {
+    return {
         "stored_directions": int(len(size)),
         "cluster_count": int(clusters.sum()),
         "cluster_size_mean": float(size[clusters].mean()) if clusters.any() else float("nan"),
@@ -88,6 +84,24 @@ def cluster_measurements(W: np.ndarray, rows: SparseRows) -> tuple[dict, np.ndar
         "clustered_share": float(size[clusters].sum() / represented.sum()) if represented.any() else float("nan"),
         "cluster_shared_feature_share": float(shared.mean()) if clusters.any() else float("nan"),
     }
+
+
+def cluster_measurements(W: np.ndarray, rows: SparseRows) -> tuple[dict, np.ndarray]:
+    """(scalars, labels (T,)) for weights W (2, n) and the T training rows.
+
+    Scalars: cluster_count (clusters of >= 2 examples), cluster_size_mean and cluster_size_max
+    over them (NaN without one), clustered_share (represented examples that sit in such a
+    cluster), cluster_shared_feature_share (clusters whose members all hold one active feature),
+    stored_directions (all clusters, single examples included); and the chance levels
+    cluster_chance_share and cluster_chance_shared_feature_share: the same two shares for a random
+    W (standard normal, fixed seed) on the same rows, what the data alone produce (examples that
+    hold the same features point the same way under any W)."""
+    labels = direction_clusters(hidden_vectors(np.asarray(W, dtype=np.float64), rows))
+    scalars = _scalars(labels, rows)
+    random_W = np.random.default_rng(CHANCE_SEED).standard_normal(np.shape(W))
+    chance = _scalars(direction_clusters(hidden_vectors(random_W, rows)), rows)
+    scalars["cluster_chance_share"] = chance["clustered_share"]
+    scalars["cluster_chance_shared_feature_share"] = chance["cluster_shared_feature_share"]
     return scalars, labels
 
 

@@ -562,7 +562,8 @@ def clusters_figure(branch: pd.DataFrame, panel: VectorPanel | None, labels: np.
     active feature, (b) cluster count and mean size, both against T for the memorizing branch of
     the envelope; (c) one solution's hidden vectors coloured by cluster (single examples grey).
 
-    branch: one run per T (dataset_size, sparsity and the `_clusters` scalars); panel and labels
+    branch: one run per T (dataset_size, sparsity and the `_clusters` scalars, with their chance
+    levels drawn dotted where present); panel and labels
     (T,): the run drawn in (c), or None; seen_from: T(1 - S) from which SPEC expects clusters.
     """
     fig = Figure(figsize=(12, 3.8))
@@ -570,6 +571,9 @@ def clusters_figure(branch: pd.DataFrame, panel: VectorPanel | None, labels: np.
     sizes = branch["dataset_size"].values
     axes[0].plot(sizes, branch["clustered_share"], "o-", color=DATA_COLOR, label="examples in a cluster")
     axes[0].plot(sizes, branch["cluster_shared_feature_share"], "s--", color=FEATURE_COLOR, label="clusters sharing a feature")
+    if "cluster_chance_share" in branch:  # the same shares for a random W on the same rows
+        axes[0].plot(sizes, branch["cluster_chance_share"], ":", color=DATA_COLOR, alpha=0.6, label="examples in a cluster, random W")
+        axes[0].plot(sizes, branch["cluster_chance_shared_feature_share"], ":", color=FEATURE_COLOR, alpha=0.6, label="sharing a feature, random W")
     axes[0].set_ylim(-0.03, 1.03)
     axes[0].set_ylabel("share")
     axes[1].plot(sizes, branch["cluster_count"], "o-", color="k", label="clusters (2+ examples)")

@@ -1202,47 +1202,59 @@ def envelope_crossover(results: pd.DataFrame) -> Claim:
 # docs/science.md section 7: memorization stores clusters "from about T = 1k" at the paper's setting
 # (S = 0.999), where each feature appears in T(1 - S) = 1 training example on average.
 CLUSTERS_FROM_SEEN = 1.0
-CLUSTERED_MIN_SHARE = 0.5  # a solution stores clusters when half its represented examples sit in one
-SHARED_MIN_SHARE = 0.5  # ... and half of those clusters share an active feature
+# A solution stores clusters when, beyond what a random W clusters on the same rows (the chance
+# levels of `_clusters`), a quarter more of its represented examples sit in clusters and a quarter
+# more of its clusters share an active feature.
+CLUSTERED_MIN_EXCESS = 0.25
+SHARED_MIN_EXCESS = 0.25
+CLUSTER_COLUMNS = ("clustered_share", "cluster_chance_share", "cluster_shared_feature_share", "cluster_chance_shared_feature_share")
 
 
 def memorizing_branch(results: pd.DataFrame) -> pd.DataFrame:
     """The envelope's memorizing branch: per T the memorizing run with the lowest training loss
-    among those whose clusters were measured (m = 2, by toydd versions that measure them)."""
+    among those whose clusters and their chance levels were measured (m = 2, no repeated
+    examples, by toydd versions that measure them)."""
     runs = envelope_runs(results)
-    if not len(runs) or "clustered_share" not in runs:
+    if not len(runs) or not set(CLUSTER_COLUMNS) <= set(runs):
         return runs.iloc[:0]
-    runs = runs[(runs["regime"] == "memorizing") & runs["clustered_share"].notna()]
+    runs = runs[(runs["regime"] == "memorizing") & runs["clustered_share"].notna() & runs["cluster_chance_share"].notna()]
     if not len(runs):
         return runs
     return runs.loc[runs.groupby("dataset_size")["train_loss"].idxmin()].sort_values("dataset_size")
 
 
 def _clusters_text(branch: pd.DataFrame) -> str:
-    return "; ".join(
-        f"T = {_figures.t_label(t)}: {share:.0%} of the stored examples in {int(count)} clusters (mean size {_number(size) if count else '-'}), "
-        f"{shared:.0%} of them sharing a feature" if count else f"T = {_figures.t_label(t)}: no cluster"
-        for t, share, count, size, shared in zip(
-            branch["dataset_size"], branch["clustered_share"], branch["cluster_count"], branch["cluster_size_mean"], branch["cluster_shared_feature_share"].fillna(0.0))
-    )  # fmt: skip
+    parts = []
+    for _, run in branch.iterrows():
+        t = _figures.t_label(run["dataset_size"])
+        chance = f"chance {run['cluster_chance_share']:.0%}"
+        if not run["cluster_count"]:
+            parts.append(f"T = {t}: no cluster ({chance})")
+            continue
+        parts.append(f"T = {t}: {run['clustered_share']:.0%} of the stored examples in {int(run['cluster_count'])} clusters "
+                     f"(mean size {_number(run['cluster_size_mean'])}; {chance}), {run['cluster_shared_feature_share']:.0%} of them "
+                     f"sharing a feature (chance {np.nan_to_num(run['cluster_chance_shared_feature_share']):.0%})")  # fmt: skip
+    return "; ".join(parts)
 
 
 def memorizing_clusters(results: pd.DataFrame) -> Claim:
     """Every run of the memorizing branch at T(1 - S) >= CLUSTERS_FROM_SEEN keeps at least
-    CLUSTERED_MIN_SHARE of its stored examples in clusters (`_clusters`), and at least
-    SHARED_MIN_SHARE of its clusters share an active feature."""
+    CLUSTERED_MIN_EXCESS more of its stored examples in clusters (`_clusters`) than a random W on
+    its rows, and at least SHARED_MIN_EXCESS more of its clusters share an active feature."""
     claim = f"Memorizing solutions store clusters of examples that share an active feature from T(1 - S) = {CLUSTERS_FROM_SEEN:g}"
     branch = memorizing_branch(results)
     if not len(branch):
-        return Claim(claim, "needs memorizing envelope runs at m = 2 whose clusters were measured", NOT_MEASURED)
+        return Claim(claim, "needs memorizing envelope runs at m = 2 whose clusters and their chance levels were measured", NOT_MEASURED)
     seen = branch["dataset_size"] * (1 - branch["sparsity"])
-    above = branch[seen >= CLUSTERS_FROM_SEEN]
+    above = branch[seen >= CLUSTERS_FROM_SEEN * (1 - 1e-9)]  # T(1 - S) in floating point: 100 (1 - 0.99) may round below 1
     if not len(above):
         return Claim(claim, f"no memorizing envelope run at T(1 - S) >= {CLUSTERS_FROM_SEEN:g}: {_clusters_text(branch)}", NOT_MEASURED)
-    clustered = (above["clustered_share"] >= CLUSTERED_MIN_SHARE) & (above["cluster_shared_feature_share"].fillna(0.0) >= SHARED_MIN_SHARE)
+    clustered = above["clustered_share"] - above["cluster_chance_share"] >= CLUSTERED_MIN_EXCESS
+    shared = above["cluster_shared_feature_share"].fillna(0.0) - above["cluster_chance_shared_feature_share"].fillna(0.0) >= SHARED_MIN_EXCESS
     evidence = (f"memorizing branch of the envelope: {_clusters_text(branch)} (a cluster: neighbouring hidden directions closer than "
-                f"{_clusters.CLUSTER_GAP:g} of the even spacing; bars {CLUSTERED_MIN_SHARE:.0%} and {SHARED_MIN_SHARE:.0%})")  # fmt: skip
-    return Claim(claim, evidence, _verdict(bool(clustered.all())))
+                f"{_clusters.CLUSTER_GAP:g} of the even spacing; chance: a random W on the same rows; the shares must exceed "
+                f"chance by {CLUSTERED_MIN_EXCESS:.0%} and {SHARED_MIN_EXCESS:.0%})")  # fmt: skip
+    return Claim(claim, evidence, _verdict(bool((clustered & shared).all())))
 
 
 def cluster_panel_run(results: pd.DataFrame) -> list[str]:

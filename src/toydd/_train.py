@@ -215,7 +215,7 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, 
     measurements = measure(W, b, eval_rows, test_rows, scale, fixed)
     if cfg.repeated_points:  # mark the repeated examples and measure them among the distinct ones
         measurements = _repeats.with_repeats(measurements, cfg, W, train_rows)
-    if fixed and cfg.n_hidden == 2:  # which examples the model stores together, along one direction
+    if fixed and cfg.n_hidden == 2 and not cfg.repeated_points:  # which examples the model stores together
         measurements = _clusters.with_clusters(measurements, W, train_rows)
     history = {"step": job.history_steps.copy(), "lr": np.array([_lr_after(cfg, s) for s in job.history_steps])}
     rows = [history_row(outcome.history_W[k, p], outcome.history_b[k, p], eval_rows, test_rows, scale, fixed) for p in range(len(job.history_steps))]
