@@ -21,11 +21,11 @@ import dataclasses
 import numpy as np
 
 from ._data import SparseRows
-from ._metrics import Measurements, hidden_vectors
+from ._metrics import LEFT_OUT_NORM, Measurements, hidden_vectors
 
 # An example counts as represented when its hidden vector is at least this share of the longest:
-# the rest sit near the origin, stored by no direction (the same bar as a left-out polygon vertex).
-REPRESENTED_NORM = 0.1
+# the rest sit near the origin, stored by no direction (the bar of a left-out polygon vertex).
+REPRESENTED_NORM = LEFT_OUT_NORM
 # Neighbours (in angle) belong to one cluster when their gap is below this share of the even spacing
 # 2 pi / R of the R represented examples: stored together, far closer than evenly spread directions.
 # Uniformly random directions would put about 10% of the neighbours this close (1 - exp(-0.1)).
