@@ -117,3 +117,19 @@ def test_estimates_count_steps_pairs_and_nonzeros():
     assert _presets.run_seconds(base.replace(n_hidden=4)) > _presets.run_seconds(base)
     # measured here: about 0.93 ms a step on one free core (README); the model must land near it
     assert 0.6e-3 < _presets.run_seconds(base) / 1_000 < 1.3e-3
+
+
+def test_estimates_of_tree_runs_follow_the_measured_whole_runs():
+    """Runs that auto gives the tree engine are costed from its whole-run measurements, not from
+    the dense pass's pairs; engine = "cpu" keeps the dense model."""
+    from toydd import Config
+
+    paper = Config(n_features=10_000, sparsity=0.999, dataset_size=100_000, steps=50_000)
+    assert paper.engine == "auto"
+    # measured: 1,883 s on both cores at T = 100,000 (README), 3,766 core-seconds; the model's T^(1/3) from T = 20,000
+    assert 3_000 < _presets.run_seconds(paper) < 4_500
+    dense = _presets.run_seconds(paper.replace(engine="cpu"))
+    assert dense > 3 * _presets.run_seconds(paper)
+    assert _presets.run_seconds(paper.replace(engine="tree")) == _presets.run_seconds(paper)
+    assert _presets.run_seconds(paper.replace(dataset_size=500_000)) > _presets.run_seconds(paper)
+    assert _presets.run_seconds(paper.replace(n_hidden=3)) > _presets.run_seconds(paper)  # auto: dense at m = 3

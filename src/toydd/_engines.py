@@ -67,8 +67,8 @@ class Engine(Protocol):
 
 
 # Where "auto" takes the tree engine over the dense cpu engine: where whole 50,000-step runs were
-# measured faster (benchmarks/bench_tree.py, README "Performance": m = 2, T = 20,000, 1.6x at the
-# paper's setting n = 10,000, S = 0.999). The tree's floor is the O(nonzeros) sparse passes, so it
+# measured faster (benchmarks/bench_tree.py, README "Performance": m = 2 at the paper's setting
+# n = 10,000, S = 0.999, 1.6x at T = 20,000 and 4.8x at T = 100,000). The tree's floor is the O(nonzeros) sparse passes, so it
 # pays where the dense pass has many pairs per nonzero; at n = 1,000, S = 0.99 (100 per nonzero) it
 # was 1.4x only, with an earlier leaf size, so small n keeps the dense pass, as do smaller T and
 # larger m, which were not measured faster.
@@ -82,12 +82,15 @@ def auto_engine(config: Config) -> str:
     products are float32 (matmul_precision); else cpu."""
     if _cuda_available():
         return "torch"
-    tree_fits = config.matmul_precision == "float32"  # the tree does not round the products' operands
+    return "tree" if tree_pays(config) else "cpu"
+
+
+def tree_pays(config: Config) -> bool:
+    """Whether a CPU run of `config` goes to the tree engine under "auto": measured faster there,
+    and float32 products (the tree does not round the products' operands, matmul_precision)."""
     # infinite data first: its dataset_size is the string "inf"
     large = not config.infinite_data and config.dataset_size >= TREE_MIN_EXAMPLES and config.n_features >= TREE_MIN_FEATURES
-    if tree_fits and large and config.n_hidden <= TREE_MAX_UNITS:
-        return "tree"
-    return "cpu"
+    return config.matmul_precision == "float32" and large and config.n_hidden <= TREE_MAX_UNITS
 
 
 def get_engine(config: Config) -> Engine:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 
 from ._config import Config, ConfigError
+from ._engines import tree_pays
 from ._sweep_spec import SweepSpec, parse_sweep
 
 # The cost model of the estimates: the dense cpu engine on one free core of a 2-core AMD EPYC (AVX2,
@@ -13,10 +14,19 @@ from ._sweep_spec import SweepSpec, parse_sweep
 # part per nonzero of the sparse passes. Pair and nonzero costs solved from `toydd train --engine cpu
 # --threads 1 --history-points 0` at n = 10,000, S = 0.999, T = 20,000 and 500,000 (2.9e9 and 3.0e9
 # pairs/s) and n = 1,000, S = 0.99, T = 2,000 and 20,000 (2.2e9 and 2.4e9); the fixed part from the
-# step times of small-T runs. Runs at T >= 20,000 that auto gives the tree engine cost less (README).
+# step times of small-T runs.
 STEP_SECONDS = 3e-5
 PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
+# Runs that "auto" gives the tree engine (`_engines.tree_pays`): whole 50,000-step runs on both
+# cores of the same machine at the paper's setting n = 10,000, S = 0.999, m = 2 took 1,112 s at
+# T = 20,000 and 1,883 s at T = 100,000 (benchmarks/bench_tree.py), so a step costs about
+# T^(1/3) (the walks cross ~sqrt(T) leaves per feature but get cheaper as training settles);
+# counted here as two cores' seconds, scaled with n; beyond T = 100,000 an extrapolation.
+TREE_STEP_SECONDS = 2 * 1_112 / 50_000  # core-seconds per step at TREE_EXAMPLES and TREE_FEATURES
+TREE_EXAMPLES = 20_000
+TREE_FEATURES = 10_000
+TREE_GROWTH = 1 / 3
 
 
 def names() -> list[str]:
@@ -35,6 +45,9 @@ def load_preset(name: str) -> SweepSpec:
 
 def run_seconds(config: Config) -> float:
     """Estimated seconds of one run on one core (all restarts), from the cost model above."""
+    if config.engine == "tree" or (config.engine == "auto" and tree_pays(config)):
+        growth = (config.dataset_size / TREE_EXAMPLES) ** TREE_GROWTH
+        return TREE_STEP_SECONDS * growth * config.n_features / TREE_FEATURES * config.steps * config.restarts
     pairs = float(config.n_features) * config.examples_per_step
     step = STEP_SECONDS + PAIR_SECONDS * pairs * max(1.0, config.n_hidden / 2) + NONZERO_SECONDS * pairs * (1 - config.sparsity)
     return step * config.steps * config.restarts
