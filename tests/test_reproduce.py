@@ -19,6 +19,7 @@ CLAIMS = [
 # each follow-up preset's figure and the claims that its tiny run already measures (whatever the verdict)
 FOLLOW_UPS = {
     "onset": ("fig7_onset", ["At every sparsity generalization begins near T(1 - S) = 10"]),
+    "onset_paper": ("fig7_onset", ["At every sparsity generalization begins near T(1 - S) = 10"]),
     "repeats": ("fig8_repeats", []),
     "envelope": ("fig9_envelope", ["Below the crossover the lowest training loss is a memorizing solution", "With the envelope there is no intermediate regime"]),
 }
