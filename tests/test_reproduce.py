@@ -134,3 +134,7 @@ def test_estimates_of_tree_runs_follow_the_measured_whole_runs():
     assert _presets.run_seconds(paper.replace(engine="tree")) == _presets.run_seconds(paper)
     assert _presets.run_seconds(paper.replace(dataset_size=500_000)) > _presets.run_seconds(paper)
     assert _presets.run_seconds(paper.replace(n_hidden=3)) > _presets.run_seconds(paper)  # auto: dense at m = 3
+    assert _presets.run_seconds(paper.replace(sparsity=0.99)) > 1.5 * _presets.run_seconds(paper)  # 10 times the nonzeros
+    # outside the measured range (infinite data, small n) engine = "tree" is costed as the dense pass
+    for outside in (paper.replace(dataset_size="inf"), paper.replace(n_features=1_000)):
+        assert _presets.run_seconds(outside.replace(engine="tree")) == _presets.run_seconds(outside.replace(engine="cpu"))

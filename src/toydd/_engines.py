@@ -66,12 +66,13 @@ class Engine(Protocol):
     def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome: ...
 
 
-# Where "auto" takes the tree engine over the dense cpu engine: where whole 50,000-step runs were
-# measured faster (benchmarks/bench_tree.py, README "Performance": m = 2 at the paper's setting
-# n = 10,000, S = 0.999, 1.6x at T = 20,000 and 4.8x at T = 100,000). The tree's floor is the O(nonzeros) sparse passes, so it
-# pays where the dense pass has many pairs per nonzero; at n = 1,000, S = 0.99 (100 per nonzero) it
-# was 1.4x only, with an earlier leaf size, so small n keeps the dense pass, as do smaller T and
-# larger m, which were not measured faster.
+# Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs
+# were measured faster than the dense engine's (timed in full, or per step over 300 steps;
+# benchmarks/bench_tree.py, README "Performance": m = 2 at the paper's setting n = 10,000,
+# S = 0.999, 1.6x at T = 20,000 and 4.8x at T = 100,000). The tree's floor is the O(nonzeros)
+# sparse passes, so it pays where the dense pass has many pairs per nonzero; at n = 1,000,
+# S = 0.99 (100 per nonzero) it was 1.4x only, with an earlier leaf size, so small n keeps the
+# dense pass, as do smaller T and larger m, which were not measured faster.
 TREE_MIN_EXAMPLES = 20_000
 TREE_MIN_FEATURES = 5_000
 TREE_MAX_UNITS = 2
