@@ -44,7 +44,7 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
     units = (0,) * M
     values = rows.values.astype(W.dtype)
     c = W.dtype.type(2.0 / T)
-    workspace, order = tree.tree_workspace(units, T, n, W.dtype), np.zeros(T, np.int64)
+    workspace, order = tree.tree_workspace(units, T, n), np.zeros(T, np.int64)
     hT, dhT = np.zeros((M, T), W.dtype), np.zeros((M, T), W.dtype)
     gW, gb = np.zeros((M, n), W.dtype), np.zeros(n, W.dtype)
     bounds = tree.sparse_chunk_bounds(T)
@@ -56,7 +56,7 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
         "boxes, moments": lambda: tree._prepare(units, W, b, hT, order, False, workspace),
         "walks": lambda: tree._groups_parallel(units, W, b, float(c), workspace, parts),
         "push-down": lambda: tree._push_down(units, order, workspace, dhT),
-        "sparse correction": lambda: tree._sparse_parallel(units, rows.indptr, rows.indices, values, bounds, hT, dhT, workspace, c, parts),
+        "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
         "rebuild (every 32 steps)": lambda: tree._prepare(units, W, b, hT, order, True, workspace),
         "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),
     }

@@ -26,7 +26,7 @@ def tree_pass(rows, W, b, parallel=False, kept=None, rebuild=True):
     dhT = np.zeros_like(hT)
     gW = np.zeros((M, n), W.dtype)
     gb = np.zeros(n, W.dtype)
-    workspace, order = kept if kept is not None else (tree.tree_workspace(dims, T, n, W.dtype), np.zeros(T, np.int64))
+    workspace, order = kept if kept is not None else (tree.tree_workspace(dims, T, n), np.zeros(T, np.int64))
     values = rows.values.astype(W.dtype)
     args = (rebuild, order, hT, dhT, gW, gb, workspace, W.dtype.type(2.0))
     loss = tree.tree_loss_grad(parallel, dims, W, b, rows.indptr, rows.indices, values, *args)
@@ -58,7 +58,7 @@ def test_kept_ordering_equals_dense_kernels_after_the_weights_move(m):
     """Between rebuilds the ordering is kept and only the boxes follow the hidden vectors: still
     exact when the weights (hence every h_t) have moved."""
     _, rows, W, b = random_problem(2000, 60, m, seed=3)
-    workspace, order = tree.tree_workspace((0,) * m, rows.n_rows, 60, W.dtype), np.zeros(rows.n_rows, np.int64)
+    workspace, order = tree.tree_workspace((0,) * m, rows.n_rows, 60), np.zeros(rows.n_rows, np.int64)
     assert_equal_to_dense(rows, W, b, kept=(workspace, order))
     rng = np.random.default_rng(4)
     moved_W = W + 0.05 * rng.standard_normal(W.shape)
@@ -210,26 +210,3 @@ def test_auto_takes_the_tree_where_it_was_measured_faster():
     result = toydd.train(small)
     assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0
 
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("m", [1, 2, 3])
-def test_packed_sparse_correction_equals_the_dense_kernels_bit_for_bit(dtype, m):
-    """The tree's sparse correction (packed rows, selects) makes the same sums in the same order as
-    `kernels.sparse_correction`: loss, gradient to W and b, and dL/dh, bit for bit."""
-    _, rows, W, b = random_problem(300, 40, m, seed=11, dtype=dtype)
-    M, n = W.shape
-    values = rows.values.astype(dtype)
-    c = dtype(0.37)
-    hT = np.zeros((M, rows.n_rows), dtype)
-    kernels.hidden_vectors((0,) * M, W, rows.indptr, rows.indices, values, 0, rows.n_rows, hT)
-    start = np.random.default_rng(5).standard_normal((M, rows.n_rows)).astype(dtype)  # the tree's part of dL/dh
-    dhT_ref, dhT = start.copy(), start.copy()
-    gW_ref, gb_ref = np.zeros((M, n)), np.zeros(n)
-    loss_ref = kernels.sparse_correction((0,) * M, W, b, rows.indptr, rows.indices, values, 0, rows.n_rows, hT, dhT_ref, gW_ref, gb_ref, c)
-    params, grads = np.zeros((n, M + 1), dtype), np.zeros((n, M + 1))
-    tree._pack_params(W, b, params)
-    loss = tree._sparse_correction((0,) * M, params, rows.indptr, rows.indices, values, 0, rows.n_rows, hT, dhT, grads, c)
-    assert loss == loss_ref
-    np.testing.assert_array_equal(dhT, dhT_ref)
-    np.testing.assert_array_equal(grads[:, 0], gb_ref)
-    np.testing.assert_array_equal(grads[:, 1:].T, gW_ref)

@@ -78,7 +78,7 @@ def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, hist
     if rounded:
         values_seen = np.empty_like(values)
         kernels.round_to_mantissa(values, values_seen, bits)
-    tree_ws = _tree.tree_workspace(units, n_rows if use_tree else 1, n if use_tree else 0, W.dtype)
+    tree_ws = _tree.tree_workspace(units, n_rows if use_tree else 1, n if use_tree else 0)
 
     recorded = np.searchsorted(history_steps, first_step, side="right")  # next to record
     if first_step == 0 and len(history_steps) > 0 and history_steps[0] == 0:

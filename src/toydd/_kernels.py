@@ -251,6 +251,7 @@ def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW,
     """
     M = len(units)
     one = min(1, M - 1)  # unit 1, or unit 0 again when m = 1 (then unused)
+    zero = W.dtype.type(0)
     loss = 0.0
     for t in range(t0, t1):
         # units 0 and 1 of h_t and dL/dh_t live in registers for the row (as in `hidden_vectors`)
@@ -268,18 +269,20 @@ def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW,
             for k in range(2, M):
                 z += W[k, j] * hT[k, t]
             row += x * x
-            if z > 0:
-                row -= 2.0 * x * z
-                g = -c * x
-                gb[j] += g
-                gW[0, j] += g * h0
-                d0 += g * W[0, j]
-                if M > 1:
-                    gW[1, j] += g * h1
-                    d1 += g * W[1, j]
-                for k in range(2, M):
-                    gW[k, j] += g * hT[k, t]
-                    dhT[k, t] += g * W[k, j]
+            # selects, not a branch (whether z > 0 is a coin flip to the predictor): an inactive
+            # pair adds zeros, which changes no sum; about 8% faster (README, Performance)
+            active = z > 0
+            g = -c * x if active else zero
+            row -= 2.0 * x * (z if active else zero)
+            gb[j] += g
+            gW[0, j] += g * h0
+            d0 += g * W[0, j]
+            if M > 1:
+                gW[1, j] += g * h1
+                d1 += g * W[1, j]
+            for k in range(2, M):
+                gW[k, j] += g * hT[k, t]
+                dhT[k, t] += g * W[k, j]
         dhT[0, t] = d0
         if M > 1:
             dhT[1, t] = d1
