@@ -54,7 +54,7 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
     phases = {
         "hidden vectors": lambda: tree._hidden_vectors_parallel(units, W, rows.indptr, rows.indices, values, bounds, hT),
         "boxes, moments": lambda: tree._prepare(units, W, b, hT, order, False, workspace),
-        "walks": lambda: tree._groups_parallel(units, W, b, float(c), workspace, parts),
+        "walks": lambda: tree._groups_parallel(units, float(c), workspace, parts),
         "push-down": lambda: tree._push_down(units, order, workspace, dhT),
         "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
         "rebuild (every 32 steps)": lambda: tree._prepare(units, W, b, hT, order, True, workspace),

@@ -68,13 +68,12 @@ class Engine(Protocol):
 
 # Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs
 # were measured faster than the dense engine's (timed in full, or per step over 300 steps;
-# benchmarks/bench_tree.py, README "Performance": m = 2 at the paper's setting n = 10,000,
-# S = 0.999, 1.6x at T = 20,000 and 4.8x at T = 100,000). The tree's floor is the O(nonzeros)
-# sparse passes, so it pays where the dense pass has many pairs per nonzero; at n = 1,000,
-# S = 0.99 (100 per nonzero) it was 1.4x only, with an earlier leaf size, so small n keeps the
-# dense pass, as do smaller T and larger m, which were not measured faster.
+# benchmarks/bench_tree.py, README "Performance", m = 2): 1.7x at n = 1,000, S = 0.99,
+# T = 20,000; 4.2x at the paper's setting n = 10,000, S = 0.999, T = 20,000 and 8.0x at
+# T = 100,000. The tree's floor is the O(nonzeros) sparse passes, so it pays where the dense pass
+# has many pairs per nonzero; smaller T and larger m were not measured faster and keep the dense pass.
 TREE_MIN_EXAMPLES = 20_000
-TREE_MIN_FEATURES = 5_000
+TREE_MIN_FEATURES = 1_000
 TREE_MAX_UNITS = 2
 
 

@@ -18,19 +18,20 @@ from ._sweep_spec import SweepSpec, parse_sweep
 STEP_SECONDS = 3e-5
 PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
-# Runs that "auto" gives the tree engine (`_engines.tree_pays`: m = 2, n >= 5,000, T >= 20,000):
-# whole 50,000-step runs on both cores of the same machine at the paper's setting n = 10,000,
-# S = 0.999 took 1,112 s at T = 20,000 (before the sparse correction was repacked, about 1 ms a
-# step faster since) and 1,883 s at T = 100,000 (benchmarks/bench_tree.py). Counted as two cores'
-# seconds: the sparse passes at NONZERO_SECONDS a nonzero, and the rest (the walks, which cross
-# ~sqrt(T) leaves per feature but get cheaper as training settles) growing as T^TREE_GROWTH
-# between the two runs and with n. A whole run's average: early steps cost more (README), so
-# runs much shorter than 50,000 steps cost more per step than this; beyond T = 100,000 it is an
-# extrapolation.
-TREE_WALK_SECONDS = 0.0427  # core-seconds per step besides the sparse passes at TREE_EXAMPLES, TREE_FEATURES
+# Runs that "auto" gives the tree engine (`_engines.tree_pays`: m <= 2, n >= 1,000, T >= 20,000):
+# whole 50,000-step runs on both cores of the same machine (benchmarks/bench_tree.py, 2026-12-01)
+# took 423 s at n = 10,000, S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000,
+# S = 0.99, T = 20,000. Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a
+# nonzero, and the rest (the walks, which cross ~sqrt(T) leaves per feature) growing as
+# T^TREE_GROWTH between the two paper-setting runs and as n^TREE_FEATURE_GROWTH between the two
+# settings. A whole run's average: early steps cost more (README), so runs much shorter than
+# 50,000 steps cost more per step than this; beyond T = 100,000 it is an extrapolation.
+TREE_WALK_SECONDS = 0.01512  # core-seconds per step besides the sparse passes at TREE_EXAMPLES, TREE_FEATURES
 TREE_EXAMPLES = 20_000
 TREE_FEATURES = 10_000
-TREE_GROWTH = 0.274  # log(66.3 / 42.7) / log(5): the T = 100,000 run's 75.3 ms less 9.0 of sparse passes
+TREE_GROWTH = 0.527  # log(35.28 / 15.12) / log(5): the T = 100,000 run's 44.28 ms less 9.0 of sparse passes
+TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
+
 
 def names() -> list[str]:
     return sorted(p.name.removesuffix(".toml") for p in resources.files("toydd.presets").iterdir() if p.name.endswith(".toml"))
@@ -51,7 +52,7 @@ def run_seconds(config: Config) -> float:
     pairs = float(config.n_features) * config.examples_per_step
     nonzeros = pairs * (1 - config.sparsity)
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
-        walks = TREE_WALK_SECONDS * (config.dataset_size / TREE_EXAMPLES) ** TREE_GROWTH * config.n_features / TREE_FEATURES
+        walks = TREE_WALK_SECONDS * (config.dataset_size / TREE_EXAMPLES) ** TREE_GROWTH * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
         return (walks + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
     step = STEP_SECONDS + PAIR_SECONDS * pairs * max(1.0, config.n_hidden / 2) + NONZERO_SECONDS * nonzeros
     return step * config.steps * config.restarts

@@ -10,15 +10,18 @@ cases:
 
 - z <= 0 on the whole box: no loss and no gradient. Skip the group.
 - z > 0 on the whole box: ReLU(z) = z there, so the group's loss and gradient are polynomials in
-  h whose coefficients are the group's moments (count, sum of h, sum of h h^T). Prefix sums of
-  the leaves' moments give any node's in O(m^2). The gradient reaching each h_t of the node,
-  c (b_i + W_i . h_t) W_i, is a vector plus an m x m matrix times h_t, added to per-leaf
-  difference arrays at the node's two ends and summed over the leaves once per step.
+  h whose coefficients are the group's moments (count, sum of h, sum of h h^T): the node's are
+  added to the feature's (`_settle_linear`), which give its loss and gradient once per step
+  (`_closed_forms`). The gradient reaching each h_t of the node, c (b_i + W_i . h_t) W_i, is a
+  vector plus an m x m matrix times h_t, summed over the node's linear features into the node's
+  coefficients; each leaf's examples get the sum over their ancestors (`_push_down`).
 - otherwise the feature goes on to the node's children; at a leaf it is done pair by pair, as in
-  the dense kernels (adjacent leaves as one run).
+  the dense kernels (`_dense_leaf`).
 
-Each feature walks the tree level by level (`_feature_pass`), and features are walked in order of
-the direction of W_i, so that consecutive walks find the same nodes in cache.
+The walk goes node by node, depth first (`_group_pass`): a node classifies only the features that
+crossed its parent, listed in a compact array, with the node's box, moments and coefficients in
+registers. Features are sorted by the direction of W_i (`_order_features`) and split into
+FEATURE_GROUPS ranges of directions, walked in parallel.
 
 Nothing is approximated: the settled nodes and dense leaves of a feature partition the examples,
 and each case computes the same sums as the dense pass, only in closed form. The result equals
@@ -29,9 +32,9 @@ of it, so the numbers never depend on where training was paused) and kept in bet
 the run like AdamW's moments; every step re-boxes it around the current hidden vectors (O(T m^2)).
 
 Arrays (per model): `order` (T,) int64: position p of the tree holds example order[p]. One tree
-covers all T examples. Features are split into FEATURE_GROUPS fixed groups (walked in parallel),
-each with its own accumulators for the examples' gradient, summed in a fixed order; the sparse
-passes run over fixed example chunks. So any thread count gives the same numbers.
+covers all T examples. Each feature group has its own accumulators for the examples' gradient,
+summed in a fixed order; the sparse passes run over fixed example chunks. So any thread count
+gives the same numbers.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import numpy as np
 
 from . import _kernels as kernels
 
-LEAF = 32  # examples per leaf at most (32 walked a little faster than 16 at n = 10,000, T = 100,000: tree_step_costs.py)
+LEAF = 32  # examples per leaf at most (32 walked faster than 16 or 64 at n = 10,000, T = 100,000)
 REBUILD_EVERY = 32  # steps between rebuilds of the ordering (a rebuild costs about 20 steps' re-boxing)
 FEATURE_GROUPS = 4  # features walked in parallel in this many fixed groups (any thread count)
 SPARSE_CHUNK_MIN = 4_096  # examples per chunk of the sparse passes at least
@@ -51,28 +54,35 @@ SPARSE_CHUNKS_MAX = 4  # ... and at most this many chunks
 ANGLE_BUCKETS = 1024  # features are walked in order of the direction of W_i, in this many buckets
 
 # Counts kept per model (tree_stats), summed over steps
-VISITS, DENSE_PAIRS, LINEAR_SETTLED, INACTIVE_SETTLED, RUNS = range(5)
+VISITS, DENSE_PAIRS, LINEAR_SETTLED, INACTIVE_SETTLED, DENSE_LEAVES = range(5)
 N_STATS = 5
 
 TreeWorkspace = namedtuple(
     "TreeWorkspace",
-    "hs dhs nodes ref moments prefix_n prefix_1 prefix_2 scratch feature_order bucket_start "
-    "diff_a diff_B group_dhs touched touched_list n_touched gW64 gb64 sparse_gW sparse_gb stats",
+    "hs dhs nodes moments ref feature_order bucket_start W_sorted b_sorted lists lists_linear "
+    "feature_moments dense_gW dense_gb leaf_h leaf_dh leaf_mask node_coef coef_total group_dhs touched_list n_touched "
+    "gW64 gb64 sparse_gW sparse_gb stats",
 )
 TreeWorkspace.__doc__ = """The tree pass's arrays for one model (T examples, n features, L = 2^levels
-leaves, V = 2L - 1 nodes, G = FEATURE_GROUPS). float64 whatever the model's dtype: the moments must
-not cancel, and the dense leaves then round no worse than the closed forms.
+leaves, V = 2L - 1 nodes, G = FEATURE_GROUPS, K = 1 + m + m^2 moments). float64 whatever the
+model's dtype: the moments must not cancel, and the dense leaves then round no worse than the
+closed forms.
 
 hs, dhs (m, T): hidden vectors in tree order and the tree part of their gradient; nodes (V, 2m):
-each box's centre then half-widths (one cache line per node for m <= 4); ref (m,): the point the
-moments are taken about; moments (L, 1 + m + m^2): per leaf count, sum of h - ref, sum of
-(h - ref)(h - ref)^T; prefix_n (L + 1,), prefix_1 (L + 1, m), prefix_2 (L + 1, m, m): their prefix
-sums over leaves; scratch (G, 3, L + 1): the walk's node lists (frontier, crossed, linear); feature_order (n,): the features
-by the direction of W_i (`_order_features`), bucket_start (ANGLE_BUCKETS + 1,): its scratch; diff_a (G, L + 1, m), diff_B (G, L + 1, m, m): difference
-arrays of the linear regions' gradient to h; group_dhs (G, m, T): each group's dense gradient to h,
-on the leaves in touched_list (G, L) (n_touched (G,), touched (G, L)); gW64 (m, n), gb64 (n,): the
-tree part of the gradient; sparse_gW (chunks, m, n), sparse_gb (chunks, n): the sparse
-correction's; stats (G, N_STATS)."""
+each box's centre then half-widths (one cache line per node for m <= 4); moments (V, K): per node
+count, sum of h - ref, sum of (h - ref)(h - ref)^T; ref (m,): the point the moments are taken
+about. feature_order (n,): the features by the direction of W_i (`_order_features`),
+bucket_start (ANGLE_BUCKETS + 1,) its scratch; W_sorted (m, n), b_sorted (n,): the weights in that
+order (a position k of it stands for feature feature_order[k]). lists (G, levels + 2, n / G) int32:
+per level, the positions a node of that level classifies; lists_linear (G, n / G): a node's
+linear ones. feature_moments (n, K), dense_gW (m, n), dense_gb (n,): per position, the summed
+moments of its linear nodes and the gradient of its dense leaves. leaf_h, leaf_dh (G, m, LEAF),
+leaf_mask (G, LEAF): a dense leaf's examples in fixed slots. node_coef (G, V, m + m^2): per
+node the a and B of its linear features' gradient to h, coef_total (V, m + m^2) the same summed
+over groups and ancestors. group_dhs (G, m, T): each group's dense gradient to h, on the leaves in
+touched_list (G, L) (n_touched (G,)). gW64 (m, n), gb64 (n,): the tree part of the gradient, by
+feature; sparse_gW (chunks, m, n), sparse_gb (chunks, n): the sparse correction's; stats
+(G, N_STATS)."""
 
 
 @numba.njit(cache=True)
@@ -215,221 +225,299 @@ def _box(units, levels, hs, nodes, ref):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _leaf_moments(units, levels, hs, ref, j, moments):
-    """moments[j] = count, sum of (h - ref) (m), sum of (h - ref)(h - ref)^T (m x m) of leaf j."""
+def _node_moments(units, levels, hs, ref, moments):
+    """moments[v] = count, sum of (h - ref) (m), sum of (h - ref)(h - ref)^T (m x m) of every node
+    v: the leaves' from their examples, a parent's as the sum of its children's."""
     M = len(units)
-    s, e = _node_range(hs.shape[1], levels, j)
-    row = moments[j]
-    for k in range(row.shape[0]):
-        row[k] = 0.0
-    row[0] = e - s
-    for p in range(s, e):
-        for d in range(M):
-            delta = hs[d, p] - ref[d]
-            row[1 + d] += delta
-            for d2 in range(M):
-                row[1 + M + d * M + d2] += delta * (hs[d2, p] - ref[d2])
-
-
-@numba.njit(cache=True, boundscheck=False)
-def _prefix_moments(units, moments, prefix_n, prefix_1, prefix_2):
-    """Prefix sums over leaves of the leaves' moments (index j: leaves 0 ... j - 1)."""
-    M = len(units)
-    prefix_n[0] = 0.0
-    prefix_1[0] = 0.0
-    prefix_2[0] = 0.0
-    for j in range(moments.shape[0]):
-        row = moments[j]
-        prefix_n[j + 1] = prefix_n[j] + row[0]
-        for d in range(M):
-            prefix_1[j + 1, d] = prefix_1[j, d] + row[1 + d]
-            for d2 in range(M):
-                prefix_2[j + 1, d, d2] = prefix_2[j, d, d2] + row[1 + M + d * M + d2]
-
-
-@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False, inline="always")  # short runs: no call
-def _dense_run(units, w, bias, c, ps, pe, hs, dhs, acc):
-    """Every pair of the feature (w, bias) with positions [ps, pe), as the dense kernels do:
-    returns (sum r^2, sum c r); acc (m,) += sum c r h_t; dhs[:, t] += c r w. Runs are a few
-    leaves long, so one plain loop (units 0 and 1 in registers) beats blocking."""
-    M = len(units)
-    one = min(1, M - 1)
-    w0 = w[0]
-    w1 = w[one]
-    a0 = 0.0
-    a1 = 0.0
-    loss = 0.0
-    g_sum = 0.0
-    for p in range(ps, pe):
-        h0 = hs[0, p]
-        h1 = hs[one, p]
-        z = bias + w0 * h0
-        if M > 1:
-            z += w1 * h1
-        for d in range(2, M):
-            z += w[d] * hs[d, p]
-        r = max(z, 0.0)
-        loss += r * r
-        g = c * r
-        g_sum += g
-        a0 += g * h0
-        dhs[0, p] += g * w0
-        if M > 1:
-            a1 += g * h1
-            dhs[1, p] += g * w1
-        for d in range(2, M):
-            acc[d] += g * hs[d, p]
-            dhs[d, p] += g * w[d]
-    acc[0] += a0
-    if M > 1:
-        acc[1] += a1
-    return loss, g_sum
+    n_examples = hs.shape[1]
+    first_leaf = (1 << levels) - 1
+    for j in range(1 << levels):
+        row = moments[first_leaf + j]
+        row[:] = 0.0
+        s, e = _node_range(n_examples, levels, j)
+        row[0] = e - s
+        for p in range(s, e):
+            for d in range(M):
+                delta = hs[d, p] - ref[d]
+                row[1 + d] += delta
+                for d2 in range(M):
+                    row[1 + M + d * M + d2] += delta * (hs[d2, p] - ref[d2])
+    for v in range(first_leaf - 1, -1, -1):
+        for k in range(moments.shape[1]):
+            moments[v, k] = moments[2 * v + 1, k] + moments[2 * v + 2, k]
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _feature_pass(units, levels, i, w, bias, c, ws, g, scratch, acc, sum_1, sum_2, coef, counts):
-    """Feature i (w (m,), bias): walk the tree level by level and add its loss and gradient.
-
-    A level's nodes that the plane b + w . h = 0 crosses (in leaf order) are classified without
-    branches into inactive (dropped), linear (closed form from the prefix moments of the node's
-    leaves, and the difference arrays for the gradient to h) and crossed (their children make the
-    next level; at the leaf level, done pair by pair, adjacent leaves as one run). Adds to
-    gW64[:, i], gb64[i] and group g's arrays; scratch (3, L + 1) int64; acc, sum_1 (m,), sum_2
-    (m, m), coef (m + m^2,): scratch; counts (N_STATS,) += what was done. Returns sum r^2."""
+def _classify(units, v, ws, listed, n_listed, crossed, linear):
+    """Node v against the features at positions listed[:n_listed] (of `feature_order`): those whose
+    plane b + w . h = 0 crosses the box go to crossed, those with z > 0 on the whole box to linear,
+    without branches; the rest (z <= 0 on the whole box) are dropped. Returns both counts."""
     M = len(units)
     one = min(1, M - 1)
-    n_examples = ws.hs.shape[1]
-    nodes = ws.nodes
-    frontier = scratch[0]
-    crossed = scratch[1]
-    linear = scratch[2]
-    for d in range(M):
-        acc[d] = 0.0
-        sum_1[d] = 0.0
-        for d2 in range(M):
-            sum_2[d, d2] = 0.0
-    # z = bias + w . h = shifted + w . (h - ref): the moments are about ref
-    shifted = bias
-    for d in range(M):
-        shifted += w[d] * ws.ref[d]
-    # units 0 and 1 in registers: the compiler cannot tell that the node lists written below do
-    # not overwrite w, so it would reload w at every node
-    w0 = w[0]
-    w1 = w[one]
-    size0 = abs(w0)
-    size1 = abs(w1)
-    # a linear node's examples get c z w = c shifted w + c w w^T (h - ref): the same a and B at
-    # every node of this feature
-    for d in range(M):
-        coef[d] = c * shifted * w[d]
-        for d2 in range(M):
-            coef[M + d * M + d2] = c * w[d] * w[d2]
-    count = 0.0
+    W, b, nodes = ws.W_sorted, ws.b_sorted, ws.nodes
+    # the box in registers: the compiler cannot tell that the lists written below leave it alone
+    centre0 = nodes[v, 0]
+    centre1 = nodes[v, one]
+    half0 = nodes[v, M]
+    half1 = nodes[v, M + one]
+    n_crossed = 0
+    n_linear = 0
+    for q in range(n_listed):
+        k = listed[q]
+        z_centre = b[k] + W[0, k] * centre0
+        radius = abs(W[0, k]) * half0
+        if M > 1:
+            z_centre += W[1, k] * centre1
+            radius += abs(W[1, k]) * half1
+        for d in range(2, M):
+            z_centre += W[d, k] * nodes[v, d]
+            radius += abs(W[d, k]) * nodes[v, M + d]
+        is_linear = z_centre - radius > 0.0
+        linear[n_linear] = k
+        n_linear += 1 if is_linear else 0
+        crossed[n_crossed] = k
+        n_crossed += 1 if z_centre + radius > 0.0 and not is_linear else 0
+    return n_crossed, n_linear
+
+
+@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+def _settle_linear(units, v, c, ws, g, linear, n_linear):
+    """The features at positions linear[:n_linear] have z > 0 on all of node v: add the node's
+    moments to each one's (feature_moments[k]: one cache line), and to the node's coefficients of
+    the gradient to h (node_coef[g, v]) the sum of their c z w = c s w + c w w^T (h - ref), with
+    s = b + w . ref. Units 0 and 1 are summed in registers (sums kept in memory would wait on their
+    own stores at every feature)."""
+    M = len(units)
+    one = min(1, M - 1)
+    W, b, ref = ws.W_sorted, ws.b_sorted, ws.ref
+    moments = ws.moments[v]
+    n_moments = moments.shape[0]
+    count = moments[0]
+    sum0 = moments[1]
+    sum1 = moments[1 + one]
+    sum00 = moments[1 + M]
+    sum01 = moments[1 + M + one]
+    sum11 = moments[1 + M + one * M + one]
+    sums = ws.feature_moments
+    coef = ws.node_coef[g, v]
+    coef[:] = 0.0
+    a0 = 0.0
+    a1 = 0.0
+    B00 = 0.0
+    B01 = 0.0
+    B11 = 0.0
+    for q in range(n_linear):
+        k = linear[q]
+        w0 = W[0, k]
+        w1 = W[one, k]
+        shifted = b[k] + w0 * ref[0]
+        if M > 1:
+            shifted += w1 * ref[1]
+        for d in range(2, M):
+            shifted += W[d, k] * ref[d]
+        row = sums[k]
+        row[0] += count
+        row[1] += sum0
+        row[1 + M] += sum00
+        a0 += shifted * w0
+        B00 += w0 * w0
+        if M == 2:
+            row[2] += sum1
+            row[4] += sum01
+            row[5] += sum01
+            row[6] += sum11
+            a1 += shifted * w1
+            B01 += w0 * w1
+            B11 += w1 * w1
+        if M > 2:  # every unit past the first through memory
+            for r in range(2, n_moments):
+                if r != 1 + M:
+                    row[r] += moments[r]
+            for d in range(1, M):
+                coef[d] += shifted * W[d, k]
+            for d in range(M):
+                for d2 in range(M):
+                    if d + d2 > 0:
+                        coef[M + d * M + d2] += W[d, k] * W[d2, k]
+    coef[0] = c * a0
+    coef[M] = c * B00
+    if M == 2:
+        coef[1] = c * a1
+        coef[3] = c * B01
+        coef[4] = c * B01
+        coef[5] = c * B11
+    if M > 2:
+        for r in range(1, M + M * M):
+            if r != M:
+                coef[r] *= c
+
+
+@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+def _dense_leaf(units, levels, j, c, ws, g, crossed, n_crossed):
+    """Every pair of leaf j's examples with the features at positions crossed[:n_crossed], as the
+    dense kernels do: each feature's sum c r and sum c r h_t into dense_gb, dense_gW; the leaf's
+    gradient to h, sum c r w, into group_dhs[g] (the leaf is listed as touched). Returns sum r^2.
+
+    The leaf's examples are copied into LEAF slots (leaf_h; the empty slots masked to 0), so the
+    loop over them has a fixed length and vectorizes without a scalar remainder."""
+    M = len(units)
+    one = min(1, M - 1)
+    W, b, hs = ws.W_sorted, ws.b_sorted, ws.hs
+    s, e = _node_range(hs.shape[1], levels, j)
+    h = ws.leaf_h[g]  # (m, LEAF)
+    dh = ws.leaf_dh[g]  # (m, LEAF)
+    mask = ws.leaf_mask[g]  # (LEAF,)
+    for p in range(LEAF):
+        inside = s + p < e
+        mask[p] = 1.0 if inside else 0.0
+        for d in range(M):
+            h[d, p] = hs[d, s + p] if inside else 0.0
+            dh[d, p] = 0.0
     loss = 0.0
-    g_sum = 0.0
-    diff_a = ws.diff_a[g]
-    diff_B = ws.diff_B[g]
-    frontier[0] = 0
-    n_frontier = 1
-    for level in range(levels + 1):
-        counts[VISITS] += n_frontier
-        n_crossed = 0
-        n_linear = 0
-        for k in range(n_frontier):
-            v = frontier[k]
-            z_centre = bias + w0 * nodes[v, 0]
-            radius = size0 * nodes[v, M]
+    for q in range(n_crossed):
+        k = crossed[q]
+        w0 = W[0, k]
+        w1 = W[one, k]
+        bias = b[k]
+        a0 = 0.0
+        a1 = 0.0
+        g_sum = 0.0
+        for p in range(LEAF):
+            z = bias + w0 * h[0, p]
             if M > 1:
-                z_centre += w1 * nodes[v, 1]
-                radius += size1 * nodes[v, M + 1]
+                z += w1 * h[1, p]
             for d in range(2, M):
-                z_centre += w[d] * nodes[v, d]
-                radius += abs(w[d]) * nodes[v, M + d]
-            is_linear = z_centre - radius > 0.0
-            linear[n_linear] = v
-            n_linear += 1 if is_linear else 0
-            crossed[n_crossed] = v
-            n_crossed += 1 if z_centre + radius > 0.0 and not is_linear else 0
-        counts[LINEAR_SETTLED] += n_linear
-        counts[INACTIVE_SETTLED] += n_frontier - n_linear - n_crossed
-        first_of_level = (1 << level) - 1
-        width = levels - level  # a node of this level spans 2^width leaves
-        for k in range(n_linear):
-            j = linear[k] - first_of_level
-            first = j << width
-            last = (j + 1) << width
-            count += ws.prefix_n[last] - ws.prefix_n[first]
-            for d in range(M):
-                sum_1[d] += ws.prefix_1[last, d] - ws.prefix_1[first, d]
+                z += W[d, k] * h[d, p]
+            r = max(z, 0.0) * mask[p]
+            loss += r * r
+            grad = c * r
+            g_sum += grad
+            a0 += grad * h[0, p]
+            dh[0, p] += grad * w0
+            if M > 1:
+                a1 += grad * h[1, p]
+                dh[1, p] += grad * w1
+        for d in range(2, M):  # units past 1: a second loop, so the first stays simple
+            acc = 0.0
+            for p in range(LEAF):
+                z = bias
                 for d2 in range(M):
-                    sum_2[d, d2] += ws.prefix_2[last, d, d2] - ws.prefix_2[first, d, d2]
-            for d in range(M):
-                diff_a[first, d] += coef[d]
-                diff_a[last, d] -= coef[d]
-                for d2 in range(M):
-                    diff_B[first, d, d2] += coef[M + d * M + d2]
-                    diff_B[last, d, d2] -= coef[M + d * M + d2]
-        if level < levels:
-            for k in range(n_crossed):
-                frontier[2 * k] = 2 * crossed[k] + 1
-                frontier[2 * k + 1] = 2 * crossed[k] + 2
-            n_frontier = 2 * n_crossed
-            continue
-        k = 0
-        while k < n_crossed:  # the crossed leaves, adjacent ones as one run
-            first = crossed[k] - first_of_level
-            last = first + 1
-            k += 1
-            while k < n_crossed and crossed[k] - first_of_level == last:
-                last += 1
-                k += 1
-            ps = (n_examples * first) >> levels
-            pe = (n_examples * last) >> levels
-            _touch(levels, n_examples, first, last, ws.touched[g], ws.touched_list[g], ws.n_touched, g, ws.group_dhs[g])
-            run_loss, run_g = _dense_run(units, w, bias, c, ps, pe, ws.hs, ws.group_dhs[g], acc)
-            loss += run_loss
-            g_sum += run_g
-            counts[DENSE_PAIRS] += pe - ps
-            counts[RUNS] += 1
-    # sum z = N s + w . S1, sum z^2 = N s^2 + 2 s w . S1 + w^T S2 w, sum z h = s S1 + S2 w + ref sum z
-    w_S1 = 0.0
-    w_S2_w = 0.0
+                    z += W[d2, k] * h[d2, p]
+                grad = c * max(z, 0.0) * mask[p]
+                acc += grad * h[d, p]
+                dh[d, p] += grad * W[d, k]
+            ws.dense_gW[d, k] += acc
+        ws.dense_gb[k] += g_sum
+        ws.dense_gW[0, k] += a0
+        if M > 1:
+            ws.dense_gW[1, k] += a1
+    dhs = ws.group_dhs[g]
     for d in range(M):
-        w_S1 += w[d] * sum_1[d]
-        for d2 in range(M):
-            w_S2_w += w[d] * sum_2[d, d2] * w[d2]
-    sum_z = count * shifted + w_S1
-    loss += count * shifted * shifted + 2.0 * shifted * w_S1 + w_S2_w
-    ws.gb64[i] += g_sum + c * sum_z
-    for d in range(M):
-        S2_w = 0.0
-        for d2 in range(M):
-            S2_w += sum_2[d, d2] * w[d2]
-        ws.gW64[d, i] += acc[d] + c * (shifted * sum_1[d] + S2_w + ws.ref[d] * sum_z)
+        for p in range(e - s):
+            dhs[d, s + p] = dh[d, p]
+    ws.touched_list[g, ws.n_touched[g]] = j
+    ws.n_touched[g] += 1
     return loss
 
 
-@numba.njit(cache=True, boundscheck=False, inline="always")  # per dense run: no call
-def _touch(levels, n_examples, first, last, touched, touched_list, n_touched, g, dhs):
-    """Leaves [first, last) receive group g's dense gradient dhs (m, T) this step: zero them on
-    first use and list them (touched (L,), touched_list (L,), n_touched (G,))."""
-    for j in range(first, last):
-        if not touched[j]:
-            touched[j] = True
-            touched_list[n_touched[g]] = j
-            n_touched[g] += 1
-            s, e = _node_range(n_examples, levels, j)
-            for d in range(dhs.shape[0]):
-                for p in range(s, e):
-                    dhs[d, p] = 0.0
+@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+def _closed_forms(units, c, ws, first, last):
+    """Features at positions [first, last): their linear regions' loss and gradient from their
+    summed moments, plus their dense leaves', into gW64, gb64 (by feature). Returns the linear
+    regions' sum r^2. With s = b + w . ref and N, S1, S2 the moments about ref: sum z = N s + w . S1,
+    sum z^2 = N s^2 + 2 s w . S1 + w^T S2 w, sum z h = s S1 + S2 w + ref sum z."""
+    M = len(units)
+    W, b, ref, sums = ws.W_sorted, ws.b_sorted, ws.ref, ws.feature_moments.T
+    loss = 0.0
+    for k in range(first, last):
+        i = ws.feature_order[k]
+        shifted = b[k]
+        for d in range(M):
+            shifted += W[d, k] * ref[d]
+        count = sums[0, k]
+        w_S1 = 0.0
+        w_S2_w = 0.0
+        for d in range(M):
+            w_S1 += W[d, k] * sums[1 + d, k]
+            for d2 in range(M):
+                w_S2_w += W[d, k] * sums[1 + M + d * M + d2, k] * W[d2, k]
+        sum_z = count * shifted + w_S1
+        loss += count * shifted * shifted + 2.0 * shifted * w_S1 + w_S2_w
+        ws.gb64[i] = ws.dense_gb[k] + c * sum_z
+        for d in range(M):
+            S2_w = 0.0
+            for d2 in range(M):
+                S2_w += sums[1 + M + d * M + d2, k] * W[d2, k]
+            ws.gW64[d, i] = ws.dense_gW[d, k] + c * (shifted * sums[1 + d, k] + S2_w + ref[d] * sum_z)
+    return loss
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _group_pass(units, c, g, ws):
+    """The tree pass of feature group g (positions [n g / G, n (g + 1) / G) of `feature_order`),
+    node by node: depth first from the root, each node classifies the features that crossed its
+    parent (`_classify`), settles the linear ones (`_settle_linear`) and hands the crossing ones
+    to both children, or at a leaf does them pair by pair (`_dense_leaf`). Both children read the
+    list their parent wrote one level down, which only deeper nodes overwrite. Returns the group's
+    sum r^2."""
+    n = ws.W_sorted.shape[1]
+    levels = tree_levels(ws.hs.shape[1])
+    first_leaf = (1 << levels) - 1
+    first = (n * g) // FEATURE_GROUPS
+    last = (n * (g + 1)) // FEATURE_GROUPS
+    lists = ws.lists[g]  # (levels + 2, group size): row l holds the features a node of level l classifies
+    linear = ws.lists_linear[g]
+    counts = ws.stats[g]
+    n_listed = np.zeros(levels + 2, np.int64)
+    stack = np.empty(levels + 2, np.int64)  # depth first: at most one pending right child per level
+    stack_level = np.empty(levels + 2, np.int64)
+    for k in range(first, last):
+        lists[0, k - first] = k
+        ws.feature_moments[k] = 0.0
+        for d in range(ws.dense_gW.shape[0]):
+            ws.dense_gW[d, k] = 0.0
+        ws.dense_gb[k] = 0.0
+    n_listed[0] = last - first
+    ws.n_touched[g] = 0
+    loss = 0.0
+    top = 0
+    if n_listed[0] > 0:
+        stack[0] = 0
+        stack_level[0] = 0
+        top = 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        level = stack_level[top]
+        n_crossed, n_linear = _classify(units, v, ws, lists[level], n_listed[level], lists[level + 1], linear)
+        counts[VISITS] += n_listed[level]
+        counts[LINEAR_SETTLED] += n_linear
+        counts[INACTIVE_SETTLED] += n_listed[level] - n_linear - n_crossed
+        if n_linear > 0:
+            _settle_linear(units, v, c, ws, g, linear, n_linear)
+        if n_crossed == 0:
+            continue
+        if level < levels:
+            n_listed[level + 1] = n_crossed
+            stack[top] = 2 * v + 2
+            stack[top + 1] = 2 * v + 1
+            stack_level[top] = level + 1
+            stack_level[top + 1] = level + 1
+            top += 2
+        else:
+            loss += _dense_leaf(units, levels, v - first_leaf, c, ws, g, lists[level + 1], n_crossed)
+            s, e = _node_range(ws.hs.shape[1], levels, v - first_leaf)
+            counts[DENSE_PAIRS] += n_crossed * (e - s)
+            counts[DENSE_LEAVES] += 1
+    return loss + _closed_forms(units, c, ws, first, last)
 
 
 @numba.njit(cache=True, boundscheck=False)
 def _order_features(units, W, b, feature_order, bucket_start):
     """feature_order (n,) = the features sorted (stably, by counting) by the direction of their
-    first two units (sign of w and b when m = 1). Features with similar planes walk the same
-    nodes, so walking them one after another finds those nodes in cache. A function of W and b
-    alone, so the order of the sums does not depend on the past."""
+    first two units (sign of w and b when m = 1). A group of features is then a range of
+    directions: their planes cross the same nodes, so the lists a node hands down stay short.
+    A function of W and b alone, so the order of the sums does not depend on the past."""
     M = len(units)
     n = W.shape[1]
     bucket_start[:] = 0
@@ -452,31 +540,11 @@ def _order_features(units, W, b, feature_order, bucket_start):
         bucket_start[keys[i]] += 1
 
 
-@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _group_pass(units, W, b, c, g, ws):
-    """The tree pass of feature group g (a fixed share of `feature_order`): every feature of the
-    group (`_feature_pass`). Returns the group's sum of r^2."""
-    M = len(units)
-    n = W.shape[1]
-    levels = tree_levels(ws.hs.shape[1])
-    w = np.empty(M)
-    acc = np.empty(M)
-    sum_1 = np.empty(M)
-    sum_2 = np.empty((M, M))
-    coef = np.empty(M + M * M)
-    loss = 0.0
-    for k in range((n * g) // FEATURE_GROUPS, (n * (g + 1)) // FEATURE_GROUPS):
-        i = ws.feature_order[k]
-        for d in range(M):
-            w[d] = W[d, i]
-        loss += _feature_pass(units, levels, i, w, float(b[i]), c, ws, g, ws.scratch[g], acc, sum_1, sum_2, coef, ws.stats[g])
-    return loss
-
-
 @numba.njit(cache=True, boundscheck=False)
 def _prepare(units, W, b, hT, order, rebuild, ws):
     """Before the groups' passes: the ordering (rebuilt when asked), hidden vectors in tree order,
-    boxes, prefix moments, the features' order, zeroed accumulators."""
+    boxes, node moments, the features' order and their weights in it (float64)."""
+    M = len(units)
     n_examples = hT.shape[1]
     levels = tree_levels(n_examples)
     if rebuild:
@@ -484,52 +552,47 @@ def _prepare(units, W, b, hT, order, rebuild, ws):
     else:
         _gather(units, hT, order, ws.hs)
     _box(units, levels, ws.hs, ws.nodes, ws.ref)
-    for j in range(1 << levels):
-        _leaf_moments(units, levels, ws.hs, ws.ref, j, ws.moments)
-    _prefix_moments(units, ws.moments, ws.prefix_n, ws.prefix_1, ws.prefix_2)
+    _node_moments(units, levels, ws.hs, ws.ref, ws.moments)
     _order_features(units, W, b, ws.feature_order, ws.bucket_start)
-    ws.gW64[:] = 0.0
-    ws.gb64[:] = 0.0
+    for k in range(W.shape[1]):
+        i = ws.feature_order[k]
+        for d in range(M):
+            ws.W_sorted[d, k] = W[d, i]
+        ws.b_sorted[k] = b[i]
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
 def _push_down(units, order, ws, dhT):
-    """dL/dh of every example from the tree part: the linear regions' a + B (h - ref) (difference
-    arrays summed over groups, then over leaves) plus each group's dense part, in a fixed order;
-    written to dhT (m, T) in example order."""
+    """dL/dh of every example from the tree part: the linear regions' a + B (h - ref), summed over
+    each leaf's ancestors (groups in a fixed order), plus each group's dense part; written to dhT
+    (m, T) in example order."""
     M = len(units)
     n_examples = ws.hs.shape[1]
     levels = tree_levels(n_examples)
-    a = np.zeros(M)
-    B = np.zeros((M, M))
+    first_leaf = (1 << levels) - 1
+    total = ws.coef_total
+    for v in range(2 * first_leaf + 1):
+        for r in range(M + M * M):
+            value = total[(v - 1) // 2, r] if v > 0 else 0.0
+            for g in range(FEATURE_GROUPS):  # read and clear for the next step
+                value += ws.node_coef[g, v, r]
+                ws.node_coef[g, v, r] = 0.0
+            total[v, r] = value
     for j in range(1 << levels):
-        for g in range(FEATURE_GROUPS):  # read and clear for the next step
-            for d in range(M):
-                a[d] += ws.diff_a[g, j, d]
-                ws.diff_a[g, j, d] = 0.0
-                for d2 in range(M):
-                    B[d, d2] += ws.diff_B[g, j, d, d2]
-                    ws.diff_B[g, j, d, d2] = 0.0
+        coef = total[first_leaf + j]
         s, e = _node_range(n_examples, levels, j)
         for p in range(s, e):
             for d in range(M):
-                value = a[d]
+                value = coef[d]
                 for d2 in range(M):
-                    value += B[d, d2] * (ws.hs[d2, p] - ws.ref[d2])
+                    value += coef[M + d * M + d2] * (ws.hs[d2, p] - ws.ref[d2])
                 ws.dhs[d, p] = value
-    last = 1 << levels  # the runs' end marks past the last leaf are never read: clear them
     for g in range(FEATURE_GROUPS):
-        ws.diff_a[g, last] = 0.0
-        ws.diff_B[g, last] = 0.0
-    for g in range(FEATURE_GROUPS):
-        for k in range(ws.n_touched[g]):
-            j = ws.touched_list[g, k]
-            ws.touched[g, j] = False
-            s, e = _node_range(n_examples, levels, j)
+        for q in range(ws.n_touched[g]):
+            s, e = _node_range(n_examples, levels, ws.touched_list[g, q])
             for d in range(M):
                 for p in range(s, e):
                     ws.dhs[d, p] += ws.group_dhs[g, d, p]
-        ws.n_touched[g] = 0
     for p in range(n_examples):
         t = order[p]
         for d in range(M):
@@ -560,14 +623,18 @@ def tree_workspace(units, n_rows, n):
     M = len(units)
     levels = tree_levels(n_rows)
     n_leaves = 1 << levels
+    n_nodes = 2 * n_leaves - 1
     G = FEATURE_GROUPS
+    group_size = (n + G - 1) // G
     n_chunks = len(sparse_chunk_bounds(n_rows)) - 1
     return TreeWorkspace(
-        np.zeros((M, n_rows)), np.zeros((M, n_rows)), np.zeros((2 * n_leaves - 1, 2 * M)), np.zeros(M),
-        np.zeros((n_leaves, 1 + M + M * M)), np.zeros(n_leaves + 1), np.zeros((n_leaves + 1, M)), np.zeros((n_leaves + 1, M, M)),
-        np.zeros((G, 3, n_leaves + 1), np.int64), np.zeros(n, np.int64), np.zeros(ANGLE_BUCKETS + 1, np.int64),
-        np.zeros((G, n_leaves + 1, M)), np.zeros((G, n_leaves + 1, M, M)),
-        np.zeros((G, M, n_rows)), np.zeros((G, n_leaves), np.bool_), np.zeros((G, n_leaves), np.int64), np.zeros(G, np.int64),
+        np.zeros((M, n_rows)), np.zeros((M, n_rows)), np.zeros((n_nodes, 2 * M)), np.zeros((n_nodes, 1 + M + M * M)), np.zeros(M),
+        np.zeros(n, np.int64), np.zeros(ANGLE_BUCKETS + 1, np.int64), np.zeros((M, n)), np.zeros(n),
+        np.zeros((G, levels + 2, group_size), np.int32), np.zeros((G, group_size), np.int32),
+        np.zeros((n, 1 + M + M * M)), np.zeros((M, n)), np.zeros(n),
+        np.zeros((G, M, LEAF)), np.zeros((G, M, LEAF)), np.zeros((G, LEAF)),
+        np.zeros((G, n_nodes, M + M * M)), np.zeros((n_nodes, M + M * M)),
+        np.zeros((G, M, n_rows)), np.zeros((G, n_leaves), np.int64), np.zeros(G, np.int64),
         np.zeros((M, n)), np.zeros(n), np.zeros((n_chunks, M, n)), np.zeros((n_chunks, n)), np.zeros((G, N_STATS), np.int64),
     )  # fmt: skip
 
@@ -579,9 +646,9 @@ def _hidden_vectors_parallel(units, W, indptr, indices, values, bounds, hT):
 
 
 @numba.njit(cache=True, parallel=True)
-def _groups_parallel(units, W, b, c, ws, parts):
+def _groups_parallel(units, c, ws, parts):
     for g in numba.prange(FEATURE_GROUPS):
-        parts[g] = _group_pass(units, W, b, c, g, ws)
+        parts[g] = _group_pass(units, c, g, ws)
 
 
 @numba.njit(cache=True)
@@ -617,10 +684,10 @@ def tree_loss_grad(parallel, units, W, b, indptr, indices, values, rebuild, orde
             kernels.hidden_vectors(units, W, indptr, indices, values, bounds[q], bounds[q + 1], hT)
     _prepare(units, W, b, hT, order, rebuild, ws)
     if parallel:
-        _groups_parallel(units, W, b, float(c), ws, parts)
+        _groups_parallel(units, float(c), ws, parts)
     else:
         for g in range(FEATURE_GROUPS):
-            parts[g] = _group_pass(units, W, b, float(c), g, ws)
+            parts[g] = _group_pass(units, float(c), g, ws)
     _push_down(units, order, ws, dhT)
     if parallel:
         _sparse_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, ws, c, parts)
