@@ -199,6 +199,18 @@ def test_diverging_run_is_caught():
         toydd.train(cfg)
 
 
+def test_non_finite_weights_are_ordered_without_crashing():
+    """A float32 run whose gradient overflows gets NaN weights; the next step orders the features
+    by direction, and a NaN direction once indexed far outside its buckets (a segfault)."""
+    _, rows, W, b = random_problem(300, 40, 2, seed=2)
+    W[0, 5], W[1, 7], b[3] = np.nan, np.inf, np.nan
+    loss = tree_pass(rows, W, b)[0]
+    assert np.isnan(loss)
+    cfg = Config(n_features=100, sparsity=0.95, dataset_size=300, steps=60, lr=1e8, test_size=100, engine="tree", dtype="float32", threads=1)
+    with pytest.raises(toydd.TrainingDiverged):
+        toydd.train(cfg)
+
+
 @pytest.mark.skipif(_engines._cuda_available(), reason="auto takes torch where CUDA is available")
 def test_auto_takes_the_tree_where_it_was_measured_faster():
     assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES)) == "tree"

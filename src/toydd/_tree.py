@@ -19,8 +19,8 @@ cases:
   the dense kernels (`_dense_leaf`).
 
 The walk goes node by node, depth first (`_group_pass`): a node classifies only the features that
-crossed its parent, listed in a compact array, with the node's box, moments and coefficients in
-registers. Features are sorted by the direction of W_i (`_order_features`) and split into
+crossed its parent, listed in a compact array, with the node's box (units 0 and 1), moments and
+coefficients (m <= 2) in registers. Features are sorted by the direction of W_i (`_order_features`) and split into
 FEATURE_GROUPS ranges of directions, walked in parallel.
 
 Nothing is approximated: the settled nodes and dense leaves of a feature partition the examples,
@@ -73,9 +73,9 @@ each box's centre then half-widths (one cache line per node for m <= 4); moments
 count, sum of h - ref, sum of (h - ref)(h - ref)^T; ref (m,): the point the moments are taken
 about. feature_order (n,): the features by the direction of W_i (`_order_features`),
 bucket_start (ANGLE_BUCKETS + 1,) its scratch; W_sorted (m, n), b_sorted (n,): the weights in that
-order (a position k of it stands for feature feature_order[k]). lists (G, levels + 2, n / G) int32:
-per level, the positions a node of that level classifies; lists_linear (G, n / G): a node's
-linear ones. feature_moments (n, K), dense_gW (m, n), dense_gb (n,): per position, the summed
+order (a position k of it stands for feature feature_order[k]). lists (G, levels + 2, ceil(n / G)) int32:
+per level, the positions a node of that level classifies; lists_linear (G, ceil(n / G)): a
+node's linear ones. feature_moments (n, K), dense_gW (m, n), dense_gb (n,): per position, the summed
 moments of its linear nodes and the gradient of its dense leaves. leaf_h, leaf_dh (G, m, LEAF),
 leaf_mask (G, LEAF): a dense leaf's examples in fixed slots. node_coef (G, V, m + m^2): per
 node the a and B of its linear features' gradient to h, coef_total (V, m + m^2) the same summed
@@ -283,10 +283,10 @@ def _classify(units, v, ws, listed, n_listed, crossed, linear):
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
 def _settle_linear(units, v, c, ws, g, linear, n_linear):
     """The features at positions linear[:n_linear] have z > 0 on all of node v: add the node's
-    moments to each one's (feature_moments[k]: one cache line), and to the node's coefficients of
+    moments to each one's (feature_moments[k]: one row, one or two cache lines), and to the node's coefficients of
     the gradient to h (node_coef[g, v]) the sum of their c z w = c s w + c w w^T (h - ref), with
-    s = b + w . ref. Units 0 and 1 are summed in registers (sums kept in memory would wait on their
-    own stores at every feature)."""
+    s = b + w . ref. For m <= 2 the coefficients are summed in registers (sums kept in memory would
+    wait on their own stores at every feature); past that, through memory."""
     M = len(units)
     one = min(1, M - 1)
     W, b, ref = ws.W_sorted, ws.b_sorted, ws.ref
@@ -531,6 +531,8 @@ def _order_features(units, W, b, feature_order, bucket_start):
             angle = 0.0
         else:
             angle = 1.0 - x / scale if y >= 0.0 else 3.0 + x / scale
+        if not (0.0 <= angle < 4.0):  # NaN or inf weights (a diverging step): any bucket, not out of bounds
+            angle = 0.0
         keys[i] = min(ANGLE_BUCKETS - 1, int(angle * (ANGLE_BUCKETS / 4.0)))
         bucket_start[keys[i] + 1] += 1
     for k in range(ANGLE_BUCKETS):
