@@ -299,8 +299,7 @@ def _settle_linear(units, v, c, ws, g, linear, n_linear):
     sum01 = moments[1 + M + one]
     sum11 = moments[1 + M + one * M + one]
     sums = ws.feature_moments
-    coef = ws.node_coef[g, v]
-    coef[:] = 0.0
+    coef = ws.node_coef[g, v]  # zero: `_push_down` clears every node after reading it
     a0 = 0.0
     a1 = 0.0
     B00 = 0.0
