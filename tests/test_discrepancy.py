@@ -131,6 +131,16 @@ def test_a_study_is_recognized_and_a_single_series_is_not():
     assert not r.has_variants(pd.DataFrame(curve_rows({}, 1.0)))
 
 
+def test_other_experiments_sweeping_lr_weight_decay_or_steps_are_not_a_study():
+    envelope = curve_rows({}, 1.0) + curve_rows({"lr": 3e-3}, 2.0) + curve_rows({"lr": 1e-4}, 0.5)
+    assert not r.has_variants(pd.DataFrame(envelope))
+    appendix = curve_rows({}, 1.0) + curve_rows({"weight_decay": 1e-3}, 0.5) + curve_rows({"weight_decay": 1e-3, "steps": 10_000}, 0.5)
+    assert not r.has_variants(pd.DataFrame(appendix))
+    # a learning-rate variant beside a candidate cause still makes a study, and is ranked in it
+    mixed = pd.DataFrame(envelope + curve_rows({"eps": 1e-6}, 0.0))
+    assert r.has_variants(mixed) and "lr = 0.003" in set(r.variant_curves(mixed)["variant"])
+
+
 def test_report_section_states_the_distance_the_setting_and_the_ranking():
     text = html.unescape(r.discrepancy_html(study()))
     assert "|log10(mean test loss / the paper's mean test loss)|" in text

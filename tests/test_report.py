@@ -607,6 +607,22 @@ def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
     assert {sizes[run_id] for run_id in loads} == {3.0, 5.0, 6.0, 8.0, 10.0, 5000.0, np.inf}
 
 
+def test_figures_the_results_no_longer_support_are_removed_and_other_files_kept(tiny_sweep):
+    folder = tiny_sweep / "figures"
+    stale = [folder / "fig4_heatmap.png", folder / "fig4_heatmap.svg", folder / "fig10_discrepancy.png"]
+    mine = [folder / "my_notes.png", folder / "fig4_heatmap_by_hand.png"]
+    for path in stale + mine:
+        path.write_bytes(b"an earlier run's file")
+    try:
+        written = r.figures(tiny_sweep)
+        assert not any(path.exists() for path in stale)
+        assert all(path.exists() for path in mine)
+        assert {path.name for path in written} >= {"fig2_main.png", "fig6_training.gif"} and all(path.exists() for path in written)
+    finally:
+        for path in mine:
+            path.unlink()
+
+
 def test_sweep_figures_and_animation_are_returned_without_writing(tiny_sweep, tmp_path):
     from matplotlib.figure import Figure
     from PIL import Image

@@ -424,14 +424,36 @@ def sweep_animation(out: str | Path):
     return _figures.training_animation(*read_views(out, [], set(), animated).animation)
 
 
+# Every figure toydd draws, by file name (without suffix), and the suffixes it writes them with.
+FIGURE_NAMES = (
+    "fig1_small_t", "fig2_main", "fig3_norms", "fig4_heatmap", "fig5_appendix", "fig6_training", "fig7_onset",
+    "fig8_repeats", "fig9_envelope", "fig10_discrepancy", "fig11_clusters",
+)  # fmt: skip
+FIGURE_SUFFIXES = (".png", ".svg", ".gif", ".mp4")
+
+
 def save_figures(out: Path, results: pd.DataFrame, views: RunViews) -> list[Path]:
+    """Write every figure the results support into DIR/figures and remove toydd's figure files the
+    results no longer support (left by an earlier, broader run of the same directory, they would
+    pass for current ones and enter the report). Files of other names are never touched."""
     folder = out / "figures"
     written: list[Path] = []
     for name, figure in draw_figures(results, views).items():
         written += _figures.save(figure, folder, name)
     if views.animation is not None:
         written += _figures.save_animation(_figures.training_animation(*views.animation), folder, "fig6_training")
+    for path in stale_figures(folder, written):
+        path.unlink()
     return written
+
+
+def stale_figures(folder: Path, written: list[Path]) -> list[Path]:
+    """toydd's figure files in folder (FIGURE_NAMES x FIGURE_SUFFIXES) that are not in `written`."""
+    if not folder.is_dir():
+        return []
+    kept = {path.name for path in written}
+    owned = {name + suffix for name in FIGURE_NAMES for suffix in FIGURE_SUFFIXES}
+    return sorted(path for path in folder.iterdir() if path.name in owned and path.name not in kept and path.is_file())
 
 
 def figures(out: str | Path) -> list[Path]:
@@ -1523,11 +1545,25 @@ def variant_ranking(curves: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("distance")
 
 
+# Fields that other experiments sweep over T: the learning rate (the envelope, fig9_envelope),
+# weight decay and steps (the appendix, fig5_appendix). Variants changing only these are those
+# experiments' runs, not candidate causes of a discrepancy.
+OTHER_EXPERIMENT_FIELDS = ("lr", "weight_decay", "steps")
+
+
 def has_variants(results: pd.DataFrame) -> bool:
-    """Whether the runs hold a discrepancy study: several variants, each over several T."""
+    """Whether the runs hold a discrepancy study: at least two variants over several T each, not
+    counting variants that change only OTHER_EXPERIMENT_FIELDS."""
     labels = variant_labels(results)
     per_variant = results.groupby(labels)["dataset_size"].nunique()
-    return len(per_variant) >= 2 and int((per_variant >= 3).sum()) >= 2
+    studied = per_variant[[not _other_experiment(label) for label in per_variant.index]]
+    return int((studied >= 3).sum()) >= 2
+
+
+def _other_experiment(label: str) -> bool:
+    """Whether a variant label ("field = value, ...") changes only OTHER_EXPERIMENT_FIELDS."""
+    fields = {part.split(" = ")[0] for part in label.split(", ")}
+    return label != DEFAULTS_VARIANT and fields <= set(OTHER_EXPERIMENT_FIELDS)
 
 
 def discrepancy_summary(ranking: pd.DataFrame) -> str:
