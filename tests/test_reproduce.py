@@ -23,6 +23,8 @@ FOLLOW_UPS = {
     "repeats": ("fig8_repeats", []),
     "envelope": ("fig9_envelope", ["Below the crossover the lowest training loss is a memorizing solution", "With the envelope there is no intermediate regime"]),
 }
+FOLLOW_UPS["repeats_paper"] = FOLLOW_UPS["repeats"]
+FOLLOW_UPS["envelope_paper"] = FOLLOW_UPS["envelope"]
 
 
 def toydd(*args):
@@ -31,7 +33,8 @@ def toydd(*args):
 
 # Each m compiles the training loop afresh (numba specializes on m): the smoke runs keep two of the
 # heatmap's m values and train the appendix at m = 2, which the rest of the suite compiles anyway.
-FEWER_M = {"heatmap": ["--set", "n_hidden=[2, 3]"], "appendix": ["--set", "n_hidden=2"]}
+# envelope_paper's T up to 1,000,000 would make the smoke run the suite's slowest for nothing new.
+FEWER_M = {"heatmap": ["--set", "n_hidden=[2, 3]"], "appendix": ["--set", "n_hidden=2"], "envelope_paper": ["--set", "dataset_size=[10_000, 50_000]"]}
 
 
 @pytest.mark.parametrize("preset", _presets.names())

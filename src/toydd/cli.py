@@ -296,7 +296,7 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
 
 
 @main.command()
-@click.option("--preset", default=None, help="a shipped preset: quick, paper, heatmap, appendix, onset, onset_paper, repeats, envelope, discrepancy, discrepancy_paper (see --list)")
+@click.option("--preset", default=None, help="a shipped preset: quick, paper, heatmap, appendix, onset, onset_paper, repeats, repeats_paper, envelope, envelope_paper, discrepancy, discrepancy_paper (see --list)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="sweep directory (created or resumed)")
 @click.option("--list", "list_presets", is_flag=True, help="describe the presets and their estimated cost")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a config key for every run (a [list] makes it a grid axis)")
