@@ -53,11 +53,11 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
     tree.tree_loss_grad(True, *whole, True, order, hT, dhT, gW, gb, workspace, c)
     phases = {
         "hidden vectors": lambda: tree._hidden_vectors_parallel(units, W, rows.indptr, rows.indices, values, bounds, hT),
-        "boxes, moments": lambda: tree._prepare(units, W, b, hT, order, False, workspace),
+        "boxes, moments": lambda: tree._prepare(True, units, W, b, hT, order, False, workspace),
         "walks": lambda: tree._groups_parallel(units, float(c), workspace, parts),
-        "push-down": lambda: tree._push_down(units, order, workspace, dhT),
+        "push-down": lambda: tree._push_down(True, units, order, workspace, dhT),
         "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
-        "rebuild (every 32 steps)": lambda: tree._prepare(units, W, b, hT, order, True, workspace),
+        "rebuild (every 32 steps)": lambda: tree._prepare(True, units, W, b, hT, order, True, workspace),
         "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),
     }
     costs = {name: 1e3 * seconds_per_call(call, reps) for name, call in phases.items()}

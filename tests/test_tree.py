@@ -100,8 +100,11 @@ def test_build_order_is_a_kd_tree():
     T = 1000
     hT = rng.standard_normal((2, T))
     order = np.zeros(T, np.int64)
-    tree.build_order((0, 0), hT, order, np.zeros((2, T)))
+    tree.build_order(False, (0, 0), hT, order, np.zeros((2, T)))
     assert sorted(order) == list(range(T))
+    on_threads = np.zeros(T, np.int64)
+    tree.build_order(True, (0, 0), hT, on_threads, np.zeros((2, T)))
+    assert np.array_equal(on_threads, order)  # the levels' nodes split in parallel: the same tree
     points = hT[:, order]
     levels = tree.tree_levels(T)
     assert (T + (1 << levels) - 1) >> levels <= tree.LEAF

@@ -60,7 +60,7 @@ N_STATS = 5
 TreeWorkspace = namedtuple(
     "TreeWorkspace",
     "hs dhs nodes moments ref feature_order bucket_start W_sorted b_sorted lists lists_linear "
-    "feature_moments dense_gW dense_gb leaf_h leaf_dh leaf_mask node_coef coef_total group_dhs touched_list n_touched "
+    "feature_moments dense_gW dense_gb leaf_h leaf_dh leaf_mask node_coef coef_total group_dhs leaf_touched "
     "gW64 gb64 sparse_gW sparse_gb stats",
 )
 TreeWorkspace.__doc__ = """The tree pass's arrays for one model (T examples, n features, L = 2^levels
@@ -79,8 +79,8 @@ node's linear ones. feature_moments (n, K), dense_gW (m, n), dense_gb (n,): per 
 moments of its linear nodes and the gradient of its dense leaves. leaf_h, leaf_dh (G, m, LEAF),
 leaf_mask (G, LEAF): a dense leaf's examples in fixed slots. node_coef (G, V, m + m^2): per
 node the a and B of its linear features' gradient to h, coef_total (V, m + m^2) the same summed
-over groups and ancestors. group_dhs (G, m, T): each group's dense gradient to h, on the leaves in
-touched_list (G, L) (n_touched (G,)). gW64 (m, n), gb64 (n,): the tree part of the gradient, by
+over groups and ancestors. group_dhs (G, m, T): each group's dense gradient to h, on the leaves
+marked in leaf_touched (G, L). gW64 (m, n), gb64 (n,): the tree part of the gradient, by
 feature; sparse_gW (chunks, m, n), sparse_gb (chunks, n): the sparse correction's; stats
 (G, N_STATS)."""
 
@@ -160,10 +160,25 @@ def _select(units, points, order, d, s, e, nth):
 
 
 @numba.njit(cache=True)
-def build_order(units, hT, order, points):
+def _split(units, points, order, n_examples, level, j):
+    """Split node j of `level` at its median along its widest unit (within its own columns)."""
+    s, e = _node_range(n_examples, level, j)
+    middle = (n_examples * (2 * j + 1)) >> (level + 1)
+    _select(units, points, order, _widest_dim(units, points, s, e), s, e, middle)
+
+
+@numba.njit(cache=True, parallel=True)
+def _split_level_parallel(units, points, order, n_examples, level):
+    for j in numba.prange(1 << level):
+        _split(units, points, order, n_examples, level, j)
+
+
+@numba.njit(cache=True)
+def build_order(parallel, units, hT, order, points):
     """Rebuild the ordering from the hidden vectors hT (m, T), splitting every node at its median
     along its widest unit. A function of hT alone (it starts from the identity), so resuming
-    rebuilds the same tree. points (m, T): scratch, left holding hT in tree order."""
+    rebuilds the same tree. The nodes of a level own disjoint columns: `parallel` splits them on
+    several threads, with the same result. points (m, T): scratch, left holding hT in tree order."""
     n_examples = hT.shape[1]
     levels = tree_levels(n_examples)
     for p in range(n_examples):
@@ -171,42 +186,50 @@ def build_order(units, hT, order, points):
         for d in range(len(units)):
             points[d, p] = hT[d, p]
     for level in range(levels):
-        for j in range(1 << level):
-            s, e = _node_range(n_examples, level, j)
-            middle = (n_examples * (2 * j + 1)) >> (level + 1)
-            _select(units, points, order, _widest_dim(units, points, s, e), s, e, middle)
+        if parallel and level > 0:
+            _split_level_parallel(units, points, order, n_examples, level)
+        else:
+            for j in range(1 << level):
+                _split(units, points, order, n_examples, level, j)
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _gather(units, hT, order, hs):
-    """hs (m, T) = hT in tree order, in float64."""
-    for p in range(hT.shape[1]):
-        t = order[p]
-        for d in range(len(units)):
-            hs[d, p] = hT[d, t]
-
-
-@numba.njit(cache=True, boundscheck=False)
-def _box(units, levels, hs, nodes, ref):
-    """Every node's box around the current hidden vectors (leaves: their examples' bounds;
-    parents: their children's), as centre and half-widths in nodes (V, 2m); ref (m,) = the root's
-    centre."""
+def _leaf_box(units, levels, hT, order, gather, ws, j):
+    """Leaf j: with `gather`, its examples' hidden vectors from hT (m, T) into hs in tree order (in
+    float64; a rebuild leaves them there itself); then their bounds into nodes[leaf] (low, then
+    high: `_parent_boxes` makes them centre and half-widths)."""
     M = len(units)
-    n_examples = hs.shape[1]
+    v = (1 << levels) - 1 + j
+    s, e = _node_range(ws.hs.shape[1], levels, j)
+    if gather:
+        for p in range(s, e):
+            t = order[p]
+            for d in range(M):
+                ws.hs[d, p] = hT[d, t]
+    for d in range(M):
+        low = np.inf
+        high = -np.inf
+        for p in range(s, e):
+            low = min(low, ws.hs[d, p])
+            high = max(high, ws.hs[d, p])
+        ws.nodes[v, d] = low
+        ws.nodes[v, M + d] = high
+
+
+@numba.njit(cache=True, parallel=True)
+def _leaf_boxes_parallel(units, levels, hT, order, gather, ws):
+    for j in numba.prange(1 << levels):
+        _leaf_box(units, levels, hT, order, gather, ws, j)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _parent_boxes(units, levels, nodes, ref):
+    """With the leaves' bounds in nodes (V, 2m): every parent's from its children's, then every
+    node's as centre and half-widths; ref (m,) = the root's centre."""
+    M = len(units)
     first_leaf = (1 << levels) - 1
     lo = np.empty(M)
     hi = np.empty(M)
-    for j in range(1 << levels):
-        v = first_leaf + j
-        s, e = _node_range(n_examples, levels, j)
-        for d in range(M):
-            low = np.inf
-            high = -np.inf
-            for p in range(s, e):
-                low = min(low, hs[d, p])
-                high = max(high, hs[d, p])
-            nodes[v, d] = low  # bounds first, turned into centre and half below
-            nodes[v, M + d] = high
     for v in range(first_leaf - 1, -1, -1):
         for d in range(M):
             nodes[v, d] = min(nodes[2 * v + 1, d], nodes[2 * v + 2, d])
@@ -225,24 +248,31 @@ def _box(units, levels, hs, nodes, ref):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _node_moments(units, levels, hs, ref, moments):
-    """moments[v] = count, sum of (h - ref) (m), sum of (h - ref)(h - ref)^T (m x m) of every node
-    v: the leaves' from their examples, a parent's as the sum of its children's."""
+def _leaf_moments(units, levels, hs, ref, moments, j):
+    """moments[leaf j] = count, sum of (h - ref) (m), sum of (h - ref)(h - ref)^T (m x m) of its examples."""
     M = len(units)
-    n_examples = hs.shape[1]
-    first_leaf = (1 << levels) - 1
-    for j in range(1 << levels):
-        row = moments[first_leaf + j]
-        row[:] = 0.0
-        s, e = _node_range(n_examples, levels, j)
-        row[0] = e - s
-        for p in range(s, e):
-            for d in range(M):
-                delta = hs[d, p] - ref[d]
-                row[1 + d] += delta
-                for d2 in range(M):
-                    row[1 + M + d * M + d2] += delta * (hs[d2, p] - ref[d2])
-    for v in range(first_leaf - 1, -1, -1):
+    row = moments[(1 << levels) - 1 + j]
+    row[:] = 0.0
+    s, e = _node_range(hs.shape[1], levels, j)
+    row[0] = e - s
+    for p in range(s, e):
+        for d in range(M):
+            delta = hs[d, p] - ref[d]
+            row[1 + d] += delta
+            for d2 in range(M):
+                row[1 + M + d * M + d2] += delta * (hs[d2, p] - ref[d2])
+
+
+@numba.njit(cache=True, parallel=True)
+def _leaf_moments_parallel(units, levels, hs, ref, moments):
+    for j in numba.prange(1 << levels):
+        _leaf_moments(units, levels, hs, ref, moments, j)
+
+
+@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+def _parent_moments(levels, moments):
+    """Every parent's moments (V, K) as the sum of its children's."""
+    for v in range((1 << levels) - 2, -1, -1):
         for k in range(moments.shape[1]):
             moments[v, k] = moments[2 * v + 1, k] + moments[2 * v + 2, k]
 
@@ -355,7 +385,7 @@ def _settle_linear(units, v, c, ws, g, linear, n_linear):
 def _dense_leaf(units, levels, j, c, ws, g, crossed, n_crossed):
     """Every pair of leaf j's examples with the features at positions crossed[:n_crossed], as the
     dense kernels do: each feature's sum c r and sum c r h_t into dense_gb, dense_gW; the leaf's
-    gradient to h, sum c r w, into group_dhs[g] (the leaf is listed as touched). Returns sum r^2.
+    gradient to h, sum c r w, into group_dhs[g] (the leaf is marked as touched). Returns sum r^2.
 
     The leaf's examples are copied into LEAF slots (leaf_h; the empty slots masked to 0), so the
     loop over them has a fixed length and vectorizes without a scalar remainder."""
@@ -414,8 +444,7 @@ def _dense_leaf(units, levels, j, c, ws, g, crossed, n_crossed):
     for d in range(M):
         for p in range(e - s):
             dhs[d, s + p] = dh[d, p]
-    ws.touched_list[g, ws.n_touched[g]] = j
-    ws.n_touched[g] += 1
+    ws.leaf_touched[g, j] = 1
     return loss
 
 
@@ -477,7 +506,6 @@ def _group_pass(units, c, g, ws):
             ws.dense_gW[d, k] = 0.0
         ws.dense_gb[k] = 0.0
     n_listed[0] = last - first
-    ws.n_touched[g] = 0
     loss = 0.0
     top = 0
     if n_listed[0] > 0:
@@ -542,18 +570,27 @@ def _order_features(units, W, b, feature_order, bucket_start):
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _prepare(units, W, b, hT, order, rebuild, ws):
+def _prepare(parallel, units, W, b, hT, order, rebuild, ws):
     """Before the groups' passes: the ordering (rebuilt when asked), hidden vectors in tree order,
-    boxes, node moments, the features' order and their weights in it (float64)."""
+    boxes, node moments, the features' order and their weights in it (float64). `parallel`
+    spreads the leaves (and a rebuild's splits) over threads; each leaf's numbers are the same."""
     M = len(units)
     n_examples = hT.shape[1]
     levels = tree_levels(n_examples)
     if rebuild:
-        build_order(units, hT, order, ws.hs)  # leaves hs in the new tree order
+        build_order(parallel, units, hT, order, ws.hs)  # leaves hs in the new tree order
+    if parallel:
+        _leaf_boxes_parallel(units, levels, hT, order, not rebuild, ws)
     else:
-        _gather(units, hT, order, ws.hs)
-    _box(units, levels, ws.hs, ws.nodes, ws.ref)
-    _node_moments(units, levels, ws.hs, ws.ref, ws.moments)
+        for j in range(1 << levels):
+            _leaf_box(units, levels, hT, order, not rebuild, ws, j)
+    _parent_boxes(units, levels, ws.nodes, ws.ref)
+    if parallel:
+        _leaf_moments_parallel(units, levels, ws.hs, ws.ref, ws.moments)
+    else:
+        for j in range(1 << levels):
+            _leaf_moments(units, levels, ws.hs, ws.ref, ws.moments, j)
+    _parent_moments(levels, ws.moments)
     _order_features(units, W, b, ws.feature_order, ws.bucket_start)
     for k in range(W.shape[1]):
         i = ws.feature_order[k]
@@ -563,41 +600,63 @@ def _prepare(units, W, b, hT, order, rebuild, ws):
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
-def _push_down(units, order, ws, dhT):
-    """dL/dh of every example from the tree part: the linear regions' a + B (h - ref), summed over
-    each leaf's ancestors (groups in a fixed order), plus each group's dense part; written to dhT
-    (m, T) in example order."""
+def _node_totals(units, levels, ws):
+    """coef_total (V, m + m^2): each node's linear coefficients summed over the groups (in order)
+    and its ancestors; node_coef is cleared for the next step as it is read."""
     M = len(units)
-    n_examples = ws.hs.shape[1]
-    levels = tree_levels(n_examples)
-    first_leaf = (1 << levels) - 1
     total = ws.coef_total
-    for v in range(2 * first_leaf + 1):
+    for v in range(2 * ((1 << levels) - 1) + 1):
         for r in range(M + M * M):
             value = total[(v - 1) // 2, r] if v > 0 else 0.0
-            for g in range(FEATURE_GROUPS):  # read and clear for the next step
+            for g in range(FEATURE_GROUPS):
                 value += ws.node_coef[g, v, r]
                 ws.node_coef[g, v, r] = 0.0
             total[v, r] = value
-    for j in range(1 << levels):
-        coef = total[first_leaf + j]
-        s, e = _node_range(n_examples, levels, j)
-        for p in range(s, e):
-            for d in range(M):
-                value = coef[d]
-                for d2 in range(M):
-                    value += coef[M + d * M + d2] * (ws.hs[d2, p] - ws.ref[d2])
-                ws.dhs[d, p] = value
+
+
+@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+def _leaf_push_down(units, levels, order, ws, dhT, j):
+    """dL/dh of leaf j's examples from the tree part: its a + B (h - ref) from coef_total, plus the
+    dense part of each group that touched it (in group order; the marks are cleared), written to
+    dhT (m, T) in example order."""
+    M = len(units)
+    coef = ws.coef_total[(1 << levels) - 1 + j]
+    s, e = _node_range(ws.hs.shape[1], levels, j)
+    for p in range(s, e):
+        for d in range(M):
+            value = coef[d]
+            for d2 in range(M):
+                value += coef[M + d * M + d2] * (ws.hs[d2, p] - ws.ref[d2])
+            ws.dhs[d, p] = value
     for g in range(FEATURE_GROUPS):
-        for q in range(ws.n_touched[g]):
-            s, e = _node_range(n_examples, levels, ws.touched_list[g, q])
+        if ws.leaf_touched[g, j]:
+            ws.leaf_touched[g, j] = 0
             for d in range(M):
                 for p in range(s, e):
                     ws.dhs[d, p] += ws.group_dhs[g, d, p]
-    for p in range(n_examples):
+    for p in range(s, e):
         t = order[p]
         for d in range(M):
             dhT[d, t] = ws.dhs[d, p]
+
+
+@numba.njit(cache=True, parallel=True)
+def _leaf_push_down_parallel(units, levels, order, ws, dhT):
+    for j in numba.prange(1 << levels):
+        _leaf_push_down(units, levels, order, ws, dhT, j)
+
+
+@numba.njit(cache=True)
+def _push_down(parallel, units, order, ws, dhT):
+    """dL/dh of every example from the tree part (`_node_totals`, then `_leaf_push_down` leaf by
+    leaf, on several threads with `parallel`), into dhT (m, T)."""
+    levels = tree_levels(ws.hs.shape[1])
+    _node_totals(units, levels, ws)
+    if parallel:
+        _leaf_push_down_parallel(units, levels, order, ws, dhT)
+    else:
+        for j in range(1 << levels):
+            _leaf_push_down(units, levels, order, ws, dhT, j)
 
 
 @numba.njit(cache=True, boundscheck=False)
@@ -635,7 +694,7 @@ def tree_workspace(units, n_rows, n):
         np.zeros((n, 1 + M + M * M)), np.zeros((M, n)), np.zeros(n),
         np.zeros((G, M, LEAF)), np.zeros((G, M, LEAF)), np.zeros((G, LEAF)),
         np.zeros((G, n_nodes, M + M * M)), np.zeros((n_nodes, M + M * M)),
-        np.zeros((G, M, n_rows)), np.zeros((G, n_leaves), np.int64), np.zeros(G, np.int64),
+        np.zeros((G, M, n_rows)), np.zeros((G, n_leaves), np.uint8),
         np.zeros((M, n)), np.zeros(n), np.zeros((n_chunks, M, n)), np.zeros((n_chunks, n)), np.zeros((G, N_STATS), np.int64),
     )  # fmt: skip
 
@@ -683,13 +742,13 @@ def tree_loss_grad(parallel, units, W, b, indptr, indices, values, rebuild, orde
     else:
         for q in range(n_chunks):
             kernels.hidden_vectors(units, W, indptr, indices, values, bounds[q], bounds[q + 1], hT)
-    _prepare(units, W, b, hT, order, rebuild, ws)
+    _prepare(parallel, units, W, b, hT, order, rebuild, ws)
     if parallel:
         _groups_parallel(units, float(c), ws, parts)
     else:
         for g in range(FEATURE_GROUPS):
             parts[g] = _group_pass(units, float(c), g, ws)
-    _push_down(units, order, ws, dhT)
+    _push_down(parallel, units, order, ws, dhT)
     if parallel:
         _sparse_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, ws, c, parts)
     else:
