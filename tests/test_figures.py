@@ -119,6 +119,7 @@ def test_appendix_has_one_line_per_weight_decay_and_per_step_count():
     assert sorted(decay_lines) == ["decay 0", "decay 0.01", "decay 0.1", "decay 1"]
     np.testing.assert_allclose(decay_lines["decay 1"].get_ydata(), base.groupby("dataset_size")["test_loss"].mean().values)
     assert sorted(l.get_label() for l in figure.axes[1].get_lines() if "steps" in l.get_label()) == ["1,000 steps", "2,000 steps", "500 steps"]
+    assert all(ax.get_yscale() == "log" for ax in figure.axes)  # bumps of 2% and of tens on one axis
 
 
 def test_regime_by_t_takes_the_majority():

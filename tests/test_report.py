@@ -330,6 +330,8 @@ def test_strong_weight_decay_removes_the_bump(inside):
     results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(height, sem=0.0, weight_decay=r.STRONG_DECAY))
     claim = r.strong_decay_removes_bump(results)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and claim.claim == "Weight decay 1.0 removes the bump"
+    # the evidence sets the remaining bump against the weakest decay's
+    assert f"({height / 0.3:.1%} of the +0.3000 at decay 0.01); none means below 0.02" in claim.evidence
 
 
 def test_strong_weight_decay_is_not_measured_without_it():

@@ -10,8 +10,7 @@ from ._sweep_spec import SweepSpec, parse_sweep
 
 # The cost model of the estimates: the dense cpu engine on one free core of a 2-core AMD EPYC (AVX2,
 # no AVX-512), 2026-11-30. A training step costs a fixed part, a part per (feature, example) pair of
-# the dense pass (times max(1, m / 2): the pass grows about linearly with m, see the benchmark) and a
-# part per nonzero of the sparse passes. Pair and nonzero costs solved from `toydd train --engine cpu
+# the dense pass (times `hidden_factor(m)`) and a part per nonzero of the sparse passes. Pair and nonzero costs solved from `toydd train --engine cpu
 # --threads 1 --history-points 0` at n = 10,000, S = 0.999, T = 20,000 and 500,000 (2.9e9 and 3.0e9
 # pairs/s) and n = 1,000, S = 0.99, T = 2,000 and 20,000 (2.2e9 and 2.4e9); the fixed part from the
 # step times of small-T runs.
@@ -26,6 +25,11 @@ NONZERO_SECONDS = 9e-9
 # T^TREE_GROWTH between the two paper-setting runs and as n^TREE_FEATURE_GROWTH between the two
 # settings. A whole run's average: early steps cost more (README), so runs much shorter than
 # 50,000 steps cost more per step than this; beyond T = 100,000 it is an extrapolation.
+# m > 2 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
+# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 2.1, 3.4 and 6.4 times at m = 3, 4 and 8
+# (`toydd train --engine cpu --threads 1 --history-points 0`, n = 1,000, S = 0.99, T = 5,000 and
+# 10,000, 1,000 to 1,500 steps, one free core, 2026-12-01).
+HIDDEN_PAIR_FACTOR = 0.8
 TREE_WALK_SECONDS = 0.01512  # core-seconds per step besides the sparse passes at TREE_EXAMPLES, TREE_FEATURES
 TREE_EXAMPLES = 20_000
 TREE_FEATURES = 10_000
@@ -54,10 +58,15 @@ def run_seconds(config: Config) -> float:
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
         walks = TREE_WALK_SECONDS * (config.dataset_size / TREE_EXAMPLES) ** TREE_GROWTH * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
         return (walks + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
-    step = STEP_SECONDS + PAIR_SECONDS * pairs * max(1.0, config.n_hidden / 2) + NONZERO_SECONDS * nonzeros
+    step = STEP_SECONDS + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden) + NONZERO_SECONDS * nonzeros
     return step * config.steps * config.restarts
 
 
 def estimated_hours(spec: SweepSpec, cores: int) -> float:
     """Hours of training of every run of `spec` on `cores` cores (`run_seconds`, runs in parallel)."""
     return sum(run_seconds(c) for c in spec.configs()) / cores / 3600
+
+
+def hidden_factor(n_hidden: int) -> float:
+    """The dense pass's cost per pair at m hidden units over its cost at m = 2."""
+    return 1.0 if n_hidden <= 2 else HIDDEN_PAIR_FACTOR * n_hidden

@@ -909,7 +909,11 @@ def strong_decay_removes_bump(results: pd.DataFrame) -> Claim:
     if STRONG_DECAY not in heights:
         return Claim(claim, f"needs a bump measured at weight decay {STRONG_DECAY:g} and another decay", NOT_MEASURED)
     height = heights[STRONG_DECAY]
-    return Claim(claim, f"bump height at decay {STRONG_DECAY:g}: {height:+.4f}", _verdict(height < NO_BUMP_MAX))
+    evidence = f"bump height at decay {STRONG_DECAY:g}: {height:+.4f}"
+    weakest = min(heights)
+    if weakest != STRONG_DECAY and heights[weakest] > 0:
+        evidence += f" ({height / heights[weakest]:.1%} of the {heights[weakest]:+.4f} at decay {weakest:g})"
+    return Claim(claim, evidence + f"; none means below {NO_BUMP_MAX:g}", _verdict(height < NO_BUMP_MAX))
 
 
 # --- the follow-ups: where generalization begins, repeated data, the learning-rate envelope ----
