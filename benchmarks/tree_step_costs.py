@@ -51,11 +51,15 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
     parts = np.zeros(tree.FEATURE_GROUPS + len(bounds) - 1)
     whole = (units, W, b, rows.indptr, rows.indices, values)
     tree.tree_loss_grad(True, *whole, True, order, hT, dhT, gW, gb, workspace, c)
+    tree._prepare(True, units, W, b, hT, order, False, workspace)
+    tree._groups_parallel(units, float(c), workspace, parts)
+    touched = workspace.leaf_touched.copy()
     phases = {
         "hidden vectors": lambda: tree._hidden_vectors_parallel(units, W, rows.indptr, rows.indices, values, bounds, hT),
         "boxes, moments": lambda: tree._prepare(True, units, W, b, hT, order, False, workspace),
         "walks": lambda: tree._groups_parallel(units, float(c), workspace, parts),
-        "push-down": lambda: tree._push_down(True, units, order, workspace, dhT),
+        # the walks' marks of touched leaves, which a push-down clears, restored before each call
+        "push-down": lambda: (np.copyto(workspace.leaf_touched, touched), tree._push_down(True, units, order, workspace, dhT)),
         "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
         "rebuild (every 32 steps)": lambda: tree._prepare(True, units, W, b, hT, order, True, workspace),
         "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),

@@ -134,6 +134,8 @@ def test_a_study_is_recognized_and_a_single_series_is_not():
 def test_other_experiments_sweeping_lr_weight_decay_or_steps_are_not_a_study():
     envelope = curve_rows({}, 1.0) + curve_rows({"lr": 3e-3}, 2.0) + curve_rows({"lr": 1e-4}, 0.5)
     assert not r.has_variants(pd.DataFrame(envelope))
+    # a setting all runs share (say --set test_size=1000 on the whole sweep) makes no study either
+    assert not r.has_variants(pd.DataFrame(envelope).assign(test_size=1_000, eps=1e-6))
     appendix = curve_rows({}, 1.0) + curve_rows({"weight_decay": 1e-3}, 0.5) + curve_rows({"weight_decay": 1e-3, "steps": 10_000}, 0.5)
     assert not r.has_variants(pd.DataFrame(appendix))
     # a learning-rate variant beside a candidate cause still makes a study, and is ranked in it

@@ -620,6 +620,8 @@ def test_figures_the_results_no_longer_support_are_removed_and_other_files_kept(
         assert not any(path.exists() for path in stale)
         assert all(path.exists() for path in mine)
         assert {path.name for path in written} >= {"fig2_main.png", "fig6_training.gif"} and all(path.exists() for path in written)
+        page = r.report(tiny_sweep).read_text()
+        assert "fig2_main" in page and "my_notes" not in page and "fig4_heatmap_by_hand" not in page  # toydd's figures only
     finally:
         for path in mine:
             path.unlink()

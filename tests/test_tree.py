@@ -85,6 +85,17 @@ def test_threads_change_no_bit():
     assert serial[0] == parallel[0]
     np.testing.assert_array_equal(serial[1], parallel[1])
     np.testing.assert_array_equal(serial[2], parallel[2])
+    # and between rebuilds (most steps): the kept ordering, re-boxed around moved weights
+    T, n = rows.n_rows, W.shape[1]
+    kept = [(tree.tree_workspace((0, 0), T, n), np.zeros(T, np.int64)) for _ in range(2)]
+    for threads, state in zip((False, True), kept):
+        tree_pass(rows, W, b, threads, state)
+    moved = W * np.float32(1.1) + np.float32(0.01)
+    serial = tree_pass(rows, moved, b, False, kept[0], rebuild=False)
+    parallel = tree_pass(rows, moved, b, True, kept[1], rebuild=False)
+    assert serial[0] == parallel[0]
+    np.testing.assert_array_equal(serial[1], parallel[1])
+    np.testing.assert_array_equal(serial[2], parallel[2])
 
 
 def test_sparse_chunks_depend_on_T_only():

@@ -461,6 +461,8 @@ def figures(out: str | Path) -> list[Path]:
     out = Path(out)
     results = read_results(out)
     if not len(results):
+        for path in stale_figures(out / "figures", []):
+            path.unlink()
         return []
     return save_figures(out, results, figure_views(out, results, with_animation=True))
 
@@ -1557,8 +1559,11 @@ OTHER_EXPERIMENT_FIELDS = ("lr", "weight_decay", "steps")
 
 def has_variants(results: pd.DataFrame) -> bool:
     """Whether the runs hold a discrepancy study: at least two variants over several T each, not
-    counting variants that change only OTHER_EXPERIMENT_FIELDS."""
-    labels = variant_labels(results)
+    counting variants that change only OTHER_EXPERIMENT_FIELDS (fields that all runs share do not
+    make variants here)."""
+    # a setting every run shares (an override of the whole sweep) is no variant
+    shared = [field for field in VARIANT_FIELDS if field in results and results[field].nunique(dropna=False) == 1]
+    labels = variant_labels(results.drop(columns=shared))
     per_variant = results.groupby(labels)["dataset_size"].nunique()
     studied = per_variant[[not _other_experiment(label) for label in per_variant.index]]
     return int((studied >= 3).sum()) >= 2
@@ -1640,7 +1645,7 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
     folder = out / "figures"
     claims = []
     if len(results):
-        if not folder.is_dir() or not any(folder.glob("*.png")):
+        if not folder.is_dir() or not any(path.stem in FIGURE_NAMES for path in folder.glob("*.png")):
             views = figure_views(out, results, with_animation=True)  # also has what the claims need
             save_figures(out, results, views)
         else:
@@ -1670,7 +1675,7 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
         if has_variants(results):
             body.append("<h2>Candidate causes of the gap to the paper's curve (discrepancy study)</h2>" + discrepancy_html(results))
     body.append("<h2>Figures</h2>")
-    for path in sorted(folder.glob("*.png")) + sorted(folder.glob("*.gif")):
+    for path in [p for p in sorted(folder.glob("*.png")) + sorted(folder.glob("*.gif")) if p.stem in FIGURE_NAMES]:
         kind = "gif" if path.suffix == ".gif" else "png"
         data = base64.b64encode(path.read_bytes()).decode()
         body.append(f"<figure><img alt='{path.stem}' src='data:image/{kind};base64,{data}'><figcaption>{path.stem}</figcaption></figure>")
