@@ -493,7 +493,8 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
     if len(runs):
         line = np.geomspace(per_feature.min() / 1.5, per_feature.max() * 1.5, 50)
         ax.plot(line, coefficient * line, "k--", lw=1, label=f"R = {coefficient:g} T/N")
-        ax.set_ylim(min(runs["repeats"].min(), coefficient * line[0]) / 1.5, max(runs["repeats"].max(), coefficient * line[-1]) * 1.5)
+        # headroom above the largest R for the legend (upper left), which otherwise covers its markers
+        ax.set_ylim(min(runs["repeats"].min(), coefficient * line[0]) / 1.5, max(runs["repeats"].max(), coefficient * line[-1]) * 4)
     ax.set_xscale("log")
     ax.set_yscale("log", base=2)
     _plain_ticks(ax.xaxis)
