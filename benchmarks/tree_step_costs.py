@@ -59,7 +59,7 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
         "boxes, moments": lambda: tree._prepare(True, units, W, b, hT, order, False, workspace),
         "walks": lambda: tree._groups_parallel(units, float(c), workspace, parts),
         # the walks' marks of touched leaves, which a push-down clears, restored before each call
-        "push-down": lambda: (np.copyto(workspace.leaf_touched, touched), tree._push_down(True, units, order, workspace, dhT)),
+        "push-down": lambda: (np.copyto(workspace.leaf_touched, touched), tree._push_down(units, order, workspace, dhT)),
         "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
         "rebuild (every 32 steps)": lambda: tree._prepare(True, units, W, b, hT, order, True, workspace),
         "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),

@@ -442,18 +442,19 @@ def save_figures(out: Path, results: pd.DataFrame, views: RunViews) -> list[Path
         written += _figures.save(figure, folder, name)
     if views.animation is not None:
         written += _figures.save_animation(_figures.training_animation(*views.animation), folder, "fig6_training")
-    for path in stale_figures(folder, written):
-        path.unlink()
+    remove_stale_figures(folder, written)
     return written
 
 
-def stale_figures(folder: Path, written: list[Path]) -> list[Path]:
-    """toydd's figure files in folder (FIGURE_NAMES x FIGURE_SUFFIXES) that are not in `written`."""
+def remove_stale_figures(folder: Path, written: list[Path]) -> None:
+    """Delete toydd's figure files in folder (FIGURE_NAMES x FIGURE_SUFFIXES) that are not in `written`."""
     if not folder.is_dir():
-        return []
+        return
     kept = {path.name for path in written}
     owned = {name + suffix for name in FIGURE_NAMES for suffix in FIGURE_SUFFIXES}
-    return sorted(path for path in folder.iterdir() if path.name in owned and path.name not in kept and path.is_file())
+    for path in folder.iterdir():
+        if path.name in owned and path.name not in kept and path.is_file():
+            path.unlink()
 
 
 def figures(out: str | Path) -> list[Path]:
@@ -461,8 +462,7 @@ def figures(out: str | Path) -> list[Path]:
     out = Path(out)
     results = read_results(out)
     if not len(results):
-        for path in stale_figures(out / "figures", []):
-            path.unlink()
+        remove_stale_figures(out / "figures", [])
         return []
     return save_figures(out, results, figure_views(out, results, with_animation=True))
 
@@ -1552,27 +1552,19 @@ def variant_ranking(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 # Fields that other experiments sweep over T: the learning rate (the envelope, fig9_envelope),
-# weight decay and steps (the appendix, fig5_appendix). Variants changing only these are those
-# experiments' runs, not candidate causes of a discrepancy.
+# weight decay and steps (the appendix, fig5_appendix). They do not make a variant of a
+# discrepancy study on their own.
 OTHER_EXPERIMENT_FIELDS = ("lr", "weight_decay", "steps")
 
 
 def has_variants(results: pd.DataFrame) -> bool:
-    """Whether the runs hold a discrepancy study: at least two variants over several T each, not
-    counting variants that change only OTHER_EXPERIMENT_FIELDS (fields that all runs share do not
-    make variants here)."""
-    # a setting every run shares (an override of the whole sweep) is no variant
+    """Whether the runs hold a discrepancy study: at least two variants over several T each,
+    telling variants apart by the fields they vary besides OTHER_EXPERIMENT_FIELDS (a setting all
+    runs share, an override of the whole sweep, is no variant either)."""
     shared = [field for field in VARIANT_FIELDS if field in results and results[field].nunique(dropna=False) == 1]
-    labels = variant_labels(results.drop(columns=shared))
-    per_variant = results.groupby(labels)["dataset_size"].nunique()
-    studied = per_variant[[not _other_experiment(label) for label in per_variant.index]]
-    return int((studied >= 3).sum()) >= 2
-
-
-def _other_experiment(label: str) -> bool:
-    """Whether a variant label ("field = value, ...") changes only OTHER_EXPERIMENT_FIELDS."""
-    fields = {part.split(" = ")[0] for part in label.split(", ")}
-    return label != DEFAULTS_VARIANT and fields <= set(OTHER_EXPERIMENT_FIELDS)
+    ignored = [field for field in OTHER_EXPERIMENT_FIELDS if field in results]
+    per_variant = results.groupby(variant_labels(results.drop(columns=list(set(shared + ignored)))))["dataset_size"].nunique()
+    return int((per_variant >= 3).sum()) >= 2
 
 
 def discrepancy_summary(ranking: pd.DataFrame) -> str:

@@ -640,23 +640,15 @@ def _leaf_push_down(units, levels, order, ws, dhT, j):
             dhT[d, t] = ws.dhs[d, p]
 
 
-@numba.njit(cache=True, parallel=True)
-def _leaf_push_down_parallel(units, levels, order, ws, dhT):
-    for j in numba.prange(1 << levels):
-        _leaf_push_down(units, levels, order, ws, dhT, j)
-
-
 @numba.njit(cache=True)
-def _push_down(parallel, units, order, ws, dhT):
+def _push_down(units, order, ws, dhT):
     """dL/dh of every example from the tree part (`_node_totals`, then `_leaf_push_down` leaf by
-    leaf, on several threads with `parallel`), into dhT (m, T)."""
+    leaf), into dhT (m, T). On one thread: run leaf by leaf on two cores it was no faster (its
+    reads of group_dhs and scattered writes to dhT wait on memory; README, Performance)."""
     levels = tree_levels(ws.hs.shape[1])
     _node_totals(units, levels, ws)
-    if parallel:
-        _leaf_push_down_parallel(units, levels, order, ws, dhT)
-    else:
-        for j in range(1 << levels):
-            _leaf_push_down(units, levels, order, ws, dhT, j)
+    for j in range(1 << levels):
+        _leaf_push_down(units, levels, order, ws, dhT, j)
 
 
 @numba.njit(cache=True, boundscheck=False)
@@ -748,7 +740,7 @@ def tree_loss_grad(parallel, units, W, b, indptr, indices, values, rebuild, orde
     else:
         for g in range(FEATURE_GROUPS):
             parts[g] = _group_pass(units, float(c), g, ws)
-    _push_down(parallel, units, order, ws, dhT)
+    _push_down(units, order, ws, dhT)
     if parallel:
         _sparse_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, ws, c, parts)
     else:
