@@ -551,6 +551,30 @@ def test_failures_are_counted_by_T_among_the_judged_runs():
     assert r.failure_counts(table([run(5)])).empty and "No run was judged" in r.failures_html(table([run(5)]))
 
 
+def test_cost_is_grouped_by_the_settings_that_differ_beside_the_cost_model():
+    from toydd import _presets
+
+    rows = [run(t, seed, wall_seconds=float(seconds), threads=1, engine=engine)
+            for t, seed, seconds, engine in [(100, 0, 10, "cpu"), (100, 1, 30, "cpu"), (20_000, 0, 500, "tree"), (np.inf, 0, 7, "cpu")]]  # fmt: skip
+    cost = r.cost_table(table(rows)).set_index(["dataset_size", "engine"])
+    assert list(cost.index) == [(100.0, "cpu"), (20_000.0, "tree"), (np.inf, "cpu")]  # n, S, m, steps are shared: no columns
+    assert cost.loc[(100.0, "cpu"), ["runs", "seconds_mean", "seconds_max", "seconds_sum"]].tolist() == [2, 20.0, 30.0, 40.0]
+    base = Config(n_features=1_000, sparsity=0.99, n_hidden=2)
+    assert cost.loc[(100.0, "cpu"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size=100, engine="cpu")))
+    assert cost.loc[(20_000.0, "tree"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size=20_000, engine="tree")))
+    assert cost.loc[(np.inf, "cpu"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size="inf", engine="cpu")))
+    page = r.cost_table_html(table(rows))
+    assert "<th>T</th><th>engine</th><th>runs</th>" in page and "<td>∞</td>" in page and "<td>20 s</td><td>30 s</td><td>40 s</td>" in page and "<td>7.00 s</td>" in page
+
+
+def test_a_results_row_that_makes_no_config_has_no_estimate():
+    rows = [run(100, wall_seconds=5.0, threads=1), run(100, seed=1, wall_seconds=5.0, threads=1, n_hidden=-3)]
+    assert r.row_config(table(rows).iloc[1]) is None and r.row_config(table(rows).iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
+    cost = r.cost_table(table(rows))
+    assert list(cost["n_hidden"]) == [-3, 2] and np.isnan(cost["estimated_seconds"].iloc[0]) and np.isfinite(cost["estimated_seconds"].iloc[1])
+    assert "—" in r.cost_table_html(table(rows))
+
+
 # --- all claims, and a report reading each run once --------------------------------------------
 
 

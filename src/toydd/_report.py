@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _clusters, _figures
-from ._config import Config
+from . import _clusters, _figures, _presets
+from ._config import Config, ConfigError
 from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
 from ._sweep import read_results, run_dir
@@ -1672,6 +1672,8 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
         data = base64.b64encode(path.read_bytes()).decode()
         body.append(f"<figure><img alt='{path.stem}' src='data:image/{kind};base64,{data}'><figcaption>{path.stem}</figcaption></figure>")
     body.append("<h2>Cost</h2><table>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in cost.items()) + "</table>")
+    if len(results):
+        body.append(cost_table_html(results))
     body.append("<h2>Regimes</h2><p>" + html.escape(json.dumps(regimes)) + "</p>")
     if sweep_text:
         body.append(f"<h2>Sweep</h2><pre>{html.escape(sweep_text)}</pre>")
@@ -1683,6 +1685,74 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
     path = out / "report.html"
     write_atomic(path, page.encode())
     return path
+
+
+# --- cost: measured against the `--list` estimate ------------------------------------------------
+
+# Settings that change a run's cost; the table groups by the ones that differ between runs.
+COST_FIELDS = ("n_features", "sparsity", "n_hidden", "dataset_size", "steps", "restarts", "engine")
+
+
+def row_config(row: pd.Series) -> Config | None:
+    """The Config a results row was trained with, or None where the row cannot make one (an older
+    toydd's columns): results store T as a float (inf for infinite data) and numpy scalars."""
+    values = {}
+    for name in Config.__dataclass_fields__:
+        if name in row.index:
+            value = row[name].item() if isinstance(row[name], np.generic) else row[name]
+            if name == "dataset_size":
+                value = "inf" if not np.isfinite(value) else int(value)
+            values[name] = value
+    try:
+        return Config.from_dict(values)
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+def cost_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Training time per group of runs with the same costly settings (`COST_FIELDS` that differ
+    between runs, T always), beside `--list`'s estimate for one core.
+
+    One row per group: runs, threads, measured wall seconds per run (mean, max) and summed, and
+    `estimated_seconds`, the cost model's seconds of one such run on one free core (NaN where a
+    row makes no Config). Measured seconds are a run's share of its stack's wall time.
+    """
+    keys = [f for f in COST_FIELDS if f in results and (f == "dataset_size" or results[f].nunique() > 1)]
+    estimates = results.apply(lambda row: _estimated_seconds(row_config(row)), axis=1)
+    frame = results.assign(estimated_seconds=estimates)
+    table = frame.groupby(keys, sort=True).agg(
+        runs=("wall_seconds", "size"), threads=("threads", lambda t: ", ".join(str(v) for v in sorted(set(t)))),
+        seconds_mean=("wall_seconds", "mean"), seconds_max=("wall_seconds", "max"), seconds_sum=("wall_seconds", "sum"),
+        estimated_seconds=("estimated_seconds", "mean"),
+    )  # fmt: skip
+    return table.reset_index()
+
+
+def _estimated_seconds(config: Config | None) -> float:
+    return _presets.run_seconds(config) if config is not None else float("nan")
+
+
+def _seconds(x: float) -> str:
+    if not np.isfinite(x):
+        return "—"
+    return f"{x:.2f} s" if x < 10 else f"{x:,.0f} s"  # one unit, so that a column compares at a glance
+
+
+def cost_table_html(results: pd.DataFrame) -> str:
+    """`cost_table` as HTML, with a sentence on how to read the estimate."""
+    table = cost_table(results)
+    keys = [c for c in table.columns if c in COST_FIELDS]
+    rows = []
+    for _, row in table.iterrows():
+        labels = [_figures.t_label(row[k]) if k == "dataset_size" else html.escape(str(row[k])) for k in keys]
+        times = [_seconds(row["seconds_mean"]), _seconds(row["seconds_max"]), _seconds(row["seconds_sum"]), _seconds(row["estimated_seconds"])]
+        rows.append([*labels, str(int(row["runs"])), html.escape(row["threads"]), *times])
+    names = {"dataset_size": "T", "n_features": "n", "sparsity": "S", "n_hidden": "m"}
+    header = [names.get(k, k) for k in keys] + ["runs", "threads", "per run", "longest", "all runs", "--list's estimate per run, one core"]
+    text = ("<p>Training wall time (a run's share of its stack's), beside the cost model of "
+            "<code>toydd reproduce --list</code> (one free core; threads 0 means all cores). "
+            "Other jobs on the machine lengthen the measured times.</p>")  # fmt: skip
+    return text + _html_table(header, rows)
 
 
 def _pairs(results: pd.DataFrame) -> float:
