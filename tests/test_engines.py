@@ -250,9 +250,9 @@ def test_gradient_chunks_equal_chunk_averaged_autograd(tiny, engine):
 
 
 def test_auto_never_picks_the_tree_for_rounded_products():
-    from toydd._engines import TREE_MIN_EXAMPLES, auto_engine
+    from toydd._engines import auto_engine
 
-    large = Config(dataset_size=TREE_MIN_EXAMPLES, n_hidden=2)
+    large = Config(n_features=10_000, sparsity=0.999, dataset_size=20_000, n_hidden=2)
     if _cuda():
         pytest.skip("auto is torch on CUDA")
     assert auto_engine(large) == "tree"

@@ -299,8 +299,7 @@ def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monk
     stopped after its large runs resumes without --allow-mixed-engines."""
     from toydd import _engines
 
-    monkeypatch.setattr(_engines, "TREE_MIN_EXAMPLES", 40)
-    monkeypatch.setattr(_engines, "TREE_MIN_FEATURES", 100)
+    monkeypatch.setattr(_engines, "TREE_SETTINGS", ((100, 0.9, 40),))
     monkeypatch.setattr(_engines, "_cuda_available", lambda: False)
     base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2)
     out = tmp_path / "out"

@@ -227,12 +227,15 @@ def test_non_finite_weights_are_ordered_without_crashing():
 
 @pytest.mark.skipif(_engines._cuda_available(), reason="auto takes torch where CUDA is available")
 def test_auto_takes_the_tree_where_it_was_measured_faster():
-    assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES)) == "tree"
-    assert _engines.auto_engine(Config(dataset_size=_engines.TREE_MIN_EXAMPLES - 1)) == "cpu"
-    assert _engines.auto_engine(Config(dataset_size=10**5, n_features=_engines.TREE_MIN_FEATURES - 1)) == "cpu"
-    assert _engines.auto_engine(Config(dataset_size="inf")) == "cpu"
-    assert _engines.auto_engine(Config(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
-    small = Config(n_features=_engines.TREE_MIN_FEATURES, sparsity=0.999, dataset_size=_engines.TREE_MIN_EXAMPLES, steps=5, test_size=50)
+    paper, reduced = Config(n_features=10_000, sparsity=0.999), Config(n_features=1_000, sparsity=0.99)
+    assert [_engines.auto_engine(paper.replace(dataset_size=t)) for t in (199, 200, 500_000)] == ["cpu", "tree", "tree"]
+    assert [_engines.auto_engine(reduced.replace(dataset_size=t)) for t in (9_999, 10_000)] == ["cpu", "tree"]
+    assert _engines.auto_engine(reduced.replace(n_features=20_000, sparsity=0.9999, dataset_size=200)) == "tree"  # fewer nonzeros still
+    assert _engines.auto_engine(paper.replace(sparsity=0.99, dataset_size=5_000)) == "cpu"  # denser: the reduced setting's T
+    assert _engines.auto_engine(reduced.replace(n_features=999, dataset_size=10**5)) == "cpu"
+    assert _engines.auto_engine(paper.replace(dataset_size="inf")) == "cpu"
+    assert _engines.auto_engine(paper.replace(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
+    small = Config(n_features=1_000, sparsity=0.99, dataset_size=10_000, steps=5, test_size=50)
     result = toydd.train(small)
     assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0
 

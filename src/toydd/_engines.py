@@ -68,12 +68,15 @@ class Engine(Protocol):
 
 # Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs
 # were measured faster than the dense engine's (timed in full, or per step over 300 steps;
-# benchmarks/bench_tree.py, README "Performance", m = 2): 1.7x at n = 1,000, S = 0.99,
-# T = 20,000; 4.2x at the paper's setting n = 10,000, S = 0.999, T = 20,000 and 8.0x at
-# T = 100,000. The tree's floor is the O(nonzeros) sparse passes, so it pays where the dense pass
-# has many pairs per nonzero; smaller T and larger m were not measured faster and keep the dense pass.
-TREE_MIN_EXAMPLES = 20_000
-TREE_MIN_FEATURES = 1_000
+# benchmarks/bench_tree.py, README "Performance", m = 2, both cores of a 2-core AMD EPYC, AVX2).
+# At the paper's setting n = 10,000, S = 0.999: 1.3x at T = 200, 1.9x at 500, 2.8x at 1,000,
+# 2.0x at 2,000, 3.0x at 5,000, 3.4x at 10,000, 4.2x at 20,000, 8.0x at 100,000. At the reduced
+# setting n = 1,000, S = 0.99: 0.7x at T = 2,000, 1.0x at 5,000, 1.4x at 10,000, 1.7x at 20,000.
+# The tree's floor is the O(nonzeros) sparse passes and its walks grow with n more slowly than the
+# dense pass, so it pays more with more features and fewer nonzeros per pair: a run goes to the
+# tree when it has at least the n and S of one measured setting and at least the T from which that
+# setting was measured faster. Larger m was not measured faster and keeps the dense pass.
+TREE_SETTINGS = ((10_000, 0.999, 200), (1_000, 0.99, 10_000))  # (n at least, S at least, T at least)
 TREE_MAX_UNITS = 2
 
 
@@ -86,11 +89,11 @@ def auto_engine(config: Config) -> str:
 
 
 def tree_pays(config: Config) -> bool:
-    """Whether a CPU run of `config` goes to the tree engine under "auto": measured faster there,
-    and float32 products (the tree does not round the products' operands, matmul_precision)."""
-    # infinite data first: its dataset_size is the string "inf"
-    large = not config.infinite_data and config.dataset_size >= TREE_MIN_EXAMPLES and config.n_features >= TREE_MIN_FEATURES
-    return config.matmul_precision == "float32" and large and config.n_hidden <= TREE_MAX_UNITS
+    """Whether a CPU run of `config` goes to the tree engine under "auto": measured faster there
+    (`TREE_SETTINGS`), and float32 products (the tree does not round the products' operands)."""
+    if config.infinite_data or config.n_hidden > TREE_MAX_UNITS or config.matmul_precision != "float32":
+        return False  # infinite data checked first: its dataset_size is the string "inf"
+    return any(config.n_features >= n and config.sparsity >= s and config.dataset_size >= t for n, s, t in TREE_SETTINGS)
 
 
 def get_engine(config: Config) -> Engine:

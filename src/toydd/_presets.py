@@ -17,14 +17,17 @@ from ._sweep_spec import SweepSpec, parse_sweep
 STEP_SECONDS = 3e-5
 PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
-# Runs that "auto" gives the tree engine (`_engines.tree_pays`: m <= 2, n >= 1,000, T >= 20,000):
-# whole 50,000-step runs on both cores of the same machine (benchmarks/bench_tree.py, 2026-12-01)
-# took 423 s at n = 10,000, S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000,
-# S = 0.99, T = 20,000. Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a
+# Runs that "auto" gives the tree engine (`_engines.tree_pays`, m <= 2): whole 50,000-step runs on
+# both cores of the same machine (benchmarks/bench_tree.py, 2026-12-01) took 423 s at n = 10,000,
+# S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000, S = 0.99, T = 20,000. Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a
 # nonzero, and the rest (the walks, which cross ~sqrt(T) leaves per feature) growing as
 # T^TREE_GROWTH between the two paper-setting runs and as n^TREE_FEATURE_GROWTH between the two
 # settings. A whole run's average: early steps cost more (README), so runs much shorter than
-# 50,000 steps cost more per step than this; beyond T = 100,000 it is an extrapolation.
+# 50,000 steps cost more per step than this; beyond T = 100,000 it is an extrapolation. Below
+# T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
+# cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
+# 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
+# S = 0.99, T = 10,000, 171 against 180.
 # m > 2 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
 # HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 2.1, 3.4 and 6.4 times at m = 3, 4 and 8
 # (`toydd train --engine cpu --threads 1 --history-points 0`, n = 1,000, S = 0.99, T = 5,000 and
