@@ -50,7 +50,10 @@ def fused(rows, W, b, parallel):
     return loss, gW.sum(0), gb.sum(0)
 
 
-@pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4)])
+# both loop orders: few examples per chunk (T <= 64 a chunk) or m > 4 take the feature-inner loop;
+# T = 17,000 and 20,000 give chunks of several blocks of the example-inner loop at m = 3 and 4
+@pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
+                                   (17_000, 16, 3), (20_000, 12, 4)])  # fmt: skip
 @pytest.mark.parametrize("parallel", [False, True])
 def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)

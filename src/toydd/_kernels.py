@@ -26,6 +26,7 @@ import numpy as np
 BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
 FEW_EXAMPLES = 64  # m <= 2: chunks up to this many examples take the feature-inner loop (measured)
+REGISTER_UNITS = 4  # m up to this: the example-inner loop, each unit's sums in registers (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
 FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.matmul_precision says less
 # fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
@@ -100,33 +101,40 @@ def _rest_of_z(W, hT, i, t0, t1, out):
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _dense_block(units, W, b, hT, dhT, gW, gb, t0, t1, c):
-    """Dense part over every feature and the examples [t0, t1), for m <= 2: returns sum ReLU(z)^2.
+    """Dense part over every feature and the examples [t0, t1), for m <= REGISTER_UNITS:
+    returns sum ReLU(z)^2.
 
     Adds g = c * ReLU(z_ti) through both paths: gW[:, i] += g h_t, gb[i] += g, dhT[:, t] += g W_i.
     The example loop is innermost and indexes 1-D views only (a 2-D index stops LLVM from
-    vectorizing it); the m = 2 case is the paper's and the fastest.
+    vectorizing it). Each unit has its own named view, weight and sum (a loop over units would
+    keep the sums in memory); the branches on M are resolved at compile time, and a unit beyond
+    m aliases the last one, unused. m = 2 is the paper's case and the fastest.
     """
     M = len(units)
     n = W.shape[1]
     zero = W.dtype.type(0)
     loss = 0.0
-    h0 = hT[0, t0:t1]
-    d0 = dhT[0, t0:t1]
-    h1 = hT[M - 1, t0:t1]
-    d1 = dhT[M - 1, t0:t1]
+    u1, u2, u3 = min(1, M - 1), min(2, M - 1), min(3, M - 1)
+    h0, h1, h2, h3 = hT[0, t0:t1], hT[u1, t0:t1], hT[u2, t0:t1], hT[u3, t0:t1]
+    d0, d1, d2, d3 = dhT[0, t0:t1], dhT[u1, t0:t1], dhT[u2, t0:t1], dhT[u3, t0:t1]
     width = t1 - t0
     for i in range(n):
         bi = b[i]
-        w0 = W[0, i]
-        w1 = W[M - 1, i]
+        w0, w1, w2, w3 = W[0, i], W[u1, i], W[u2, i], W[u3, i]
         a0 = zero
         a1 = zero
+        a2 = zero
+        a3 = zero
         g_sum = zero
         r_sq = zero
         for t in range(width):
             z = bi + w0 * h0[t]
             if M > 1:
                 z += w1 * h1[t]
+            if M > 2:
+                z += w2 * h2[t]
+            if M > 3:
+                z += w3 * h3[t]
             r = max(z, zero)
             r_sq += r * r
             g = c * r
@@ -136,17 +144,28 @@ def _dense_block(units, W, b, hT, dhT, gW, gb, t0, t1, c):
             if M > 1:
                 a1 += g * h1[t]
                 d1[t] += g * w1
+            if M > 2:
+                a2 += g * h2[t]
+                d2[t] += g * w2
+            if M > 3:
+                a3 += g * h3[t]
+                d3[t] += g * w3
         loss += r_sq
         gb[i] += g_sum
         gW[0, i] += a0
         if M > 1:
             gW[1, i] += a1
+        if M > 2:
+            gW[2, i] += a2
+        if M > 3:
+            gW[3, i] += a3
     return loss
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
-    """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when m > 2.
+    """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when
+    m > REGISTER_UNITS.
 
     Example by example, the feature loop is innermost (it vectorizes over W's rows); features
     are taken in runs of BLOCK so that the run's W, b and gradients stay in L1. Units beyond the
@@ -233,11 +252,15 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
         for k in range(M):
             dhT[k, t] = zero
     loss = 0.0
-    if M > 2 or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (benchmarks/ and README)
+    if M > REGISTER_UNITS or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (README, Performance)
         loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
-        for s in range(t0, t1, BLOCK):
-            loss += _dense_block(units, W, b, hT, dhT, gW, gb, s, min(s + BLOCK, t1), c)
+        block = BLOCK
+        if M > 2:  # equal blocks of at most 24 KB of h and dh (L1), no short remainder
+            parts = -(-(t1 - t0) // (BLOCK * 3 // M))
+            block = -(-(t1 - t0) // parts)
+        for s in range(t0, t1, block):
+            loss += _dense_block(units, W, b, hT, dhT, gW, gb, s, min(s + block, t1), c)
     return loss + sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c)
 
 

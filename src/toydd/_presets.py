@@ -28,11 +28,15 @@ NONZERO_SECONDS = 9e-9
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
 # S = 0.99, T = 10,000, 171 against 180.
-# m > 2 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
-# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 2.1, 3.4 and 6.4 times at m = 3, 4 and 8
-# (`toydd train --engine cpu --threads 1 --history-points 0`, n = 1,000, S = 0.99, T = 5,000 and
-# 10,000, 1,000 to 1,500 steps, one free core, 2026-12-01).
+# m > 4 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
+# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 6.4 times at m = 8 (and 2.1 and 3.4 at
+# m = 3 and 4 before those took the example-inner loop; `toydd train --engine cpu --threads 1
+# --history-points 0`, n = 1,000, S = 0.99, T = 5,000 and 10,000, 1,000 to 1,500 steps, one free
+# core, 2026-12-01). m = 3 and 4 (`_kernels.REGISTER_UNITS`): whole steps of 1,000-step runs at
+# n = 1,000, S = 0.99, T = 10,000, one thread (the same day, three rounds): 3.8, 4.4 and 6.85 ms at
+# m = 2, 3, 4, less 0.9 ms of sparse passes, give 1.2 and 2.05 times the m = 2 pair cost.
 HIDDEN_PAIR_FACTOR = 0.8
+REGISTER_PAIR_FACTORS = {3: 1.2, 4: 2.05}
 TREE_WALK_SECONDS = 0.01512  # core-seconds per step besides the sparse passes at TREE_EXAMPLES, TREE_FEATURES
 TREE_EXAMPLES = 20_000
 TREE_FEATURES = 10_000
@@ -72,4 +76,6 @@ def estimated_hours(spec: SweepSpec, cores: int) -> float:
 
 def hidden_factor(n_hidden: int) -> float:
     """The dense pass's cost per pair at m hidden units over its cost at m = 2."""
-    return 1.0 if n_hidden <= 2 else HIDDEN_PAIR_FACTOR * n_hidden
+    if n_hidden <= 2:
+        return 1.0
+    return REGISTER_PAIR_FACTORS.get(n_hidden, HIDDEN_PAIR_FACTOR * n_hidden)
