@@ -53,7 +53,7 @@ def fused(rows, W, b, parallel):
 # both loop orders: few examples per chunk (T <= 64 a chunk) or m > 4 take the feature-inner loop;
 # T = 17,000 and 20,000 give chunks of several blocks of the example-inner loop at m = 3 and 4
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
-                                   (17_000, 16, 3), (20_000, 12, 4)])  # fmt: skip
+                                   (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1)])  # fmt: skip
 @pytest.mark.parametrize("parallel", [False, True])
 def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)
@@ -62,6 +62,23 @@ def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-10)
     np.testing.assert_allclose(gW, ref_gW, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(gb, ref_gb, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_up_to_four_units_take_the_example_inner_loop_in_equal_blocks(m):
+    """A chunk of more than FEW_EXAMPLES examples at m <= REGISTER_UNITS is `_dense_block` over
+    equal blocks (m > 2) or blocks of BLOCK (m <= 2), then the sparse correction: bit for bit."""
+    dense, rows, W, b = random_problem(1_250, 40, m, seed=7, dtype=np.float32)
+    values, units, c = rows.values.astype(np.float32), (0,) * m, np.float32(0.01)
+    _, hT, dhT, gW, gb, gbuf = dense_buffers(rows, W)
+    loss = k.chunk_loss_grad(units, W, b, rows.indptr, rows.indices, values, 0, 1_250, hT, dhT, gW[0], gb[0], gbuf[0], c)
+    by_hand = [np.zeros_like(a) for a in (hT, dhT, gW[0], gb[0])]
+    h, dh, gW_hand, gb_hand = by_hand
+    k.hidden_vectors(units, W, rows.indptr, rows.indices, values, 0, 1_250, h)
+    block = {1: k.BLOCK, 2: k.BLOCK, 3: 625, 4: 625}[m]  # 1,250 examples: 2 equal blocks within 24 KB at m = 3, 4
+    expected = sum(k._dense_block(units, W, b, h, dh, gW_hand, gb_hand, s, min(s + block, 1_250), c) for s in range(0, 1_250, block))
+    expected += k.sparse_correction(units, W, b, rows.indptr, rows.indices, values, 0, 1_250, h, dh, gW_hand, gb_hand, c)
+    assert loss == expected and all(np.array_equal(a, e) for a, e in zip((hT, dhT, gW[0], gb[0]), by_hand))
 
 
 def test_float32_kernel_close_to_float64():

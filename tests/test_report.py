@@ -573,6 +573,24 @@ def test_a_results_row_that_makes_no_config_has_no_estimate():
     cost = r.cost_table(table(rows))
     assert list(cost["n_hidden"]) == [-3, 2] and np.isnan(cost["estimated_seconds"].iloc[0]) and np.isfinite(cost["estimated_seconds"].iloc[1])
     assert "—" in r.cost_table_html(table(rows))
+    for gap in (np.nan, None, "many"):  # a missing or unreadable T makes no Config (not infinite data)
+        row = table([run(100, threads=1)]).iloc[0].astype(object)
+        row["dataset_size"] = gap
+        assert r.row_config(row) is None
+    assert r.row_config(table([run(100, engine="torch", threads=1)]).iloc[0]).engine == "torch"
+    assert np.isnan(r.cost_table(table([run(100, engine="torch", threads=1)]))["estimated_seconds"].iloc[0])  # not modelled
+
+
+def test_the_cost_table_reads_older_and_gappy_results():
+    """Integer columns with a gap come back from parquet as floats; older results lack columns."""
+    rows = table([run(100, threads=1, wall_seconds=4.0), run(100, seed=1, threads=np.nan, wall_seconds=np.nan), run(np.nan, seed=2, threads=2, wall_seconds=1.0)])
+    assert rows["threads"].dtype == float and r.row_config(rows.iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
+    cost = r.cost_table(rows)
+    assert len(cost) == 2 and cost["runs"].tolist() == [2, 1] and cost["threads"].tolist() == ["1, —", "2"]  # the NaN T kept
+    assert cost["seconds_sum"].iloc[0] == 4.0 and np.isnan(cost["estimated_seconds"].iloc[1])
+    assert np.isnan(r.cost_table(rows.iloc[[1]])["seconds_sum"].iloc[0])  # no time measured: none, not 0
+    older = r.cost_table(rows.drop(columns=["threads"]))
+    assert older["threads"].tolist() == ["—", "—"] and "<td>—</td>" in r.cost_table_html(rows.drop(columns=["threads"]))
 
 
 # --- all claims, and a report reading each run once --------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 
 BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
-FEW_EXAMPLES = 64  # m <= 2: chunks up to this many examples take the feature-inner loop (measured)
+FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured at m <= 2)
 REGISTER_UNITS = 4  # m up to this: the example-inner loop, each unit's sums in registers (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
 FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.matmul_precision says less
@@ -256,7 +256,7 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
         loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         block = BLOCK
-        if M > 2:  # equal blocks of at most 24 KB of h and dh (L1), no short remainder
+        if M > 2:  # equal blocks of at most 24 KB of float32 h and dh (L1), no short remainder
             parts = -(-(t1 - t0) // (BLOCK * 3 // M))
             block = -(-(t1 - t0) // parts)
         for s in range(t0, t1, block):

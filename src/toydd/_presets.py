@@ -19,11 +19,12 @@ PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
 # Runs that "auto" gives the tree engine (`_engines.tree_pays`, m <= 2): whole 50,000-step runs on
 # both cores of the same machine (benchmarks/bench_tree.py, 2026-12-01) took 423 s at n = 10,000,
-# S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000, S = 0.99, T = 20,000. Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a
-# nonzero, and the rest (the walks, which cross ~sqrt(T) leaves per feature) growing as
-# T^TREE_GROWTH between the two paper-setting runs and as n^TREE_FEATURE_GROWTH between the two
-# settings. A whole run's average: early steps cost more (README), so runs much shorter than
-# 50,000 steps cost more per step than this; beyond T = 100,000 it is an extrapolation. Below
+# S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000, S = 0.99, T = 20,000.
+# Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a nonzero, and the rest
+# (the walks, which cross ~sqrt(T) leaves per feature) growing as T^TREE_GROWTH between the two
+# paper-setting runs and as n^TREE_FEATURE_GROWTH between the two settings. A whole run's
+# average: early steps cost more (README), so runs much shorter than 50,000 steps cost more per
+# step than this; beyond T = 100,000 it is an extrapolation. Below
 # T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
@@ -33,7 +34,7 @@ NONZERO_SECONDS = 9e-9
 # m = 3 and 4 before those took the example-inner loop; `toydd train --engine cpu --threads 1
 # --history-points 0`, n = 1,000, S = 0.99, T = 5,000 and 10,000, 1,000 to 1,500 steps, one free
 # core, 2026-12-01). m = 3 and 4 (`_kernels.REGISTER_UNITS`): whole steps of 1,000-step runs at
-# n = 1,000, S = 0.99, T = 10,000, one thread (the same day, three rounds): 3.8, 4.4 and 6.85 ms at
+# n = 1,000, S = 0.99, T = 10,000, one thread (the same day, two rounds): 3.8, 4.4 and 6.85 ms at
 # m = 2, 3, 4, less 0.9 ms of sparse passes, give 1.2 and 2.05 times the m = 2 pair cost.
 HIDDEN_PAIR_FACTOR = 0.8
 REGISTER_PAIR_FACTORS = {3: 1.2, 4: 2.05}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -1690,22 +1690,29 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
 # --- cost: measured against the `--list` estimate ------------------------------------------------
 
 # Settings that change a run's cost; the table groups by the ones that differ between runs.
-COST_FIELDS = ("n_features", "sparsity", "n_hidden", "dataset_size", "steps", "restarts", "engine")
+COST_FIELDS = ("n_features", "sparsity", "n_hidden", "dataset_size", "batch_size", "steps", "restarts", "engine", "dtype")
+CONFIG_TYPES = {f.name: f.type for f in fields(Config)}
 
 
 def row_config(row: pd.Series) -> Config | None:
-    """The Config a results row was trained with, or None where the row cannot make one (an older
-    toydd's columns): results store T as a float (inf for infinite data) and numpy scalars."""
+    """The Config a results row was trained with, or None where the row cannot make one (a missing
+    or empty value, an older toydd's columns). Results store T as a float (inf for infinite data),
+    an integer column with a gap as floats, and numpy scalars."""
     values = {}
-    for name in Config.__dataclass_fields__:
-        if name in row.index:
-            value = row[name].item() if isinstance(row[name], np.generic) else row[name]
-            if name == "dataset_size":
-                value = "inf" if not np.isfinite(value) else int(value)
-            values[name] = value
     try:
+        for name, kind in CONFIG_TYPES.items():
+            if name not in row.index:
+                continue
+            value = row[name].item() if isinstance(row[name], np.generic) else row[name]
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                return None
+            if name == "dataset_size":
+                value = "inf" if value == np.inf else int(value)
+            elif kind == "int" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            values[name] = value
         return Config.from_dict(values)
-    except (ConfigError, TypeError, ValueError):
+    except (ConfigError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -1713,23 +1720,30 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     """Training time per group of runs with the same costly settings (`COST_FIELDS` that differ
     between runs, T always), beside `--list`'s estimate for one core.
 
-    One row per group: runs, threads, measured wall seconds per run (mean, max) and summed, and
-    `estimated_seconds`, the cost model's seconds of one such run on one free core (NaN where a
-    row makes no Config). Measured seconds are a run's share of its stack's wall time.
+    One row per group: runs, threads, measured wall seconds per run (mean, max) and summed (NaN
+    where no run of the group has one), and `estimated_seconds`, the cost model's seconds of one
+    such run on one free core (NaN where a row makes no Config). Measured seconds are a run's
+    share of its stack's wall time.
     """
-    keys = [f for f in COST_FIELDS if f in results and (f == "dataset_size" or results[f].nunique() > 1)]
+    keys = [f for f in COST_FIELDS if f in results and (f == "dataset_size" or results[f].nunique(dropna=False) > 1)]
     estimates = results.apply(lambda row: _estimated_seconds(row_config(row)), axis=1)
-    frame = results.assign(estimated_seconds=estimates)
-    table = frame.groupby(keys, sort=True).agg(
-        runs=("wall_seconds", "size"), threads=("threads", lambda t: ", ".join(str(v) for v in sorted(set(t)))),
-        seconds_mean=("wall_seconds", "mean"), seconds_max=("wall_seconds", "max"), seconds_sum=("wall_seconds", "sum"),
-        estimated_seconds=("estimated_seconds", "mean"),
+    threads = results["threads"] if "threads" in results else pd.Series(np.nan, index=results.index)
+    frame = results.assign(estimated_seconds=estimates, threads_text=threads.map(_threads_text))
+    table = frame.groupby(keys, sort=True, dropna=False).agg(
+        runs=("wall_seconds", "size"), threads=("threads_text", lambda t: ", ".join(sorted(set(t)))),
+        seconds_mean=("wall_seconds", "mean"), seconds_max=("wall_seconds", "max"),
+        seconds_sum=("wall_seconds", lambda w: w.sum(min_count=1)), estimated_seconds=("estimated_seconds", "mean"),
     )  # fmt: skip
     return table.reset_index()
 
 
+def _threads_text(threads) -> str:
+    return "—" if pd.isna(threads) else str(int(threads))
+
+
 def _estimated_seconds(config: Config | None) -> float:
-    return _presets.run_seconds(config) if config is not None else float("nan")
+    """The cost model's seconds for `config`; NaN without one, and for torch, which it does not model."""
+    return _presets.run_seconds(config) if config is not None and config.engine != "torch" else float("nan")
 
 
 def _seconds(x: float) -> str:
@@ -1744,7 +1758,7 @@ def cost_table_html(results: pd.DataFrame) -> str:
     keys = [c for c in table.columns if c in COST_FIELDS]
     rows = []
     for _, row in table.iterrows():
-        labels = [_figures.t_label(row[k]) if k == "dataset_size" else html.escape(str(row[k])) for k in keys]
+        labels = [_figures.t_label(row[k]) if k == "dataset_size" and pd.notna(row[k]) else html.escape(str(row[k])) for k in keys]
         times = [_seconds(row["seconds_mean"]), _seconds(row["seconds_max"]), _seconds(row["seconds_sum"]), _seconds(row["estimated_seconds"])]
         rows.append([*labels, str(int(row["runs"])), html.escape(row["threads"]), *times])
     names = {"dataset_size": "T", "n_features": "n", "sparsity": "S", "n_hidden": "m"}

@@ -130,8 +130,9 @@ def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Confi
     """Refuse, in one line, to mix engines or devices in one sweep (float32 trajectories differ
     between them): when a stored run (its config and its row of the results table) was trained by
     another engine or device than would train it now, or when a run to train names an engine that
-    trained none of the stored runs. Runs that "auto" gives different engines by the same rule (the
-    tree for large T, the dense pass for small T) are no mix. With allow_mixed the mix goes ahead
+    trained none of the stored runs. Runs that "auto" gives different engines by the same rule
+    (`_engines.TREE_SETTINGS`: the tree from some T on) are no mix; a stored run that a newer rule
+    would give another engine is. With allow_mixed the mix goes ahead
     and is recorded in DIR/engines.json."""
     if not stored or not todo:
         return
