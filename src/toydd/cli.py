@@ -337,8 +337,14 @@ def figures(sweep_dir: Path):
     """Redraw the figures of a sweep directory from its stored results (no training)."""
     from ._report import figures as draw_figures
 
-    for path in draw_figures(sweep_dir):
+    paths = draw_figures(sweep_dir)
+    for path in paths:
         click.echo(path)
+    if not paths:  # say so: an empty answer reads as a failure
+        from ._sweep import read_results
+
+        runs = len(read_results(sweep_dir))
+        click.echo(f"no figures: the {runs} complete run(s) in {sweep_dir} support none yet (the README says what each figure needs)")
 
 
 @main.command()
