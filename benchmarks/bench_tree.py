@@ -3,6 +3,7 @@
     python benchmarks/bench_tree.py                       # the README's table (about an hour)
     python benchmarks/bench_tree.py --settings reduced    # one setting
     python benchmarks/bench_tree.py --steps 2000          # shorter runs, for a smoke test
+    python benchmarks/bench_tree.py --settings reduced --sizes 10000 --hidden 3 4   # other m
 
 The work per step of the tree engine changes as training moves between regimes, so it is timed
 over a whole run (50,000 steps by default). The dense engine's work does not: it is n T pairs every
@@ -58,25 +59,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["reduced", "paper"])
     parser.add_argument("--sizes", type=int, nargs="+", help="T values instead of the settings' own")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[2], help="values of m (hidden units)")
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--dense-steps", type=int, default=300)
     parser.add_argument("--dense-full-max-pairs", type=float, default=2e12, help="time dense full runs up to this many pairs")
     args = parser.parse_args()
 
-    print(f"CPU: {cpu_name()}; m = 2, {args.steps} steps, all cores")
+    print(f"CPU: {cpu_name()}; m = {', '.join(map(str, args.hidden))}, {args.steps} steps, all cores")
     warm = Config(n_features=200, sparsity=0.95, dataset_size=300, steps=20, test_size=100, history_points=0)
     for engine in ("cpu", "tree"):  # compile (or load) the kernels outside the timings
-        train(warm.replace(engine=engine))
-    print("| setting | T | dense s | how | tree s | speedup | tree: visits, dense pairs (share of n T per step) | regime |")
-    print("|---|---|---|---|---|---|---|---|")
+        for m in args.hidden:
+            train(warm.replace(engine=engine, n_hidden=m))
+    print("| setting | m | T | dense s | how | tree s | speedup | tree: visits, dense pairs (share of n T per step) | regime |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.settings:
         n, sparsity, sizes = SETTINGS[name]
-        for T in args.sizes or sizes:
-            cfg = Config(n_features=n, sparsity=sparsity, dataset_size=T, steps=args.steps, history_points=0, test_size=2_000)
+        for m, T in ((m, T) for m in args.hidden for T in args.sizes or sizes):
+            cfg = Config(n_features=n, sparsity=sparsity, dataset_size=T, n_hidden=m, steps=args.steps, history_points=0, test_size=2_000)
             tree_s, metrics = run_seconds(cfg.replace(engine="tree"))
             dense_s, how = dense_seconds(cfg, args.dense_steps, args.dense_full_max_pairs)
             shares = f"{metrics['tree_visit_share']:.4f}, {metrics['tree_dense_share']:.4f}"
-            print(f"| n = {n}, S = {sparsity} | {T} | {dense_s:.0f} | {how} | {tree_s:.0f} | {dense_s / tree_s:.1f}x | {shares} | {metrics['regime']} |", flush=True)
+            print(f"| n = {n}, S = {sparsity} | {m} | {T} | {dense_s:.0f} | {how} | {tree_s:.0f} | {dense_s / tree_s:.1f}x | {shares} | {metrics['regime']} |", flush=True)
 
 
 if __name__ == "__main__":
