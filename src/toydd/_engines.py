@@ -67,16 +67,13 @@ class Engine(Protocol):
 
 
 # Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs
-# were measured faster than the dense engine's (timed in full, or per step over 300 steps;
-# benchmarks/bench_tree.py, README "Performance", m = 2, both cores of a 2-core AMD EPYC, AVX2).
-# At the paper's setting n = 10,000, S = 0.999: 1.3x at T = 200, 1.9x at 500, 2.8x at 1,000,
-# 2.0x at 2,000, 3.0x at 5,000, 3.4x at 10,000, 4.2x at 20,000, 8.0x at 100,000. At the reduced
-# setting n = 1,000, S = 0.99: 0.7x at T = 2,000, 1.0x at 5,000, 1.4x at 10,000, 1.7x at 20,000.
-# The tree's floor is the O(nonzeros) sparse passes and its walks grow with n more slowly than the
-# dense pass, so it pays more with more features and fewer nonzeros per pair: a run goes to the
-# tree when it has at least the n and S of one measured setting and at least the T from which that
-# setting was measured faster. Larger m keeps the dense pass: at n = 1,000, S = 0.99, T = 10,000
-# the tree was 1.1x at m = 3 and 0.7x at m = 4 (whole runs, the same script, --hidden 3 4).
+# were measured faster than the dense engine's (benchmarks/bench_tree.py on both cores of a 2-core
+# AMD EPYC, AVX2; the speedups are README "Performance"'s tables): at n = 10,000, S = 0.999 from
+# T = 200 (1.3x) on, at n = 1,000, S = 0.99 from T = 10,000 (1.4x; 1.0x at 5,000). The tree's
+# floor is the O(nonzeros) sparse passes and its walks grow with n more slowly than the dense
+# pass, so it pays more with more features and fewer nonzeros per pair: a run goes to the tree
+# when it has at least the n and S of one measured setting and at least that setting's T. Larger m
+# keeps the dense pass (1.1x at m = 3, 0.7x at m = 4, n = 1,000, T = 10,000: `--hidden 3 4`).
 TREE_SETTINGS = ((10_000, 0.999, 200), (1_000, 0.99, 10_000))  # (n at least, S at least, T at least)
 TREE_MAX_UNITS = 2
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import _clusters, _figures, _presets
+from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
 from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
@@ -1691,7 +1692,6 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
 
 # Settings that change a run's cost; the table groups by the ones that differ between runs.
 COST_FIELDS = ("n_features", "sparsity", "n_hidden", "dataset_size", "batch_size", "steps", "restarts", "engine", "dtype")
-CONFIG_TYPES = {f.name: f.type for f in fields(Config)}
 
 
 def row_config(row: pd.Series) -> Config | None:
