@@ -50,10 +50,11 @@ def fused(rows, W, b, parallel):
     return loss, gW.sum(0), gb.sum(0)
 
 
-# both loop orders: few examples per chunk (T <= 64 a chunk) or m > 4 take the feature-inner loop;
-# T = 17,000 and 20,000 give chunks of several blocks of the example-inner loop at m = 3 and 4
+# every loop: few examples per chunk (T <= 64 a chunk) or m > 8 take the feature-inner loop; large
+# T gives chunks of several blocks of the example-inner loop, at m = 3 and 4 and at m = 6 to 8 (wide)
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
-                                   (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1)])  # fmt: skip
+                                   (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1),
+                                   (9_000, 14, 6), (12_000, 18, 7), (8_000, 21, 8), (2_000, 25, 12)])  # fmt: skip
 @pytest.mark.parametrize("parallel", [False, True])
 def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)
@@ -64,10 +65,11 @@ def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     np.testing.assert_allclose(gb, ref_gb, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 4])
-def test_up_to_four_units_take_the_example_inner_loop_in_equal_blocks(m):
-    """A chunk of more than FEW_EXAMPLES examples at m <= REGISTER_UNITS is `_dense_block` over
-    equal blocks (m > 2) or blocks of BLOCK (m <= 2), then the sparse correction: bit for bit."""
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 8])
+def test_up_to_eight_units_take_the_example_inner_loop_in_equal_blocks(m):
+    """A chunk of more than FEW_EXAMPLES examples at m <= WIDE_UNITS is `_dense_block` (m <=
+    REGISTER_UNITS) or `_dense_block_wide` over equal blocks (m > 2) or blocks of BLOCK (m <= 2),
+    then the sparse correction: bit for bit."""
     dense, rows, W, b = random_problem(1_250, 40, m, seed=7, dtype=np.float32)
     values, units, c = rows.values.astype(np.float32), (0,) * m, np.float32(0.01)
     _, hT, dhT, gW, gb, gbuf = dense_buffers(rows, W)
@@ -75,8 +77,14 @@ def test_up_to_four_units_take_the_example_inner_loop_in_equal_blocks(m):
     by_hand = [np.zeros_like(a) for a in (hT, dhT, gW[0], gb[0])]
     h, dh, gW_hand, gb_hand = by_hand
     k.hidden_vectors(units, W, rows.indptr, rows.indices, values, 0, 1_250, h)
-    block = {1: k.BLOCK, 2: k.BLOCK, 3: 625, 4: 625}[m]  # 1,250 examples: 2 equal blocks within 24 KB at m = 3, 4
-    expected = sum(k._dense_block(units, W, b, h, dh, gW_hand, gb_hand, s, min(s + block, 1_250), c) for s in range(0, 1_250, block))
+    # 1,250 examples in equal blocks within 24 KB of h and dh: 2 at m = 3 and 4, 3 at 5 and 6, 4 at 8
+    block = {1: k.BLOCK, 2: k.BLOCK, 3: 625, 4: 625, 5: 417, 6: 417, 8: 313}[m]
+    expected = 0.0
+    for s in range(0, 1_250, block):
+        if m > k.REGISTER_UNITS:
+            expected += k._dense_block_wide(units, W, b, h, dh, gW_hand, gb_hand, np.zeros(k.BLOCK, np.float32), s, min(s + block, 1_250), c)
+        else:
+            expected += k._dense_block(units, W, b, h, dh, gW_hand, gb_hand, s, min(s + block, 1_250), c)
     expected += k.sparse_correction(units, W, b, rows.indptr, rows.indices, values, 0, 1_250, h, dh, gW_hand, gb_hand, c)
     assert loss == expected and all(np.array_equal(a, e) for a, e in zip((hT, dhT, gW[0], gb[0]), by_hand))
 

@@ -27,6 +27,7 @@ BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
 FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured at m <= 2)
 REGISTER_UNITS = 4  # m up to this: the example-inner loop, each unit's sums in registers (measured)
+WIDE_UNITS = 8  # m up to this: the example-inner loop, the gradient in passes of 4 units (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
 FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.matmul_precision says less
 # fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
@@ -163,9 +164,95 @@ def _dense_block(units, W, b, hT, dhT, gW, gb, t0, t1, c):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
+def _dense_block_wide(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
+    """`_dense_block` for REGISTER_UNITS < m <= WIDE_UNITS: same sum, same gradient.
+
+    z takes all m units in one pass over the examples; g = c ReLU(z) goes to gbuf (t1 - t0 <=
+    BLOCK), and the gradient follows in two passes of at most 4 units each, since 8 units' weights,
+    sums and examples in one pass would not fit in the registers (measured slower). A unit beyond m
+    aliases the last one, unused.
+    """
+    M = len(units)
+    n = W.shape[1]
+    zero = W.dtype.type(0)
+    loss = 0.0
+    u5, u6, u7 = min(5, M - 1), min(6, M - 1), min(7, M - 1)
+    h0, h1, h2, h3, h4 = hT[0, t0:t1], hT[1, t0:t1], hT[2, t0:t1], hT[3, t0:t1], hT[4, t0:t1]
+    h5, h6, h7 = hT[u5, t0:t1], hT[u6, t0:t1], hT[u7, t0:t1]
+    d0, d1, d2, d3, d4 = dhT[0, t0:t1], dhT[1, t0:t1], dhT[2, t0:t1], dhT[3, t0:t1], dhT[4, t0:t1]
+    d5, d6, d7 = dhT[u5, t0:t1], dhT[u6, t0:t1], dhT[u7, t0:t1]
+    width = t1 - t0
+    g_t = gbuf[:width]
+    for i in range(n):
+        bi = b[i]
+        w0, w1, w2, w3, w4 = W[0, i], W[1, i], W[2, i], W[3, i], W[4, i]
+        w5, w6, w7 = W[u5, i], W[u6, i], W[u7, i]
+        g_sum = zero
+        r_sq = zero
+        for t in range(width):
+            z = bi + w0 * h0[t] + w1 * h1[t] + w2 * h2[t] + w3 * h3[t] + w4 * h4[t]
+            if M > 5:
+                z += w5 * h5[t]
+            if M > 6:
+                z += w6 * h6[t]
+            if M > 7:
+                z += w7 * h7[t]
+            r = max(z, zero)
+            r_sq += r * r
+            g = c * r
+            g_sum += g
+            g_t[t] = g
+        loss += r_sq
+        gb[i] += g_sum
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
+        for t in range(width):
+            g = g_t[t]
+            a0 += g * h0[t]
+            d0[t] += g * w0
+            a1 += g * h1[t]
+            d1[t] += g * w1
+            a2 += g * h2[t]
+            d2[t] += g * w2
+            a3 += g * h3[t]
+            d3[t] += g * w3
+        gW[0, i] += a0
+        gW[1, i] += a1
+        gW[2, i] += a2
+        gW[3, i] += a3
+        a4 = zero
+        a5 = zero
+        a6 = zero
+        a7 = zero
+        for t in range(width):
+            g = g_t[t]
+            a4 += g * h4[t]
+            d4[t] += g * w4
+            if M > 5:
+                a5 += g * h5[t]
+                d5[t] += g * w5
+            if M > 6:
+                a6 += g * h6[t]
+                d6[t] += g * w6
+            if M > 7:
+                a7 += g * h7[t]
+                d7[t] += g * w7
+        gW[4, i] += a4
+        if M > 5:
+            gW[5, i] += a5
+        if M > 6:
+            gW[6, i] += a6
+        if M > 7:
+            gW[7, i] += a7
+    return loss
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     """`_dense_block` with the loops swapped: for chunks of few examples, and for any T when
-    m > REGISTER_UNITS.
+    m > WIDE_UNITS.
 
     Example by example, the feature loop is innermost (it vectorizes over W's rows); features
     are taken in runs of BLOCK so that the run's W, b and gradients stay in L1. Units beyond the
@@ -252,7 +339,7 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
         for k in range(M):
             dhT[k, t] = zero
     loss = 0.0
-    if M > REGISTER_UNITS or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (README, Performance)
+    if M > WIDE_UNITS or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (README, Performance)
         loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         block = BLOCK
@@ -260,7 +347,10 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
             parts = -(-(t1 - t0) // (BLOCK * 3 // M))
             block = -(-(t1 - t0) // parts)
         for s in range(t0, t1, block):
-            loss += _dense_block(units, W, b, hT, dhT, gW, gb, s, min(s + block, t1), c)
+            if M > REGISTER_UNITS:
+                loss += _dense_block_wide(units, W, b, hT, dhT, gW, gb, gbuf, s, min(s + block, t1), c)
+            else:
+                loss += _dense_block(units, W, b, hT, dhT, gW, gb, s, min(s + block, t1), c)
     return loss + sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, c)
 
 
