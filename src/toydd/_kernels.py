@@ -27,7 +27,7 @@ BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
 FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured at m <= 2)
 REGISTER_UNITS = 4  # m up to this: the example-inner loop, each unit's sums in registers (measured)
-WIDE_UNITS = 8  # m up to this: the example-inner loop, the gradient in passes of 4 units (measured)
+WIDE_UNITS = 12  # m up to this: the example-inner loop, the gradient in passes of 4 units (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
 FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.matmul_precision says less
 # fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
@@ -168,25 +168,29 @@ def _dense_block_wide(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     """`_dense_block` for REGISTER_UNITS < m <= WIDE_UNITS: same sum, same gradient.
 
     z takes all m units in one pass over the examples; g = c ReLU(z) goes to gbuf (t1 - t0 <=
-    BLOCK), and the gradient follows in two passes of at most 4 units each, since 8 units' weights,
-    sums and examples in one pass would not fit in the registers (measured slower). A unit beyond m
+    BLOCK), and the gradient follows in passes of at most 4 units each, since more units' weights,
+    sums and examples in one pass do not fit in the registers (measured slower). A unit beyond m
     aliases the last one, unused.
     """
     M = len(units)
     n = W.shape[1]
     zero = W.dtype.type(0)
     loss = 0.0
-    u5, u6, u7 = min(5, M - 1), min(6, M - 1), min(7, M - 1)
+    u5, u6, u7, u8 = min(5, M - 1), min(6, M - 1), min(7, M - 1), min(8, M - 1)
+    u9, u10, u11 = min(9, M - 1), min(10, M - 1), min(11, M - 1)
     h0, h1, h2, h3, h4 = hT[0, t0:t1], hT[1, t0:t1], hT[2, t0:t1], hT[3, t0:t1], hT[4, t0:t1]
-    h5, h6, h7 = hT[u5, t0:t1], hT[u6, t0:t1], hT[u7, t0:t1]
+    h5, h6, h7, h8 = hT[u5, t0:t1], hT[u6, t0:t1], hT[u7, t0:t1], hT[u8, t0:t1]
+    h9, h10, h11 = hT[u9, t0:t1], hT[u10, t0:t1], hT[u11, t0:t1]
     d0, d1, d2, d3, d4 = dhT[0, t0:t1], dhT[1, t0:t1], dhT[2, t0:t1], dhT[3, t0:t1], dhT[4, t0:t1]
-    d5, d6, d7 = dhT[u5, t0:t1], dhT[u6, t0:t1], dhT[u7, t0:t1]
+    d5, d6, d7, d8 = dhT[u5, t0:t1], dhT[u6, t0:t1], dhT[u7, t0:t1], dhT[u8, t0:t1]
+    d9, d10, d11 = dhT[u9, t0:t1], dhT[u10, t0:t1], dhT[u11, t0:t1]
     width = t1 - t0
     g_t = gbuf[:width]
     for i in range(n):
         bi = b[i]
         w0, w1, w2, w3, w4 = W[0, i], W[1, i], W[2, i], W[3, i], W[4, i]
-        w5, w6, w7 = W[u5, i], W[u6, i], W[u7, i]
+        w5, w6, w7, w8 = W[u5, i], W[u6, i], W[u7, i], W[u8, i]
+        w9, w10, w11 = W[u9, i], W[u10, i], W[u11, i]
         g_sum = zero
         r_sq = zero
         for t in range(width):
@@ -197,6 +201,14 @@ def _dense_block_wide(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
                 z += w6 * h6[t]
             if M > 7:
                 z += w7 * h7[t]
+            if M > 8:
+                z += w8 * h8[t]
+            if M > 9:
+                z += w9 * h9[t]
+            if M > 10:
+                z += w10 * h10[t]
+            if M > 11:
+                z += w11 * h11[t]
             r = max(z, zero)
             r_sq += r * r
             g = c * r
@@ -246,6 +258,31 @@ def _dense_block_wide(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
             gW[6, i] += a6
         if M > 7:
             gW[7, i] += a7
+        if M > 8:
+            a8 = zero
+            a9 = zero
+            a10 = zero
+            a11 = zero
+            for t in range(width):
+                g = g_t[t]
+                a8 += g * h8[t]
+                d8[t] += g * w8
+                if M > 9:
+                    a9 += g * h9[t]
+                    d9[t] += g * w9
+                if M > 10:
+                    a10 += g * h10[t]
+                    d10[t] += g * w10
+                if M > 11:
+                    a11 += g * h11[t]
+                    d11[t] += g * w11
+            gW[8, i] += a8
+            if M > 9:
+                gW[9, i] += a9
+            if M > 10:
+                gW[10, i] += a10
+            if M > 11:
+                gW[11, i] += a11
     return loss
 
 

@@ -30,15 +30,14 @@ NONZERO_SECONDS = 9e-9
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
 # S = 0.99, T = 10,000, 171 against 180.
-# m > 8 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
-# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 6.4 times at m = 8 when m = 8 took it (and
-# 2.1 and 3.4 at m = 3 and 4; `toydd train --engine cpu --threads 1 --history-points 0`,
-# n = 1,000, S = 0.99, T = 5,000 and 10,000, 1,000 to 1,500 steps, one free core, 2026-12-01).
-# The example-inner loop: whole steps of 1,000-step runs at n = 1,000, S = 0.99, T = 10,000, one
-# thread, less 0.9 ms of sparse passes, over the m = 2 step's 2.9 ms. m = 3 and 4
-# (`_kernels.REGISTER_UNITS`; two rounds, 2026-12-01): 4.4 and 6.85 ms, 1.2 and 2.05 times. m = 5
-# to 8 (`_kernels.WIDE_UNITS`; the fastest of two rounds, 2026-12-01): 8.9, 10.2 and 14.6 ms at
-# m = 5, 6 and 8, 2.8, 3.2 and 4.7 times, WIDE_PAIR_FACTOR * m within 10%.
+# m > 12 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
+# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 6.4, 8.4 and 9.6 times at m = 8, 10 and 12
+# when those took it (and 2.1 and 3.4 at m = 3 and 4). The example-inner loop: whole steps of
+# 1,000-step runs (`toydd train --engine cpu --threads 1 --history-points 0`) at n = 1,000,
+# S = 0.99, T = 10,000, one free core, less 0.9 ms of sparse passes, over the m = 2 step's 2.9 ms,
+# 2026-12-01. m = 3 and 4 (`_kernels.REGISTER_UNITS`; two rounds): 4.4 and 6.85 ms, 1.2 and 2.05
+# times. m = 5 to 12 (`_kernels.WIDE_UNITS`; the fastest of two rounds): 8.9, 10.2, 14.6, 19.6 and
+# 23.9 ms at m = 5, 6, 8, 10 and 12, 2.8, 3.2, 4.7, 6.5 and 8.0 times: WIDE_PAIR_FACTOR * m within 11%.
 HIDDEN_PAIR_FACTOR = 0.8
 WIDE_PAIR_FACTOR = 0.6
 REGISTER_PAIR_FACTORS = {3: 1.2, 4: 2.05}
