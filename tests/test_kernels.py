@@ -54,8 +54,8 @@ def fused(rows, W, b, parallel):
 # T gives chunks of several blocks of the example-inner loop, at m = 3 and 4 and at m = 6 to 12 (wide)
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
                                    (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1),
-                                   (9_000, 14, 6), (12_000, 18, 7), (8_000, 21, 8), (9_000, 11, 10), (12_000, 9, 12),
-                                   (2_000, 25, 13)])  # fmt: skip
+                                   (9_000, 14, 6), (12_000, 18, 7), (8_000, 21, 8), (6_000, 13, 9), (9_000, 11, 10),
+                                   (7_000, 10, 11), (12_000, 9, 12), (2_000, 25, 13)])  # fmt: skip
 @pytest.mark.parametrize("parallel", [False, True])
 def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)

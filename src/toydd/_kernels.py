@@ -25,7 +25,7 @@ import numpy as np
 
 BLOCK = 1024  # examples per dense-pass block: h and dh for a block stay in L1
 MAX_CHUNKS = 16
-FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured at m <= 2)
+FEW_EXAMPLES = 64  # chunks up to this many examples take the feature-inner loop (measured at m <= 2, kept for all m)
 REGISTER_UNITS = 4  # m up to this: the example-inner loop, each unit's sums in registers (measured)
 WIDE_UNITS = 12  # m up to this: the example-inner loop, the gradient in passes of 4 units (measured)
 FEATURE_RUN = 256  # features summed in the model's dtype before a float64 sum
@@ -380,7 +380,7 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
         loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         block = BLOCK
-        if M > 2:  # equal blocks of at most 24 KB of float32 h and dh (L1), no short remainder
+        if M > 2:  # equal blocks of at most 24 KB of float32 h and dh (L1; with m > 4, g in gbuf), no short remainder
             parts = -(-(t1 - t0) // (BLOCK * 3 // M))
             block = -(-(t1 - t0) // parts)
         for s in range(t0, t1, block):

@@ -31,13 +31,15 @@ NONZERO_SECONDS = 9e-9
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
 # S = 0.99, T = 10,000, 171 against 180.
 # m > 12 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
-# HIDDEN_PAIR_FACTOR * m times the m = 2 one, measured 6.4, 8.4 and 9.6 times at m = 8, 10 and 12
-# when those took it (and 2.1 and 3.4 at m = 3 and 4). The example-inner loop: whole steps of
-# 1,000-step runs (`toydd train --engine cpu --threads 1 --history-points 0`) at n = 1,000,
-# S = 0.99, T = 10,000, one free core, less 0.9 ms of sparse passes, over the m = 2 step's 2.9 ms,
-# 2026-12-01. m = 3 and 4 (`_kernels.REGISTER_UNITS`; two rounds): 4.4 and 6.85 ms, 1.2 and 2.05
-# times. m = 5 to 12 (`_kernels.WIDE_UNITS`; the fastest of two rounds): 8.9, 10.2, 14.6, 19.6 and
-# 23.9 ms at m = 5, 6, 8, 10 and 12, 2.8, 3.2, 4.7, 6.5 and 8.0 times: WIDE_PAIR_FACTOR * m within 11%.
+# HIDDEN_PAIR_FACTOR * m times the m = 2 one, from m = 5 to 12 when those took it (the README's
+# "before" column: 3.5, 4.3, 5.6, 8.4 and 9.6 times at m = 5, 6, 8, 10 and 12; 6.4 at m = 8 in an
+# earlier round; 2.1 and 3.4 at m = 3 and 4). The example-inner loop: whole steps of 1,000-step runs
+# (`toydd train --engine cpu --threads 1 --history-points 0`) at n = 1,000, S = 0.99, T = 10,000,
+# one free core, 2026-12-01, less 0.9 ms of sparse passes, over the m = 2 step's 2.9 ms of dense
+# pass (3.8 ms less the same 0.9). m = 3 and 4 (`_kernels.REGISTER_UNITS`; two rounds): 4.4 and
+# 6.85 ms, 1.2 and 2.05 times. m = 5 to 12 (`_kernels.WIDE_UNITS`; the fastest of two rounds): 8.9,
+# 10.2, 14.6, 19.6 and 23.9 ms at m = 5, 6, 8, 10 and 12, 2.8, 3.2, 4.7, 6.5 and 8.0 times:
+# WIDE_PAIR_FACTOR * m within 12%.
 HIDDEN_PAIR_FACTOR = 0.8
 WIDE_PAIR_FACTOR = 0.6
 REGISTER_PAIR_FACTORS = {3: 1.2, 4: 2.05}
