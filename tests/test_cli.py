@@ -62,9 +62,10 @@ def test_existing_out_needs_overwrite_and_overwrite_never_deletes_a_users_direct
 def test_overwrite_replaces_a_toydd_run(tmp_path):
     out = tmp_path / "r"
     assert toydd("train", "--out", str(out), *TINY).returncode == 0
-    before = json.loads((out / "config.json").read_text())["config"]["n_hidden"]
-    assert toydd("train", "--out", str(out), "--overwrite", "--n-hidden", "3", *TINY).returncode == 0
-    assert before == 2 and json.loads((out / "config.json").read_text())["config"]["n_hidden"] == 3
+    before = json.loads((out / "config.json").read_text())["config"]["data_seed"]
+    # another dataset, not another m: a new m would compile a new training loop in this subprocess
+    assert toydd("train", "--out", str(out), "--overwrite", "--data-seed", "1", *TINY).returncode == 0
+    assert before == 0 and json.loads((out / "config.json").read_text())["config"]["data_seed"] == 1
 
 
 def test_divergence_says_at_which_step(tmp_path):

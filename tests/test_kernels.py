@@ -51,11 +51,11 @@ def fused(rows, W, b, parallel):
 
 
 # every loop: few examples per chunk (T <= 64 a chunk) or m > 12 take the feature-inner loop; large
-# T gives chunks of several blocks of the example-inner loop, at m = 3 and 4 and at m = 6 to 12 (wide)
+# T gives chunks of several blocks of the example-inner loop, at m = 3 and 4 and at m = 6, 9 and 12
+# (wide: its second gradient pass partly filled, its third partly filled, all three full)
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
                                    (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1),
-                                   (9_000, 14, 6), (12_000, 18, 7), (8_000, 21, 8), (6_000, 13, 9), (9_000, 11, 10),
-                                   (7_000, 10, 11), (12_000, 9, 12), (2_000, 25, 13)])  # fmt: skip
+                                   (9_000, 14, 6), (6_000, 13, 9), (12_000, 9, 12), (2_000, 25, 13)])  # fmt: skip
 @pytest.mark.parametrize("parallel", [False, True])
 def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)
@@ -66,7 +66,7 @@ def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
     np.testing.assert_allclose(gb, ref_gb, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 8, 10, 12])
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 6, 12])
 def test_up_to_twelve_units_take_the_example_inner_loop_in_equal_blocks(m):
     """A chunk of more than FEW_EXAMPLES examples at m <= WIDE_UNITS is `_dense_block` (m <=
     REGISTER_UNITS) or `_dense_block_wide` over equal blocks (m > 2) or blocks of BLOCK (m <= 2),
@@ -78,8 +78,8 @@ def test_up_to_twelve_units_take_the_example_inner_loop_in_equal_blocks(m):
     by_hand = [np.zeros_like(a) for a in (hT, dhT, gW[0], gb[0])]
     h, dh, gW_hand, gb_hand = by_hand
     k.hidden_vectors(units, W, rows.indptr, rows.indices, values, 0, 1_250, h)
-    # 1,250 examples in equal blocks within 24 KB of h and dh: 2 at m = 3, 4; 3 at 5, 6; 4 at 8; 5 at 10, 12
-    block = {1: k.BLOCK, 2: k.BLOCK, 3: 625, 4: 625, 5: 417, 6: 417, 8: 313, 10: 250, 12: 250}[m]
+    # 1,250 examples in equal blocks within 24 KB of h and dh: 2 at m = 3 and 4, 3 at 6, 5 at 12
+    block = {1: k.BLOCK, 2: k.BLOCK, 3: 625, 4: 625, 6: 417, 12: 250}[m]
     expected = 0.0
     for s in range(0, 1_250, block):
         if m > k.REGISTER_UNITS:
