@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
 
 from toydd import _figures as fig  # noqa: E402
 
@@ -108,6 +109,17 @@ def test_heatmap_shows_the_mean_test_loss_of_each_cell():
     image = figure.axes[0].get_images()[0].get_array()
     expected = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").values
     np.testing.assert_allclose(image, expected)
+
+
+def test_heatmap_colours_on_a_log_scale_spanning_its_cells():
+    """Cells from 0.98 to 30 (the reduced setting's large T and its middle-regime bump): on a log
+    scale each decade gets its share of the colours."""
+    base = results_table()
+    results = pd.concat([base.assign(n_hidden=2, test_loss=0.98), base.assign(n_hidden=4, test_loss=30.0), base.assign(n_hidden=6, test_loss=np.nan)])
+    image = fig.heatmap_figure(results).axes[0].get_images()[0]
+    assert isinstance(image.norm, LogNorm) and (image.norm.vmin, image.norm.vmax) == (0.98, 30.0)
+    texts = [t.get_text() for t in fig.heatmap_figure(results).axes[0].texts]
+    assert "0.98" in texts and "30" in texts and len(texts) == 2 * base["dataset_size"].nunique()  # no text on a diverged cell
 
 
 def test_appendix_has_one_line_per_weight_decay_and_per_step_count():
