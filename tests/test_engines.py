@@ -1,9 +1,5 @@
 """The cpu engine against the torch engine (autograd + torch.optim.AdamW), and against itself."""
 
-import os
-import subprocess
-import sys
-
 import numba
 import numpy as np
 import pytest
@@ -130,27 +126,6 @@ def test_history_records_weights_at_the_requested_steps(tiny):
     np.testing.assert_array_equal(out.history_W[0, -1], out.W[0])
 
 
-COMPILED_LOOPS = """
-import toydd
-from toydd import _engine_cpu, _kernels, _tree
-cfg = toydd.Config(n_features=200, sparsity=0.95, dataset_size=20, steps=5, test_size=50, history_points=2)
-toydd.train(cfg.replace(restarts=2, threads=2))  # one model per thread
-toydd.train(cfg.replace(threads=1))
-print(len(_engine_cpu.train_loop.signatures), len(_kernels.loss_grad_serial.signatures), len(_tree.tree_loss_grad.signatures))
-"""
-
-
-def test_dense_pass_compiles_one_loop_without_the_tree(tmp_path):
-    """The dense pass's loop prunes the tree (tree_order None), and training one model per thread
-    reuses the loop a single model trains with (a literal False would compile a second one).
-    A fresh process with an empty cache: a callee compiled inside a cached loop is not listed."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", COMPILED_LOOPS], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
-    loops, dense_kernels, tree_kernels = done.stdout.split()
-    assert (loops, dense_kernels, tree_kernels) == ("1", "1", "0")
-
-
 def test_training_in_segments_equals_one_call(tiny):
     """The engine runs steps in segments between progress updates; the cut must not show."""
     cfg = tiny.replace(steps=60)
@@ -230,13 +205,13 @@ def train_in_pieces(cfg, rows, history_steps, cuts, tree=False):
     W, b = init_weights(cfg)
     n, P = cfg.n_features, len(history_steps)
     model = ModelState(
-        W, b, np.zeros((4, 3 * n), W.dtype), np.zeros((P, 2, n), W.dtype), np.zeros((P, n), W.dtype), np.zeros(N_STATS, np.int64)
-    )
-    tree_order = np.zeros(rows.n_rows, np.int64) if tree else None
+        W, b, np.zeros((4, 3 * n), W.dtype), np.zeros((P, 2, n), W.dtype), np.zeros((P, n), W.dtype),
+        np.zeros(rows.n_rows if tree else 0, np.int64), np.zeros(N_STATS, np.int64),
+    )  # fmt: skip
     data = TrainData(rows.indptr, rows.indices, rows.values, False, 1, 1.0 - cfg.sparsity, True, cfg.data_seed)
     recipe = Recipe(cfg.steps, cfg.warmup_steps, True, 0.9, 0.999, 1e-8, 1.0, HALF_COSINE, FLOAT32_MANTISSA_BITS)
     for first, stop in zip(cuts[:-1], cuts[1:]):
-        train_loop(False, (0, 0), model, tree_order, data, recipe, cfg.lr, cfg.weight_decay, history_steps, first, stop)
+        train_loop(False, (0, 0), model, data, recipe, cfg.lr, cfg.weight_decay, history_steps, first, stop)
     return model
 
 

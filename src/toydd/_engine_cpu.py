@@ -33,33 +33,30 @@ Recipe.__doc__ = """The schedule and AdamW settings shared by a stack (peak lr a
 loss_scale is Config.training_scale (each example's loss is multiplied by it, then averaged over
 the step's examples); schedule a `_kernels.SCHEDULE_CODES` value; mantissa_bits the bits the
 operands of W x and W^T h keep (23: float32, no rounding; Config.matmul_precision)."""
-ModelState = namedtuple("ModelState", "W b adam_state history_W history_b tree_stats")
+ModelState = namedtuple("ModelState", "W b adam_state history_W history_b tree_order tree_stats")
 ModelState.__doc__ = """One model's arrays, updated in place and carried between calls:
 W (m, n), b (n,); adam_state (4, (m + 1) n): AdamW's moments; history_W (P, m, n), history_b (P, n):
-weights after history_steps[p] updates; tree_stats (N_STATS,) int64: the tree engine's counts.
+weights after history_steps[p] updates; tree_order (T,) int64: the tree engine's ordering of the
+examples (see `_tree`; empty for the dense pass); tree_stats (N_STATS,) int64: the tree's counts.
 For a stack, every array gains a leading K axis."""
 
 
 @numba.njit(cache=True)
-def train_loop(parallel, units, model, tree_order, data, recipe, lr_peak, weight_decay, history_steps, first_step, stop_step):
+def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, history_steps, first_step, stop_step):
     """Train one model (a ModelState) in place over steps [first_step, stop_step) of a
     recipe.steps-step schedule on `data` (a TrainData). `units` is a tuple of length m: it
     specializes the kernels for m (see `_kernels`). `parallel` splits each step's examples over
-    threads. tree_order (T,) int64 is the tree engine's ordering of the examples (see `_tree`), or
-    None for the dense pass. Returns (first step whose loss is not finite or -1, last loss); after
-    a non-finite loss the weights are those from before that step.
-
-    Every `tree_order is None` test is decided when numba compiles: a None argument prunes the
-    branches it rules out, so the dense pass's loop never compiles the tree (more than half of a
-    loop's compile time) and the tree's never compiles the dense kernels.
+    threads. Returns (first step whose loss is not finite or -1, last loss); after a non-finite
+    loss the weights are those from before that step.
     """
-    W, b, history_W, history_b = model.W, model.b, model.history_W, model.history_b
+    W, b, history_W, history_b, tree_order = model.W, model.b, model.history_W, model.history_b, model.tree_order
     indptr, indices, values = data.indptr, data.indices, data.values
     M, n = W.shape
     n_rows = data.batch_size if data.infinite else len(indptr) - 1
     bounds = kernels.chunk_bounds(n_rows)
     n_chunks = len(bounds) - 1
-    grad_chunks = n_chunks if tree_order is None else 1  # the tree sums its parts itself, in float64
+    use_tree = len(tree_order) > 0
+    grad_chunks = 1 if use_tree else n_chunks  # the tree sums its parts itself, in float64
     hT = np.zeros((M, n_rows), W.dtype)
     dhT = np.zeros((M, n_rows), W.dtype)
     gW = np.zeros((grad_chunks, M, n), W.dtype)
@@ -81,8 +78,7 @@ def train_loop(parallel, units, model, tree_order, data, recipe, lr_peak, weight
     if rounded:
         values_seen = np.empty_like(values)
         kernels.round_to_mantissa(values, values_seen, bits)
-    if tree_order is not None:
-        tree_ws = _tree.tree_workspace(units, n_rows, n)
+    tree_ws = _tree.tree_workspace(units, n_rows if use_tree else 1, n if use_tree else 0)
 
     recorded = np.searchsorted(history_steps, first_step, side="right")  # next to record
     if first_step == 0 and len(history_steps) > 0 and history_steps[0] == 0:
@@ -100,7 +96,7 @@ def train_loop(parallel, units, model, tree_order, data, recipe, lr_peak, weight
                 kernels.round_to_mantissa(values, values_seen, bits)
         if rounded:
             kernels.round_to_mantissa(W_flat, W_seen.reshape(M * n), bits)
-        if tree_order is not None:  # a fresh batch, or a step that rebuilds the ordering (a multiple, so resumable)
+        if use_tree:  # a fresh batch, or a step that rebuilds the ordering (a multiple, so resumable)
             rebuild = data.infinite or step % _tree.REBUILD_EVERY == 0
             tree_args = (rebuild, tree_order, hT, dhT, gW[0], gb[0], tree_ws, c)
             raw = _tree.tree_loss_grad(parallel, units, W, b, indptr, indices, values, *tree_args)
@@ -112,8 +108,7 @@ def train_loop(parallel, units, model, tree_order, data, recipe, lr_peak, weight
             raw += kernels.exact_target_correction(units, W_seen, b, indptr, indices, values_seen, values, 0, n_rows, hT, gW[0], gb[0], c)
         loss = raw * scale
         if not np.isfinite(loss):
-            if tree_order is not None:
-                _tree.total_stats(tree_ws, model.tree_stats)
+            _tree.total_stats(tree_ws, model.tree_stats)
             return step, loss
         lr = kernels.lr_at(step, recipe.steps, recipe.warmup_steps, lr_peak, recipe.schedule)
         adam = (step + 1, lr, weight_decay, recipe.beta1, recipe.beta2, recipe.eps)
@@ -123,30 +118,24 @@ def train_loop(parallel, units, model, tree_order, data, recipe, lr_peak, weight
             history_W[recorded] = W
             history_b[recorded] = b
             recorded += 1
-    if tree_order is not None:
-        _tree.total_stats(tree_ws, model.tree_stats)
+    _tree.total_stats(tree_ws, model.tree_stats)
     return -1, loss
 
 
 @numba.njit(cache=True, parallel=True)
-def train_across_models(units, stack, tree_orders, data, recipe, lrs, weight_decays, history_steps, first_step, stop_step, nan_step, last_loss):
+def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_steps, first_step, stop_step, nan_step, last_loss):
     """`train_loop` for each of K models of `stack` (a ModelState with a leading K axis), one
-    model per thread; tree_orders (K, T) or None (the dense pass); lrs, weight_decays, nan_step,
-    last_loss (K,)."""
-    # bool(): a bare False would be typed Literal[bool](False) and compile a second train_loop
-    serial = bool(False)
+    model per thread; lrs, weight_decays, nan_step, last_loss (K,)."""
     for i in numba.prange(stack.W.shape[0]):
         if nan_step[i] >= 0:
             continue
-        model = ModelState(stack.W[i], stack.b[i], stack.adam_state[i], stack.history_W[i], stack.history_b[i], stack.tree_stats[i])
-        if tree_orders is None:
-            nan_step[i], last_loss[i] = train_loop(
-                serial, units, model, None, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
-            )
-        else:
-            nan_step[i], last_loss[i] = train_loop(
-                serial, units, model, tree_orders[i], data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
-            )
+        model = ModelState(
+            stack.W[i], stack.b[i], stack.adam_state[i], stack.history_W[i], stack.history_b[i],
+            stack.tree_order[i], stack.tree_stats[i],
+        )  # fmt: skip
+        nan_step[i], last_loss[i] = train_loop(
+            False, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
+        )
 
 
 class CpuEngine:
@@ -182,7 +171,6 @@ class CpuEngine:
             kernels.SCHEDULE_CODES[cfg.lr_schedule], cfg.mantissa_bits,
         )  # fmt: skip
         stack = ModelState(*(getattr(state, name) for name in ModelState._fields))
-        tree_orders = state.tree_order if self.tree else None
         units = (0,) * M
         lrs = np.asarray(job.lrs, np.float64)
         decays = np.asarray(job.weight_decays, np.float64)
@@ -194,13 +182,12 @@ class CpuEngine:
         every_steps = checkpoint.every_steps if checkpoint is not None else 0
         for first, stop in segments(int(state.next_step.min()), cfg.steps, every_steps):
             if across:
-                train_across_models(units, stack, tree_orders, data, recipe, lrs, decays, job.history_steps, first, stop, nan_step, last_loss)
+                train_across_models(units, stack, data, recipe, lrs, decays, job.history_steps, first, stop, nan_step, last_loss)
             else:
                 for i in np.flatnonzero(nan_step < 0):
                     model = ModelState(*(array[i] for array in stack))
-                    tree_order = None if tree_orders is None else tree_orders[i]
                     nan_step[i], last_loss[i] = train_loop(
-                        split, units, model, tree_order, data, recipe, lrs[i], decays[i], job.history_steps, first, stop
+                        split, units, model, data, recipe, lrs[i], decays[i], job.history_steps, first, stop
                     )
             state.next_step[:] = stop
             state.seconds = time.perf_counter() - start
