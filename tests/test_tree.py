@@ -160,7 +160,7 @@ def test_trained_states_equal_dense_kernels(trained):
     assert totals[LINEAR_SETTLED] > 0 and totals[INACTIVE_SETTLED] > 0 and totals[DENSE_PAIRS] > 0
 
 
-@pytest.mark.parametrize("m", [1, 2, 3, 5])
+@pytest.mark.parametrize("m", [2, 3])  # the loops the engine tests compile; the tree pass at m = 1 and 5: above
 def test_float64_trajectory_equals_cpu_engine(m):
     base = Config(n_features=120, sparsity=0.95, n_hidden=m, dataset_size=600, steps=300, test_size=200, history_points=3, dtype="float64")
     dense = toydd.train(base.replace(engine="cpu"))

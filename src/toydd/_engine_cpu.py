@@ -126,6 +126,8 @@ def train_loop(parallel, units, model, data, recipe, lr_peak, weight_decay, hist
 def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_steps, first_step, stop_step, nan_step, last_loss):
     """`train_loop` for each of K models of `stack` (a ModelState with a leading K axis), one
     model per thread; lrs, weight_decays, nan_step, last_loss (K,)."""
+    # bool(): a bare False would be typed Literal[bool](False) and compile a second train_loop
+    serial = bool(False)
     for i in numba.prange(stack.W.shape[0]):
         if nan_step[i] >= 0:
             continue
@@ -134,7 +136,7 @@ def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_
             stack.tree_order[i], stack.tree_stats[i],
         )  # fmt: skip
         nan_step[i], last_loss[i] = train_loop(
-            False, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
+            serial, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
         )
 
 
