@@ -111,15 +111,21 @@ def test_heatmap_shows_the_mean_test_loss_of_each_cell():
     np.testing.assert_allclose(image, expected)
 
 
-def test_heatmap_colours_on_a_log_scale_spanning_its_cells():
-    """Cells from 0.98 to 30 (the reduced setting's large T and its middle-regime bump): on a log
-    scale each decade gets its share of the colours."""
+def test_heatmap_colours_on_a_log_scale_centred_on_the_zero_output_loss():
+    """Cells from 0.98 to 30 (the reduced setting's large T and its middle-regime bump): each side
+    of 1 takes half the colours, on a log scale; without values on both sides, a plain log scale."""
     base = results_table()
     results = pd.concat([base.assign(n_hidden=2, test_loss=0.98), base.assign(n_hidden=4, test_loss=30.0), base.assign(n_hidden=6, test_loss=np.nan)])
-    image = fig.heatmap_figure(results).axes[0].get_images()[0]
-    assert isinstance(image.norm, LogNorm) and (image.norm.vmin, image.norm.vmax) == (0.98, 30.0)
-    texts = [t.get_text() for t in fig.heatmap_figure(results).axes[0].texts]
+    figure = fig.heatmap_figure(results)
+    norm = figure.axes[0].get_images()[0].norm
+    np.testing.assert_allclose(norm(np.array([0.98, 1.0, np.sqrt(30.0), 30.0])), [0.0, 0.5, 0.75, 1.0], atol=1e-12)
+    np.testing.assert_allclose(norm.inverse(np.array([0.0, 0.5, 1.0])), [0.98, 1.0, 30.0])
+    assert np.ma.getmaskarray(norm(np.ma.masked_invalid([np.nan, 2.0]))).tolist() == [True, False]  # no runs: drawn grey
+    texts = [t.get_text() for t in figure.axes[0].texts]
     assert "0.98" in texts and "30" in texts and len(texts) == 2 * base["dataset_size"].nunique()  # no text on a diverged cell
+    above = fig.heatmap_figure(results.assign(test_loss=results["test_loss"] + 1)).axes[0].get_images()[0].norm
+    assert isinstance(above, LogNorm) and (above.vmin, above.vmax) == (1.98, 31.0)
+    assert fig.loss_colour_norm(np.array([[1.0, np.nan]])) is None
 
 
 def test_appendix_has_one_line_per_weight_decay_and_per_step_count():

@@ -17,7 +17,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
-from matplotlib.colors import LogNorm
+from matplotlib.colors import FuncNorm, LogNorm
 from matplotlib.figure import Figure
 
 from ._metrics import TAIL_MARGIN
@@ -267,28 +267,60 @@ def norms_figure(results: pd.DataFrame, items: pd.DataFrame):
 # --- figure 4: the (T, m) heatmap --------------------------------------------------------------
 
 
+def loss_colour_norm(values: np.ndarray):
+    """A logarithmic colour scale over the finite positive `values`, or None (one value, or none).
+    When they lie on both sides of 1, the zero-output loss, 1 is the middle colour and each side
+    spreads over its own half: the cells that beat predicting zero and those that lose to it, and
+    by how much on each side (1.07 would otherwise share a colour with 1.00 beside a bump of 30)."""
+    shown = values[np.isfinite(values) & (values > 0)]
+    if shown.size == 0 or shown.min() == shown.max():
+        return None
+    low, high = float(shown.min()), float(shown.max())
+    if not low < 1 < high:
+        return LogNorm(low, high)
+
+    def forward(x):  # masked arrays throughout: a cell without runs stays masked (drawn grey)
+        x = np.ma.clip(np.ma.masked_invalid(x), low, high)
+        return np.ma.where(x < 1, 0.5 - 0.5 * np.ma.log(x) / np.log(low), 0.5 + 0.5 * np.ma.log(x) / np.log(high))
+
+    def inverse(y):
+        return np.ma.where(y < 0.5, low ** (1 - 2 * y), high ** (2 * y - 1))
+
+    return FuncNorm((forward, inverse), low, high)
+
+
 def heatmap_figure(results: pd.DataFrame):
-    """Mean test loss over (T, m), one cell per pair, averaged over its models. The colour scale
-    is logarithmic: on the reduced setting the middle regime's cells reach tens of times the
-    zero-output loss, and on a linear scale every other cell would share one colour."""
+    """Mean test loss over (T, m), one cell per pair, averaged over its models, coloured by
+    `loss_colour_norm`: on the reduced setting the middle regime's cells reach tens of times the
+    zero-output loss, while at large T a bigger model moves the loss by hundredths."""
     table = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
-    fig = Figure(figsize=(1.0 + 0.8 * table.shape[1], 1.0 + 0.5 * table.shape[0]))
+    fig = Figure(figsize=(1.6 + 0.8 * table.shape[1], 1.4 + 0.5 * table.shape[0]))
     ax = fig.subplots()
-    shown = table.values[np.isfinite(table.values) & (table.values > 0)]
-    norm = LogNorm(shown.min(), shown.max()) if shown.size and shown.max() > shown.min() else None
-    image = ax.imshow(table.values, origin="lower", aspect="auto", cmap="viridis", norm=norm)
+    norm = loss_colour_norm(table.values)
+    colours = matplotlib.colormaps["RdBu_r" if isinstance(norm, FuncNorm) else "viridis"].with_extremes(bad="0.6")  # no runs: grey
+    image = ax.imshow(table.values, origin="lower", aspect="auto", cmap=colours, norm=norm)
     ax.set_xticks(range(table.shape[1]), [t_label(t) for t in table.columns])
     ax.set_yticks(range(table.shape[0]), [str(m) for m in table.index])
     for (i, j), value in np.ndenumerate(table.values):
         if np.isfinite(value):
-            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color="w" if image.norm(value) < 0.5 else "k")
+            shade = float(image.norm(value))
+            dark = abs(shade - 0.5) > 0.35 if isinstance(norm, FuncNorm) else shade < 0.5
+            ax.text(j, i, f"{value:.3g}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
     ax.set_xlabel("T (training examples)")
     ax.set_ylabel("m (hidden dimensions)")
-    fig.colorbar(image, ax=ax, label="mean test loss" + (" (log scale)" if norm is not None else ""))
+    bar = fig.colorbar(image, ax=ax, label="mean test loss" + ("" if norm is None else " (log scale)"))
+    if isinstance(norm, FuncNorm):
+        bar.set_ticks([norm.vmin, *_loss_ticks(norm.vmin, norm.vmax), norm.vmax])
+        bar.set_ticklabels([f"{tick:.3g}" for tick in bar.get_ticks()])
     models = int(results.groupby(["n_hidden", "dataset_size"]).size().max())
-    ax.set_title(f"Test loss over (T, m), {models} models per cell   [{setting_label(results)}]", fontsize=9)
+    ax.set_title(f"Test loss over (T, m), {models} models per cell\n[{setting_label(results)}]", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _loss_ticks(low: float, high: float) -> list[float]:
+    """1 and the powers of ten strictly between low and high."""
+    return [10.0**k for k in range(int(np.floor(np.log10(low))) + 1, int(np.ceil(np.log10(high))))]
 
 
 # --- figure 5: appendix ------------------------------------------------------------------------
