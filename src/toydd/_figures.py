@@ -319,7 +319,7 @@ def heatmap_figure(results: pd.DataFrame):
 
 
 def _loss_ticks(low: float, high: float) -> list[float]:
-    """1 and the powers of ten strictly between low and high."""
+    """The powers of ten (1 among them) strictly between low and high."""
     return [10.0**k for k in range(int(np.floor(np.log10(low))) + 1, int(np.ceil(np.log10(high))))]
 
 
