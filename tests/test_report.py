@@ -272,6 +272,18 @@ def test_a_bigger_model_hurts_when_a_step_in_m_raises_the_loss(inside):
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "T = 10, m 3 → 4" in claim.evidence
 
 
+def test_heatmap_rises_count_only_beyond_the_seed_noise():
+    """A rise of 5 between cells whose 4 seeds spread by tens (standard error of the rise about 16)
+    is noise; a rise of 0.5 between tight cells is not, and is the one reported."""
+    noisy = {(2, 10): [0.0, 40.0, 0.0, 40.0], (2, 100): [5.0, 45.0, 5.0, 45.0]}
+    tight = {(3, 10): [1.0] * 4, (3, 100): [1.49, 1.5, 1.5, 1.51]}
+    rows = [run(t, seed, n_hidden=m, test_loss=loss) for (m, t), losses in {**noisy, **tight}.items() for seed, loss in enumerate(losses)]
+    claim = r.more_data_hurts(table(rows))
+    assert claim.verdict == CONFIRMED and "m = 3, T 10 → 100: test loss +0.5 ± 0.0041" in claim.evidence
+    alone = r.more_data_hurts(table([row for row in rows if row["n_hidden"] == 2] + [run(10, n_hidden=3), run(100, n_hidden=3)]))
+    assert alone.verdict == NOT_CONFIRMED and "m = 2, T 10 → 100: test loss +5 ± 16" in alone.evidence
+
+
 def test_heatmap_claims_need_both_T_and_m_to_vary():
     one_m = table([run(10), run(100, test_loss=2.0)])
     one_t = table([run(10, n_hidden=2), run(10, n_hidden=3, test_loss=2.0)])

@@ -68,7 +68,7 @@ ZERO_OUTPUT_LOSS = 1.0
 # constant output's 0.9924 on the reduced setting (section 9); the floor rejects only broken runs.
 LARGE_T_LOSS_FLOOR = 0.8
 # The bump counts when its height exceeds this many standard errors of the noisiest T's mean
-# test loss (about 95% one-sided).
+# test loss (about 95% one-sided); so does a heatmap cell's rise over its neighbour's.
 BUMP_STANDARD_ERRORS = 2.0
 # Generalization starts once each feature is seen "about 10 times" (section 7): T(1 - S) within a
 # factor of about 3 of 10. The paper (T near 5,000: 5) and the replication (T near 20,000: 20) both
@@ -831,42 +831,60 @@ def bump_height(runs: pd.DataFrame):
 # --- claims of the (T, m) heatmap and the appendix ---------------------------------------------
 
 
-def _loss_table(results: pd.DataFrame) -> pd.DataFrame | None:
-    """Mean test loss by (m rows, T columns), or None unless both m and T vary."""
+def _loss_tables(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Mean test loss and its standard error over a cell's runs (0 for a cell of one run), both by
+    (m rows, T columns), or None unless both m and T vary."""
     if results["n_hidden"].nunique() < 2 or results["dataset_size"].nunique() < 2:
         return None
-    return results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
+    cells = results.groupby(["n_hidden", "dataset_size"])["test_loss"]
+    sem = (cells.std() / np.sqrt(cells.count())).fillna(0.0)
+    return cells.mean().unstack().sort_index(), sem.unstack().sort_index()
 
 
-def _largest_rise(table: pd.DataFrame | None, along_rows: bool):
-    """(at, from, to, rise) of the largest finite test-loss rise between neighbours along the rows
-    (m) or the columns (T) of `table`, or None."""
-    if table is None:
+def _largest_rise(tables, along_rows: bool):
+    """(at, from, to, rise, standard error) of a test-loss rise between neighbours along the rows
+    (m) or the columns (T) of `_loss_tables`: the largest that clears HURT_MIN_RISE and
+    BUMP_STANDARD_ERRORS standard errors (seed noise: memorizing cells vary by tens), else the
+    largest; None if no neighbours have both means."""
+    if tables is None:
         return None
-    grid = table if along_rows else table.T
-    rises = [(at, a, b, grid.loc[b, at] - grid.loc[a, at]) for at in grid.columns for a, b in zip(grid.index, grid.index[1:])]
-    rises = [r for r in rises if np.isfinite(r[3])]
-    return max(rises, key=lambda r: r[3]) if rises else None
+    mean, sem = (t if along_rows else t.T for t in tables)
+    rises = []
+    for at in mean.columns:
+        for a, b in zip(mean.index, mean.index[1:]):
+            rise, error = mean.loc[b, at] - mean.loc[a, at], float(np.hypot(sem.loc[a, at], sem.loc[b, at]))
+            if np.isfinite(rise):
+                rises.append((at, a, b, float(rise), error))
+    if not rises:
+        return None
+    clear = [r for r in rises if _hurts(r)]
+    return max(clear or rises, key=lambda r: r[3])
+
+
+def _hurts(rise) -> bool:
+    return rise[3] > HURT_MIN_RISE and rise[3] > BUMP_STANDARD_ERRORS * rise[4]
 
 
 def more_data_hurts(results: pd.DataFrame) -> Claim:
-    """Some m has a step to the next larger T that raises the mean test loss by over HURT_MIN_RISE."""
+    """Some m has a step to the next larger T that raises the mean test loss by over HURT_MIN_RISE
+    and BUMP_STANDARD_ERRORS standard errors."""
     claim = "There are regions where more data hurts"
-    largest = _largest_rise(_loss_table(results), along_rows=False)
+    largest = _largest_rise(_loss_tables(results), along_rows=False)
     if largest is None:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    m, a, b, rise = largest
-    return Claim(claim, f"largest rise: m = {m}, T {_figures.t_label(a)} → {_figures.t_label(b)}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+    m, a, b, rise, error = largest
+    return Claim(claim, f"largest rise: m = {m}, T {_figures.t_label(a)} → {_figures.t_label(b)}: test loss {rise:+.4g} ± {error:.2g}", _verdict(_hurts(largest)))
 
 
 def bigger_model_hurts(results: pd.DataFrame) -> Claim:
-    """Some T has a step to the next larger m that raises the mean test loss by over HURT_MIN_RISE."""
+    """Some T has a step to the next larger m that raises the mean test loss by over HURT_MIN_RISE
+    and BUMP_STANDARD_ERRORS standard errors."""
     claim = "There are regions where a bigger model hurts"
-    largest = _largest_rise(_loss_table(results), along_rows=True)
+    largest = _largest_rise(_loss_tables(results), along_rows=True)
     if largest is None:
         return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    t, a, b, rise = largest
-    return Claim(claim, f"largest rise: T = {_figures.t_label(t)}, m {a} → {b}: test loss {rise:+.4f}", _verdict(rise > HURT_MIN_RISE))
+    t, a, b, rise, error = largest
+    return Claim(claim, f"largest rise: T = {_figures.t_label(t)}, m {a} → {b}: test loss {rise:+.4g} ± {error:.2g}", _verdict(_hurts(largest)))
 
 
 def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, float]:
