@@ -289,11 +289,16 @@ def loss_colour_norm(values: np.ndarray):
     return FuncNorm((forward, inverse), low, high)
 
 
+def cell_table(results: pd.DataFrame, statistic: str) -> pd.DataFrame:
+    """`statistic` ("mean", "sem", ...) of the test loss over each (T, m) cell's runs: m rows, T columns."""
+    return results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc=statistic).sort_index()
+
+
 def heatmap_figure(results: pd.DataFrame):
     """Mean test loss over (T, m), one cell per pair, averaged over its models, coloured by
     `loss_colour_norm`: on the reduced setting the middle regime's cells reach tens of times the
     zero-output loss, while at large T a bigger model moves the loss by hundredths."""
-    table = results.pivot_table(index="n_hidden", columns="dataset_size", values="test_loss", aggfunc="mean").sort_index()
+    table = cell_table(results, "mean")
     fig = Figure(figsize=(1.6 + 0.8 * table.shape[1], 1.4 + 0.5 * table.shape[0]))
     ax = fig.subplots()
     norm = loss_colour_norm(table.values)

@@ -836,9 +836,8 @@ def _loss_tables(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | N
     (m rows, T columns), or None unless both m and T vary."""
     if results["n_hidden"].nunique() < 2 or results["dataset_size"].nunique() < 2:
         return None
-    cells = results.groupby(["n_hidden", "dataset_size"])["test_loss"]
-    sem = (cells.std() / np.sqrt(cells.count())).fillna(0.0)
-    return cells.mean().unstack().sort_index(), sem.unstack().sort_index()
+    mean = _figures.cell_table(results, "mean")
+    return mean, _figures.cell_table(results, "sem").reindex_like(mean).fillna(0.0)  # a cell of one run has no sem
 
 
 def _largest_rise(tables, along_rows: bool):
