@@ -1,5 +1,8 @@
 """The cpu engine against the torch engine (autograd + torch.optim.AdamW), and against itself."""
 
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -325,3 +328,40 @@ def test_quarter_cosine_reaches_every_engine(tiny, engine):
     np.testing.assert_allclose(quarter.W, reference.W, rtol=1e-4, atol=1e-5)
     half = train(cfg.replace(lr_schedule="half_cosine"))
     assert np.abs(half.W - quarter.W).max() > 1e-4
+
+
+def test_auto_asks_torch_about_cuda_only_where_cuda_can_be(monkeypatch):
+    """Importing torch takes seconds in every process that trains under auto: no torch, a "+cpu"
+    build and a Linux machine without an NVIDIA driver's device files answer without it."""
+    import importlib.metadata
+    import importlib.util
+    import types
+
+    from toydd import _engines
+
+    asked = []
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: asked.append(1) or True))
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setattr(_engines.sys, "platform", "linux")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert not _engines._cuda_available()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.13.0+cpu")
+    assert not _engines._cuda_available()
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.13.0")
+    monkeypatch.setattr(_engines.os.path, "exists", lambda path: False)
+    assert not _engines._cuda_available() and not asked
+    monkeypatch.setattr(_engines.os.path, "exists", lambda path: path == "/dev/nvidiactl")
+    assert _engines._cuda_available() and asked == [1]
+
+
+def test_training_under_auto_without_cuda_does_not_import_torch():
+    if _cuda():
+        pytest.skip("CUDA is here: auto asks torch")
+    code = (
+        "import sys, toydd\n"
+        "toydd.train(toydd.Config(n_features=40, sparsity=0.9, dataset_size=10, steps=3, test_size=20, history_points=2))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]

@@ -91,9 +91,20 @@ def test_plan_stacks_runs_sharing_data_and_orders_by_cost():
     tasks = plan_tasks(configs, workers=1, threads=1)
     sizes = [sorted({Config.from_dict(c).dataset_size for c in t.configs}, key=str) for t in tasks]
     assert all(len(s) == 1 for s in sizes)  # one T per stack
-    assert [t.cost for t in tasks] == sorted((t.cost for t in tasks), reverse=True)
+    assert [t.estimated_seconds for t in tasks] == sorted((t.estimated_seconds for t in tasks), reverse=True)
     assert max(len(t.configs) for t in tasks) == 2  # T = 5, seed 0 at two learning rates
     assert sum(len(t.configs) for t in tasks) == len(configs)
+
+
+def test_plan_orders_by_estimated_time_not_pairs():
+    """Pairs alone would tie m = 2 and m = 10 at one T and put a tree run before a dense run of
+    fewer pairs that takes longer; the --list cost model orders them by time."""
+    base = Config(n_features=10_000, sparsity=0.999, steps=50_000)
+    small_m, big_m = base.replace(dataset_size=1_000, engine="cpu"), base.replace(dataset_size=1_000, n_hidden=10, engine="cpu")
+    tree_run, dense_run = base.replace(dataset_size=20_000, engine="tree"), base.replace(dataset_size=10_000, engine="cpu")
+    assert small_m.cost == big_m.cost and tree_run.cost > dense_run.cost
+    order = [Config.from_dict(t.configs[0]) for t in plan_tasks([small_m, tree_run, big_m, dense_run], workers=1, threads=1)]
+    assert order == [dense_run, big_m, tree_run, small_m]
 
 
 def test_second_run_trains_nothing_and_results_are_complete(tmp_path):

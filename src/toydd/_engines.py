@@ -7,6 +7,10 @@ schedule and history steps are the same for all K.
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -112,7 +116,24 @@ def get_engine(config: Config) -> Engine:
     return TorchEngine(config.device)
 
 
+# Device files of an NVIDIA driver on Linux (/dev/dxg: WSL 2's GPU): without one, CUDA cannot run.
+CUDA_DEVICE_FILES = ("/dev/nvidiactl", "/dev/dxg")
+
+
 def _cuda_available() -> bool:
+    """Whether torch sees a CUDA device. Importing torch takes seconds, and every process that
+    trains under "auto" asks (each sweep worker, each `toydd train`), so the cases where CUDA
+    cannot be there answer first without it: no torch, a CPU-only build of torch (a "+cpu"
+    version), macOS, a Linux machine without an NVIDIA driver's device files."""
+    if importlib.util.find_spec("torch") is None or sys.platform == "darwin":
+        return False
+    try:
+        if "+cpu" in importlib.metadata.version("torch"):
+            return False
+    except importlib.metadata.PackageNotFoundError:  # a torch that pip did not install: ask it
+        pass
+    if sys.platform.startswith("linux") and not any(os.path.exists(path) for path in CUDA_DEVICE_FILES):
+        return False
     try:
         import torch
     except ImportError:

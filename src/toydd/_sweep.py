@@ -10,7 +10,7 @@
                              train runs next to stored ones: which, and when
 
 A *task* is a stack of runs that share their data (see `_train.PER_MODEL_FIELDS`); the executor
-runs tasks, largest estimated cost first. A task saves each run as soon as its stack is trained,
+runs tasks, largest estimated time first. A task saves each run as soon as its stack is trained,
 and skips runs that are already complete, so any task may be run again (a resubmitted Dask task,
 a requeued SLURM job, a resumed sweep) without duplicating or losing anything; a stack that was
 stopped mid-way is planned as the same task again and resumes from its checkpoint.
@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from ._checkpoint import Interrupted, StopSignals, stored_stacks
 from ._config import Config, ConfigError
+from ._presets import run_seconds
 from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
 from ._train import engine_identity, stack_key
 
@@ -50,7 +51,14 @@ class Task:
 
     @property
     def cost(self) -> float:
+        """(feature, example) pairs of the dense pass over the whole training, summed over the runs."""
         return sum(Config.from_dict(c).cost for c in self.configs)
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Core-seconds by the cost model of `toydd reproduce --list` (`_presets.run_seconds`): unlike
+        pairs, it counts the hidden units and the tree engine's far cheaper runs."""
+        return sum(run_seconds(Config.from_dict(c)) for c in self.configs)
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,8 @@ def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Confi
 
 def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_every: int = 0, resumable=()) -> list[Task]:
     """Group runs that can share a stack, split groups so every worker has work, order the
-    tasks by estimated cost (pairs x steps), largest first.
+    tasks by estimated seconds (`Task.estimated_seconds`), largest first, so that the longest
+    stacks do not start last and leave the other workers idle at the end.
 
     `resumable` lists the run ids of stacks with a checkpoint: each whose runs are all planned
     becomes the same task again, so that it resumes however the rest is grouped now.
@@ -190,7 +199,7 @@ def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_eve
                 piece = []
             piece.append(config)
         tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
-    return sorted(tasks, key=lambda t: -t.cost)
+    return sorted(tasks, key=lambda t: -t.estimated_seconds)
 
 
 def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_every: int) -> tuple[list[Task], set[str]]:
