@@ -56,14 +56,16 @@ def fused(rows, W, b, parallel):
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (40, 50, 3), (600, 64, 2), (1500, 20, 5), (9, 300, 10), (12, 2500, 3), (130, 1100, 4),
                                    (17_000, 16, 3), (20_000, 12, 4), (200, 30, 1),
                                    (9_000, 14, 6), (6_000, 13, 9), (12_000, 9, 12), (2_000, 25, 13)])  # fmt: skip
-@pytest.mark.parametrize("parallel", [False, True])
-def test_loss_and_gradient_equal_float64_autograd(T, n, m, parallel):
+def test_loss_and_gradient_equal_float64_autograd(T, n, m):
+    """Both entry points, serial and parallel, in one test: they share the kernels compiled for
+    m, which two test processes would otherwise compile at the same time."""
     dense, rows, W, b = random_problem(T, n, m, seed=T * 1000 + n)
-    loss, gW, gb = fused(rows, W, b, parallel)
     ref_loss, ref_gW, ref_gb = torch_reference(dense, W, b)
-    np.testing.assert_allclose(loss, ref_loss, rtol=1e-10)
-    np.testing.assert_allclose(gW, ref_gW, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(gb, ref_gb, rtol=1e-9, atol=1e-9)
+    for parallel in (False, True):
+        loss, gW, gb = fused(rows, W, b, parallel)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-10, err_msg=f"parallel={parallel}")
+        np.testing.assert_allclose(gW, ref_gW, rtol=1e-9, atol=1e-9, err_msg=f"parallel={parallel}")
+        np.testing.assert_allclose(gb, ref_gb, rtol=1e-9, atol=1e-9, err_msg=f"parallel={parallel}")
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 6, 12])

@@ -45,12 +45,13 @@ def assert_equal_to_dense(rows, W, b, parallel=False, kept=None, rebuild=True):
 
 
 @pytest.mark.parametrize("T,n,m", [(1, 7, 1), (5, 33, 2), (17, 40, 2), (300, 64, 1), (700, 64, 2), (1500, 30, 3), (900, 50, 5)])
-@pytest.mark.parametrize("parallel", [False, True])
-def test_random_states_equal_dense_kernels(T, n, m, parallel):
-    """Random W and b of both signs; row 0 is all zero (h = 0), row 1 dense (see random_problem)."""
+def test_random_states_equal_dense_kernels(T, n, m):
+    """Random W and b of both signs; row 0 is all zero (h = 0), row 1 dense (see random_problem).
+    Serial and parallel in one test: one compiled tree pass for m serves both."""
     _, rows, W, b = random_problem(T, n, m, seed=7 * T + n)
-    counts = assert_equal_to_dense(rows, W, b, parallel)
-    assert counts[VISITS] >= n  # the root sees every feature
+    for parallel in (False, True):
+        counts = assert_equal_to_dense(rows, W, b, parallel)
+        assert counts[VISITS] >= n  # the root sees every feature
 
 
 @pytest.mark.parametrize("m", [1, 2, 3])
