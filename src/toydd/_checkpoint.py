@@ -165,6 +165,20 @@ def stored_stacks(folder: Path) -> dict[Path, tuple[str, ...]]:
     return stacks
 
 
+def stored_progress(folder: Path) -> dict[Path, tuple[tuple[str, ...], int, float]]:
+    """Path -> (run ids, the step the stack resumes at (its slowest model's), seconds of training
+    so far) of every readable checkpoint in `folder`. Reads the headers and one small array."""
+    progress = {}
+    for path in sorted(Path(folder).glob("[!.]*.safetensors")):
+        try:
+            with safe_open(str(path), framework="np") as f:
+                meta = json.loads(f.metadata()[_METADATA])
+                progress[path] = (tuple(meta["run_ids"]), int(f.get_tensor("next_step").min()), float(meta.get("seconds", 0.0)))
+        except Exception:  # unreadable: not progress anyone can resume
+            continue
+    return progress
+
+
 # --- stop signals -------------------------------------------------------------------------------
 
 _active: "StopSignals | None" = None

@@ -8,6 +8,8 @@
                              removed once its runs are saved
     DIR/engines.json         present when --allow-mixed-engines let another engine or device
                              train runs next to stored ones: which, and when
+    DIR/plan.json            every planned run's config, as the latest `toydd sweep` or
+                             `toydd reproduce` on DIR planned them (`toydd status` reads it)
 
 A *task* is a stack of runs that share their data (see `_train.PER_MODEL_FIELDS`); the executor
 runs tasks, largest estimated time first. A task saves each run as soon as its stack is trained,
@@ -31,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._checkpoint import Interrupted, StopSignals, stored_stacks
+from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
 from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
@@ -48,11 +50,6 @@ class Task:
     configs: tuple[dict, ...]
     threads: int
     checkpoint_every: int = 0  # steps between checkpoints besides the time-based ones (0: none)
-
-    @property
-    def cost(self) -> float:
-        """(feature, example) pairs of the dense pass over the whole training, summed over the runs."""
-        return sum(Config.from_dict(c).cost for c in self.configs)
 
     @property
     def estimated_seconds(self) -> float:
@@ -132,6 +129,69 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
         if set(run_ids) <= complete:
             path.unlink(missing_ok=True)
     return status
+
+
+def plan_file(out: Path) -> Path:
+    return out / "plan.json"
+
+
+def write_plan(out: Path, configs: list[Config]) -> None:
+    """DIR/plan.json: the configs of every planned run, so that `toydd status` knows the whole sweep."""
+    record = {"format": 1, "written": time.strftime("%Y-%m-%d %H:%M"), "runs": [c.to_dict() for c in configs]}
+    write_atomic(plan_file(out), json.dumps(record).encode())
+
+
+def read_plan(out: Path) -> tuple[list[Config], str]:
+    """The planned configs of DIR/plan.json and when they were planned."""
+    path = plan_file(out)
+    if not path.is_file():
+        raise CorruptRun(f"{path}: no plan here (`toydd sweep` and `toydd reproduce` write it when they start)")
+    try:
+        record = json.loads(path.read_text())
+        return [Config.from_dict(c) for c in record["runs"]], str(record["written"])
+    except (ValueError, KeyError, TypeError, ConfigError) as error:
+        raise CorruptRun(f"{path}: unreadable plan ({type(error).__name__}: {error})") from None
+
+
+@dataclass
+class StackProgress:
+    """A stack that a checkpoint resumes: its runs, the step it resumes at, its training so far."""
+
+    configs: list[Config]
+    step: int
+    seconds: float
+
+
+@dataclass
+class SweepProgress:
+    planned: list[Config]
+    planned_at: str
+    complete: list[Config]
+    failed: list[Config]
+    in_progress: list[StackProgress]
+    estimated_seconds: float  # core-seconds of every planned run (`Task.estimated_seconds`'s model)
+    remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
+
+
+def sweep_progress(out: Path) -> SweepProgress:
+    """Where the sweep in `out` stands, read only (unlike `survey`, nothing is removed): which
+    planned runs are complete, failed and in progress at a checkpoint, and the estimated training
+    time left."""
+    out = Path(out)
+    planned, planned_at = read_plan(out)
+    by_id = {c.run_id(): c for c in planned}
+    complete = [c for c in planned if is_complete(out, c.run_id())]
+    done = {c.run_id() for c in complete}
+    failed = [c for c in planned if c.run_id() not in done and failure_file(out, c.run_id()).exists()]
+    settled = done | {c.run_id() for c in failed}
+    in_progress, fraction_left = [], {}
+    for run_ids, step, seconds in stored_progress(checkpoint_folder(out)).values():
+        configs = [by_id[r] for r in run_ids if r in by_id and r not in settled]
+        if configs:
+            in_progress.append(StackProgress(configs, step, seconds))
+            fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
+    remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
+    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool) -> None:
@@ -356,6 +416,7 @@ def run_sweep(
     """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    write_plan(out, configs)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
     check_engines(out, [(c, rows[c.run_id()]) for c in status.complete], status.todo, allow_mixed_engines)

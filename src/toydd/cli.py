@@ -219,7 +219,8 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
 
 
 class _SweepBar:
-    """One bar for the whole sweep: weighted by estimated cost, counting done/failed/remaining."""
+    """One bar for the whole sweep: each task weighs its estimated seconds (`Task.estimated_seconds`),
+    so the percentage and the time left follow the training time; counts runs done/failed/remaining."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
@@ -236,7 +237,7 @@ class _SweepBar:
             return
         from tqdm import tqdm
 
-        self.bar = tqdm(total=sum(t.cost for t in tasks), unit="pair", unit_scale=True, file=sys.stderr, dynamic_ncols=True,
+        self.bar = tqdm(total=sum(t.estimated_seconds for t in tasks), file=sys.stderr, dynamic_ncols=True,
                         bar_format="{percentage:3.0f}%|{bar}| {desc} [{elapsed}<{remaining}]")  # fmt: skip
         self._show()
 
@@ -245,7 +246,7 @@ class _SweepBar:
         self.failed += sum(not o.ok and not o.interrupted for o in outcomes)
         self.remaining -= len(outcomes)
         if self.bar is not None:
-            self.bar.update(task.cost)
+            self.bar.update(task.estimated_seconds)
             self._show()
 
     def _show(self) -> None:
@@ -293,6 +294,33 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
         table = table[wanted]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
         click.echo(table.to_string(index=False) if len(table) else "(no complete runs)")
+
+
+@main.command()
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+def status(sweep_dir: Path):
+    """Where a sweep stands: runs complete, failed, in progress (from checkpoints) and to train,
+    and the estimated training time left. Reads only; a running sweep is not disturbed."""
+    from . import _executors
+    from ._sweep import sweep_progress
+
+    p = sweep_progress(sweep_dir)
+    counted = {c.run_id() for c in p.complete + p.failed} | {c.run_id() for s in p.in_progress for c in s.configs}
+    click.echo(
+        f"{sweep_dir}: {len(p.planned)} runs planned ({p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
+        f"{sum(len(s.configs) for s in p.in_progress)} in progress, {sum(c.run_id() not in counted for c in p.planned)} not started"
+    )
+    for stack in sorted(p.in_progress, key=lambda s: -s.step):
+        c = stack.configs[0]
+        click.echo(
+            f"  T = {'∞' if c.infinite_data else format(c.dataset_size, ',')}, m = {c.n_hidden}, data seed {c.data_seed} ({len(stack.configs)} run{'s' * (len(stack.configs) > 1)}): "
+            f"step {stack.step:,} of {c.steps:,} ({stack.step / c.steps:.0%}), {stack.seconds / 60:.0f} min of training so far"
+        )
+    cores = _executors.cores()
+    click.echo(
+        f"estimated training left: {p.remaining_seconds / 3600:.2g} of {p.estimated_seconds / 3600:.2g} core-hours "
+        f"(about {p.remaining_seconds / 3600 / cores:.2g} h on the {cores} cores here), by the cost model of `toydd reproduce --list`"
+    )
 
 
 @main.command()
