@@ -343,6 +343,7 @@ def test_auto_asks_torch_about_cuda_only_where_cuda_can_be(monkeypatch):
     fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: asked.append(1) or True))
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
     monkeypatch.setattr(_engines.sys, "platform", "linux")
+    monkeypatch.setattr(_engines.os.path, "exists", lambda path: True)  # a driver: only the other checks say no
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert not _engines._cuda_available()
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
@@ -351,11 +352,15 @@ def test_auto_asks_torch_about_cuda_only_where_cuda_can_be(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.13.0")
     monkeypatch.setattr(_engines.os.path, "exists", lambda path: False)
     assert not _engines._cuda_available() and not asked
-    monkeypatch.setattr(_engines.os.path, "exists", lambda path: path == "/dev/nvidiactl")
+    assert not asked
+    monkeypatch.setattr(_engines.os.path, "exists", lambda path: path == "/dev/kfd")  # ROCm: torch.cuda too
     assert _engines._cuda_available() and asked == [1]
+    monkeypatch.setattr(_engines.sys, "platform", "darwin")
+    assert not _engines._cuda_available() and asked == [1]
 
 
 def test_training_under_auto_without_cuda_does_not_import_torch():
+    pytest.importorskip("torch")  # without torch there is nothing to import
     if _cuda():
         pytest.skip("CUDA is here: auto asks torch")
     code = (

@@ -476,10 +476,12 @@ def test_results_columns_do_not_depend_on_which_run_comes_first(tmp_path):
 
 
 def test_status_counts_runs_and_estimates_the_time_left_without_touching_anything(tmp_path):
-    """`toydd status` on a sweep with a complete, a failed, a corrupt, a checkpointed and an
-    untouched run: the counts, the stack's step, the estimate (the checkpoint's share taken off)
-    and not one file changed (a sweep would remove the corrupt run; status only reads)."""
-    from toydd._checkpoint import TrainState
+    """`toydd status` on a sweep with complete, failed, corrupt, checkpointed (infinite data) and
+    untouched runs: the counts, the stack's step, the estimate (the checkpoint's share taken off)
+    and not one file changed (a sweep would remove the corrupt run; status only reads).
+    Checkpoints the next sweep would not resume (another toydd's, a stack with a complete run)
+    count for nothing."""
+    from toydd._checkpoint import Checkpoint, TrainState
     from toydd._presets import run_seconds
     from toydd._sweep import failure_file, run_dir, sweep_progress
     from toydd._train import stack_checkpoint
@@ -488,27 +490,33 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     out = tmp_path / "out"
     assert toydd("sweep", str(sweep), "--out", str(out), "--quiet").returncode == 0
     configs = sorted(parse_sweep(sweep.read_text()).configs(), key=lambda c: c.run_id())
-    failed, corrupt, stopped = configs[0], configs[1], configs[2]
+    failed, corrupt = [c for c in configs if not c.infinite_data][:2]
+    stopped = next(c for c in configs if c.infinite_data)
+    kept = next(c for c in configs if c not in (failed, corrupt, stopped))
     run_dir(out, failed.run_id()).joinpath("manifest.json").unlink()
     failure_file(out, failed.run_id()).parent.mkdir(exist_ok=True)
     failure_file(out, failed.run_id()).write_text(json.dumps({"reason": "diverged"}))
     with open(run_dir(out, corrupt.run_id()) / "metrics.json", "a") as f:
         f.write(" ")
     shutil.rmtree(run_dir(out, stopped.run_id()))
-    zeros = [np.zeros((1, 1)) for _ in range(7)]
-    stack_checkpoint([stopped], folder=out / "checkpoints").save(
-        TrainState(*zeros[:7], next_step=np.array([50]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=90.0)
-    )
+
+    def state(step):
+        zeros = [np.zeros((1, 1)) for _ in range(7)]
+        return TrainState(*zeros, next_step=np.array([step]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=90.0)
+
+    stack_checkpoint([stopped], folder=out / "checkpoints").save(state(50))
+    Checkpoint(out / "checkpoints" / "000000-older-toydd.safetensors", "older", (stopped.run_id(),)).save(state(160))
+    stack_checkpoint([stopped, kept], folder=out / "checkpoints").save(state(120))
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     progress = sweep_progress(out)
-    assert len(progress.planned) == 7 and len(progress.complete) == 4
+    assert len(progress.planned) == 7 and len(progress.complete) == 4 and kept in progress.complete
     assert progress.failed == [failed] and [s.configs for s in progress.in_progress] == [[stopped]] and progress.in_progress[0].step == 50
     left = run_seconds(corrupt) + 0.75 * run_seconds(stopped)  # the failed run is not counted
     assert progress.remaining_seconds == pytest.approx(left) and progress.estimated_seconds == pytest.approx(sum(map(run_seconds, configs)))
     shown = toydd("status", str(out))
     assert shown.returncode == 0, shown.stderr
     assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started" in shown.stdout
-    assert f"T = {stopped.dataset_size:,}" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
+    assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     (out / "plan.json").write_text("{")
     broken = toydd("status", str(out))

@@ -116,15 +116,17 @@ def get_engine(config: Config) -> Engine:
     return TorchEngine(config.device)
 
 
-# Device files of an NVIDIA driver on Linux (/dev/dxg: WSL 2's GPU): without one, CUDA cannot run.
-CUDA_DEVICE_FILES = ("/dev/nvidiactl", "/dev/dxg")
+# Device files of a GPU driver that torch.cuda can use on Linux: NVIDIA's, WSL 2's (/dev/dxg),
+# Jetson's (/dev/nvhost-ctrl-gpu) and ROCm's (/dev/kfd, AMD GPUs, which torch.cuda also reports).
+# Without one of them torch.cuda.is_available() is False.
+CUDA_DEVICE_FILES = ("/dev/nvidiactl", "/dev/dxg", "/dev/nvhost-ctrl-gpu", "/dev/kfd")
 
 
 def _cuda_available() -> bool:
     """Whether torch sees a CUDA device. Importing torch takes seconds, and every process that
     trains under "auto" asks (each sweep worker, each `toydd train`), so the cases where CUDA
     cannot be there answer first without it: no torch, a CPU-only build of torch (a "+cpu"
-    version), macOS, a Linux machine without an NVIDIA driver's device files."""
+    version), macOS, a Linux machine without a GPU driver's device files (`CUDA_DEVICE_FILES`)."""
     if importlib.util.find_spec("torch") is None or sys.platform == "darwin":
         return False
     try:

@@ -37,7 +37,7 @@ from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stack
 from ._config import Config, ConfigError
 from ._presets import run_seconds
 from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
-from ._train import engine_identity, stack_key
+from ._train import engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
@@ -142,7 +142,8 @@ def write_plan(out: Path, configs: list[Config]) -> None:
 
 
 def read_plan(out: Path) -> tuple[list[Config], str]:
-    """The planned configs of DIR/plan.json and when they were planned."""
+    """The planned configs of DIR/plan.json and when they were last planned (each sweep or
+    reproduce on DIR plans again, resuming included)."""
     path = plan_file(out)
     if not path.is_file():
         raise CorruptRun(f"{path}: no plan here (`toydd sweep` and `toydd reproduce` write it when they start)")
@@ -185,11 +186,17 @@ def sweep_progress(out: Path) -> SweepProgress:
     failed = [c for c in planned if c.run_id() not in done and failure_file(out, c.run_id()).exists()]
     settled = done | {c.run_id() for c in failed}
     in_progress, fraction_left = [], {}
-    for run_ids, step, seconds in stored_progress(checkpoint_folder(out)).values():
-        configs = [by_id[r] for r in run_ids if r in by_id and r not in settled]
-        if configs:
-            in_progress.append(StackProgress(configs, step, seconds))
-            fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
+    for path, (run_ids, step, seconds) in stored_progress(checkpoint_folder(out)).items():
+        # only what the next sweep resumes (`_resumed_tasks`, then the key): every run of the
+        # stack still to train, none claimed by another checkpoint, and this toydd, engine and
+        # device; the rest (another version's, a stack partly complete) start again from step 0
+        if len(set(run_ids)) != len(run_ids) or not all(r in by_id and r not in settled and r not in fraction_left for r in run_ids):
+            continue
+        configs = [by_id[r] for r in run_ids]
+        if stack_checkpoint(configs, folder=checkpoint_folder(out)).path != path:
+            continue
+        in_progress.append(StackProgress(configs, step, seconds))
+        fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
     return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
 
@@ -416,10 +423,10 @@ def run_sweep(
     """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    write_plan(out, configs)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
     check_engines(out, [(c, rows[c.run_id()]) for c in status.complete], status.todo, allow_mixed_engines)
+    write_plan(out, configs)  # once the sweep is accepted: a refused one leaves the plan as it was
     resumable = list(stored_stacks(checkpoint_folder(out)).values())
     tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
     write_results(out, list(rows.values()))

@@ -307,7 +307,7 @@ def status(sweep_dir: Path):
     p = sweep_progress(sweep_dir)
     counted = {c.run_id() for c in p.complete + p.failed} | {c.run_id() for s in p.in_progress for c in s.configs}
     click.echo(
-        f"{sweep_dir}: {len(p.planned)} runs planned ({p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
+        f"{sweep_dir}: {len(p.planned)} runs planned (plan of {p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
         f"{sum(len(s.configs) for s in p.in_progress)} in progress, {sum(c.run_id() not in counted for c in p.planned)} not started"
     )
     for stack in sorted(p.in_progress, key=lambda s: -s.step):
@@ -318,9 +318,15 @@ def status(sweep_dir: Path):
         )
     cores = _executors.cores()
     click.echo(
-        f"estimated training left: {p.remaining_seconds / 3600:.2g} of {p.estimated_seconds / 3600:.2g} core-hours "
-        f"(about {p.remaining_seconds / 3600 / cores:.2g} h on the {cores} cores here), by the cost model of `toydd reproduce --list`"
+        f"estimated training left: {_duration(p.remaining_seconds)} of {_duration(p.estimated_seconds)} on one core "
+        f"(about {_duration(p.remaining_seconds / cores)} on the {cores} cores here), by the cost model of `toydd reproduce --list`"
     )
+
+
+def _duration(seconds: float) -> str:
+    """Minutes below an hour, else hours: '7 min', '9.1 h', '31 h'."""
+    hours = seconds / 3600
+    return f"{seconds / 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 10 else f"{hours:,.0f} h"
 
 
 @main.command()
