@@ -25,7 +25,12 @@ NONZERO_SECONDS = 9e-9
 # (the walks, which cross ~sqrt(T) leaves per feature) growing as T^TREE_GROWTH between the two
 # paper-setting runs and as n^TREE_FEATURE_GROWTH between the two settings. A whole run's
 # average: early steps cost more (README), so runs much shorter than 50,000 steps cost more per
-# step than this; beyond T = 100,000 it is an extrapolation. Below
+# step than this. Beyond TREE_LARGE_EXAMPLES the rest grows as T^TREE_LARGE_GROWTH instead: there the
+# examples' data leave the caches and the passes over them (the push-down's scattered writes, the
+# sparse correction) cost more per example; fitted to T = 500,000 mid-run (the paper preset's two
+# runs after about 9,000 steps, `benchmarks/tree_step_costs.py --sweep` on both cores, 2026-12-01:
+# 110.1 and 111.7 ms a step, 221.8 ms of two cores' seconds, less 45 ms of sparse passes, over the
+# model's 35.3 at T = 100,000: 5.0 times for 5 times the examples); beyond 500,000 an extrapolation. Below
 # T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
@@ -48,6 +53,8 @@ TREE_EXAMPLES = 20_000
 TREE_FEATURES = 10_000
 TREE_GROWTH = 0.527  # log(35.28 / 15.12) / log(5): the T = 100,000 run's 44.28 ms less 9.0 of sparse passes
 TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
+TREE_LARGE_EXAMPLES = 100_000
+TREE_LARGE_GROWTH = 1.0  # log(176.8 / 35.3) / log(5) = 1.00
 
 
 def names() -> list[str]:
@@ -69,7 +76,9 @@ def run_seconds(config: Config) -> float:
     pairs = float(config.n_features) * config.examples_per_step
     nonzeros = pairs * (1 - config.sparsity)
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
-        walks = TREE_WALK_SECONDS * (config.dataset_size / TREE_EXAMPLES) ** TREE_GROWTH * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
+        examples = config.dataset_size
+        growth = (min(examples, TREE_LARGE_EXAMPLES) / TREE_EXAMPLES) ** TREE_GROWTH * (max(examples, TREE_LARGE_EXAMPLES) / TREE_LARGE_EXAMPLES) ** TREE_LARGE_GROWTH
+        walks = TREE_WALK_SECONDS * growth * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
         return (walks + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
     step = STEP_SECONDS + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden) + NONZERO_SECONDS * nonzeros
     return step * config.steps * config.restarts
