@@ -25,11 +25,14 @@ compile_seconds = None
 
 
 def pytest_configure(config):
-    """In the controller of a run on several test processes, before they start: compile SUITE_LOOPS.
-    A failure here is left to the tests to report."""
+    """In the controller of a run of the whole suite (no paths given: `make test`, CI) on several
+    test processes, before they start: compile SUITE_LOOPS. A run of chosen tests compiles only
+    what they use, as they use it. A failure here is left to the tests to report."""
     global compile_seconds
     processes = config.getoption("numprocesses", None)
     if hasattr(config, "workerinput") or not isinstance(processes, int) or processes < 2:
+        return
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return
     started = time.perf_counter()
     compiling = [subprocess.Popen([sys.executable, "-c", COMPILE_LOOPS, *loops], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for loops in SUITE_LOOPS]
