@@ -43,9 +43,11 @@ def seconds_per_call(call, reps: int) -> float:
     return (time.perf_counter() - start) / reps
 
 
-def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> dict[str, float]:
-    """Milliseconds per call of each phase of the tree pass, of the whole tree pass, and of the
-    dense pass, for weights W (m, n), b (n,) on the training set `rows`."""
+def tree_calls(rows, W: np.ndarray, b: np.ndarray):
+    """The tree pass for weights W (m, n), b (n,) on the training set `rows`, ready to time, each
+    call without arguments: its phases in the order of `_tree.tree_loss_grad` between rebuilds;
+    then a rebuild, the whole tree step and the dense step. The ordering is built (and every
+    phase compiled) first. Returns (phases, others, the tree's workspace)."""
     M, n = W.shape
     T = rows.n_rows
     units = (0,) * M
@@ -58,44 +60,6 @@ def step_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> di
     parts = np.zeros(tree.FEATURE_GROUPS + len(bounds) - 1)
     whole = (units, W, b, rows.indptr, rows.indices, values)
     tree.tree_loss_grad(True, *whole, True, order, hT, dhT, gW, gb, workspace, c)
-    tree._prepare(True, units, W, b, hT, order, False, workspace)
-    tree._groups_parallel(units, float(c), workspace, parts)
-    touched = workspace.leaf_touched.copy()
-    phases = {
-        "hidden vectors": lambda: tree._hidden_vectors_parallel(units, W, rows.indptr, rows.indices, values, bounds, hT),
-        "boxes, moments": lambda: tree._prepare(True, units, W, b, hT, order, False, workspace),
-        "walks": lambda: tree._groups_parallel(units, float(c), workspace, parts),
-        # the walks' marks of touched leaves, which a push-down clears, restored before each call
-        "push-down": lambda: (np.copyto(workspace.leaf_touched, touched), tree._push_down(units, order, workspace, dhT)),
-        "sparse correction": lambda: tree._sparse_parallel(*whole, bounds, hT, dhT, workspace, c, parts),
-        "rebuild (every 32 steps)": lambda: tree._prepare(True, units, W, b, hT, order, True, workspace),
-        "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),
-    }
-    costs = {name: 1e3 * seconds_per_call(call, reps) for name, call in phases.items()}
-    chunks = kernels.chunk_bounds(T)
-    dense_gW = np.zeros((len(chunks) - 1, M, n), W.dtype)
-    dense_gb = np.zeros((len(chunks) - 1, n), W.dtype)
-    gbuf = np.zeros((len(chunks) - 1, kernels.BLOCK), W.dtype)
-    dense = lambda: kernels.loss_grad_parallel(*whole, chunks, hT, dhT, dense_gW, dense_gb, gbuf, c)  # noqa: E731
-    costs["dense step"] = 1e3 * seconds_per_call(dense, max(1, reps // 5))
-    return costs
-
-
-def sequence_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -> dict[str, float]:
-    """Milliseconds per call of each phase when the phases run one after the other, in the order
-    of `_tree.tree_loss_grad` between rebuilds (median over reps), and of the whole tree pass."""
-    M, n = W.shape
-    T = rows.n_rows
-    units = (0,) * M
-    values = rows.values.astype(W.dtype)
-    c = W.dtype.type(2.0 / T)
-    workspace, order = tree.tree_workspace(units, T, n), np.zeros(T, np.int64)
-    hT, dhT = np.zeros((M, T), W.dtype), np.zeros((M, T), W.dtype)
-    gW, gb = np.zeros((M, n), W.dtype), np.zeros(n, W.dtype)
-    bounds = tree.sparse_chunk_bounds(T)
-    parts = np.zeros(tree.FEATURE_GROUPS + len(bounds) - 1)
-    whole = (units, W, b, rows.indptr, rows.indices, values)
-    tree.tree_loss_grad(True, *whole, True, order, hT, dhT, gW, gb, workspace, c)  # compile, build the ordering
     phases = {
         "hidden vectors": lambda: tree._hidden_vectors_parallel(units, W, rows.indptr, rows.indices, values, bounds, hT),
         "boxes, moments": lambda: tree._prepare(True, units, W, b, hT, order, False, workspace),
@@ -106,18 +70,51 @@ def sequence_costs(cfg: Config, rows, W: np.ndarray, b: np.ndarray, reps: int) -
     }
     for call in phases.values():  # each entry point warm (called from Python it loads on its own)
         call()
+    chunks = kernels.chunk_bounds(T)
+    dense_gW = np.zeros((len(chunks) - 1, M, n), W.dtype)
+    dense_gb = np.zeros((len(chunks) - 1, n), W.dtype)
+    gbuf = np.zeros((len(chunks) - 1, kernels.BLOCK), W.dtype)
+    others = {
+        "rebuild (every 32 steps)": lambda: tree._prepare(True, units, W, b, hT, order, True, workspace),
+        "tree step": lambda: tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c),
+        "dense step": lambda: kernels.loss_grad_parallel(*whole, chunks, hT, dhT, dense_gW, dense_gb, gbuf, c),
+    }
+    return phases, others, workspace
+
+
+def step_costs(rows, W: np.ndarray, b: np.ndarray, reps: int) -> dict[str, float]:
+    """Milliseconds per call of each phase of the tree pass called alone, again and again, of the
+    whole tree pass, and of the dense pass."""
+    phases, others, workspace = tree_calls(rows, W, b)
+    phases.pop("sum")  # a sum over n: nothing to see
+    phases["boxes, moments"]()
+    phases["walks"]()
+    # the walks' marks of touched leaves, which a push-down clears, restored before each call
+    touched, push_down = workspace.leaf_touched.copy(), phases["push-down"]
+    phases["push-down"] = lambda: (np.copyto(workspace.leaf_touched, touched), push_down())
+    costs = {name: 1e3 * seconds_per_call(call, reps) for name, call in phases.items()}
+    costs["rebuild (every 32 steps)"] = 1e3 * seconds_per_call(others["rebuild (every 32 steps)"], reps)
+    costs["tree step"] = 1e3 * seconds_per_call(others["tree step"], reps)
+    costs["dense step"] = 1e3 * seconds_per_call(others["dense step"], max(1, reps // 5))
+    return costs
+
+
+def sequence_costs(rows, W: np.ndarray, b: np.ndarray, reps: int) -> dict[str, float]:
+    """Milliseconds per call of each phase when the phases run one after the other, as a step
+    runs them (median over reps), and of the whole tree pass."""
+    phases, others, _ = tree_calls(rows, W, b)
     seconds: dict[str, list[float]] = {name: [] for name in phases}
     for _ in range(reps):
         for name, call in phases.items():
             start = time.perf_counter()
             call()
             seconds[name].append(time.perf_counter() - start)
-    costs = {name: 1e3 * float(np.median(times)) for name, times in seconds.items()}
     whole_step = []
     for _ in range(reps):
         start = time.perf_counter()
-        tree.tree_loss_grad(True, *whole, False, order, hT, dhT, gW, gb, workspace, c)
+        others["tree step"]()
         whole_step.append(time.perf_counter() - start)
+    costs = {name: 1e3 * float(np.median(times)) for name, times in seconds.items()}
     costs["tree step"] = 1e3 * float(np.median(whole_step))
     return costs
 
@@ -168,10 +165,10 @@ def main() -> None:
     for step, cfg, W, b in states:
         rows = _data.train_set(cfg)
         print(f"CPU: {cpu_name()}; n = {cfg.n_features}, S = {cfg.sparsity}, T = {rows.n_rows}, m = {cfg.n_hidden}, after step {step:,}", flush=True)
-        costs = step_costs(cfg, rows, W, b, args.reps)
+        costs = step_costs(rows, W, b, args.reps)
         costs["dense / tree"] = costs["dense step"] / costs["tree step"]
         alone.append((step, costs))
-        in_sequence.append((step, sequence_costs(cfg, rows, W, b, args.reps)))
+        in_sequence.append((step, sequence_costs(rows, W, b, args.reps)))
     print_table("ms per call, each phase alone (the dense step too):", alone)
     print_table("ms per call, the phases one after the other as in a step:", in_sequence)
 

@@ -173,6 +173,15 @@ class SweepProgress:
     estimated_seconds: float  # core-seconds of every planned run (`Task.estimated_seconds`'s model)
     remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
 
+    @property
+    def resuming(self) -> int:
+        """Runs in progress: in a stack that a checkpoint resumes."""
+        return sum(len(stack.configs) for stack in self.in_progress)
+
+    @property
+    def not_started(self) -> int:
+        return len(self.planned) - len(self.complete) - len(self.failed) - self.resuming
+
 
 def sweep_progress(out: Path) -> SweepProgress:
     """Where the sweep in `out` stands, read only (unlike `survey`, nothing is removed): which

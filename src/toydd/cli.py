@@ -305,10 +305,9 @@ def status(sweep_dir: Path):
     from ._sweep import sweep_progress
 
     p = sweep_progress(sweep_dir)
-    counted = {c.run_id() for c in p.complete + p.failed} | {c.run_id() for s in p.in_progress for c in s.configs}
     click.echo(
         f"{sweep_dir}: {len(p.planned)} runs planned (plan of {p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
-        f"{sum(len(s.configs) for s in p.in_progress)} in progress, {sum(c.run_id() not in counted for c in p.planned)} not started"
+        f"{p.resuming} in progress, {p.not_started} not started"
     )
     for stack in sorted(p.in_progress, key=lambda s: -s.step):
         c = stack.configs[0]
@@ -345,8 +344,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     if list_presets:
         for name in _presets.names():
             spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
-            hours = _presets.estimated_hours(spec, _executors.cores())
-            took = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.2g} h"
+            took = _duration(3600 * _presets.estimated_hours(spec, _executors.cores()))
             click.echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
         return
     if preset is None or out is None:
