@@ -1,6 +1,7 @@
 """Each figure drawn from a small synthetic table shows the data it was given."""
 
 import itertools
+from pathlib import Path
 
 import matplotlib
 
@@ -155,6 +156,41 @@ def test_animation_has_a_frame_per_snapshot(tmp_path):
 
     with Image.open(paths[0]) as gif:
         assert gif.n_frames == 3
+
+
+def test_a_figure_that_fails_while_drawing_leaves_the_earlier_files_whole(tmp_path, monkeypatch):
+    figure = fig.norms_figure(results_table(), items_table())
+    paths = fig.save(figure, tmp_path, "norms")
+    before = {path: path.read_bytes() for path in paths}
+    assert before[paths[0]].startswith(b"\x89PNG") and b"<svg" in before[paths[1]]
+
+    def half_then_fail(target, **kwargs):  # a kill or an error in the middle of writing
+        (target.write if hasattr(target, "write") else Path(target).write_bytes)(b"half a figure")
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr(figure, "savefig", half_then_fail)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        fig.save(figure, tmp_path, "norms")
+    assert {path: path.read_bytes() for path in paths} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["norms.png", "norms.svg"]
+
+
+def test_an_animation_that_fails_while_writing_leaves_the_earlier_file_whole(tmp_path, monkeypatch):
+    steps = np.array([0, 10])
+    W = np.stack([pentagon(r).T for r in (0.1, 1.0)])
+    animation = fig.training_animation(steps, W, np.stack([pentagon(r) for r in (1, 2)]), "test")
+    path = fig.save_animation(animation, tmp_path, "anim")[0]
+    before = path.read_bytes()
+
+    def half_then_fail(filename, **kwargs):
+        Path(filename).write_bytes(b"half a gif")
+        raise RuntimeError("writing failed")
+
+    monkeypatch.setattr(animation, "save", half_then_fail)
+    with pytest.raises(RuntimeError, match="writing failed"):
+        fig.save_animation(animation, tmp_path, "anim")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_figures_leave_the_callers_backend_alone():

@@ -9,6 +9,8 @@ in the data, never typed in.
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from matplotlib.colors import FuncNorm, LogNorm
 from matplotlib.figure import Figure
 
 from ._metrics import TAIL_MARGIN
+from ._store import write_atomic
 
 FEATURE_COLOR = "tab:blue"
 DATA_COLOR = "tab:red"
@@ -40,11 +43,13 @@ class VectorPanel:
 
 
 def save(figure, folder: Path, name: str) -> list[Path]:
-    """Write `name`.png and `name`.svg into folder; returns the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write `name`.png and `name`.svg into folder, each whole or not at all (a kill or an error
+    while drawing leaves the earlier file); returns the paths."""
     paths = [folder / f"{name}.png", folder / f"{name}.svg"]
-    figure.savefig(paths[0], dpi=110, bbox_inches="tight")
-    figure.savefig(paths[1], bbox_inches="tight")
+    for path, dpi in zip(paths, (110, "figure")):
+        drawn = io.BytesIO()
+        figure.savefig(drawn, format=path.suffix[1:], dpi=dpi, bbox_inches="tight")
+        write_atomic(path, drawn.getvalue())
     return paths
 
 
@@ -389,11 +394,22 @@ def save_animation(animation, folder: Path, name: str) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.gif"]
-    animation.save(paths[0], writer=PillowWriter(fps=4), dpi=80)
+    _save_animation_file(animation, paths[0], PillowWriter(fps=4))
     if FFMpegWriter.isAvailable():
         paths.append(folder / f"{name}.mp4")
-        animation.save(paths[1], writer=FFMpegWriter(fps=4), dpi=80)
+        _save_animation_file(animation, paths[1], FFMpegWriter(fps=4))
     return paths
+
+
+def _save_animation_file(animation, path: Path, writer) -> None:
+    """animation into path, whole or not at all: through a hidden file of the same suffix (the
+    writers choose the format by it), then a rename."""
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        animation.save(partial, writer=writer, dpi=80)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 # --- the follow-ups (docs/science.md section 7) ------------------------------------------------

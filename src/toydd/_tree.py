@@ -169,8 +169,10 @@ def _split(units, points, order, n_examples, level, j):
 
 @numba.njit(cache=True, parallel=True)
 def _split_level_parallel(units, points, order, n_examples, level):
+    # np.int64(j) here and in every prange below: a prange index is unsigned, and passing it as is
+    # would compile each callee (and all it calls) a second time beside the serial path's int64
     for j in numba.prange(1 << level):
-        _split(units, points, order, n_examples, level, j)
+        _split(units, points, order, n_examples, level, np.int64(j))
 
 
 @numba.njit(cache=True)
@@ -219,7 +221,7 @@ def _leaf_box(units, levels, hT, order, gather, ws, j):
 @numba.njit(cache=True, parallel=True)
 def _leaf_boxes_parallel(units, levels, hT, order, gather, ws):
     for j in numba.prange(1 << levels):
-        _leaf_box(units, levels, hT, order, gather, ws, j)
+        _leaf_box(units, levels, hT, order, gather, ws, np.int64(j))
 
 
 @numba.njit(cache=True, boundscheck=False)
@@ -266,7 +268,7 @@ def _leaf_moments(units, levels, hs, ref, moments, j):
 @numba.njit(cache=True, parallel=True)
 def _leaf_moments_parallel(units, levels, hs, ref, moments):
     for j in numba.prange(1 << levels):
-        _leaf_moments(units, levels, hs, ref, moments, j)
+        _leaf_moments(units, levels, hs, ref, moments, np.int64(j))
 
 
 @numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
@@ -700,7 +702,7 @@ def _hidden_vectors_parallel(units, W, indptr, indices, values, bounds, hT):
 @numba.njit(cache=True, parallel=True)
 def _groups_parallel(units, c, ws, parts):
     for g in numba.prange(FEATURE_GROUPS):
-        parts[g] = _group_pass(units, c, g, ws)
+        parts[g] = _group_pass(units, c, np.int64(g), ws)
 
 
 @numba.njit(cache=True)
@@ -716,7 +718,7 @@ def _sparse_chunk(units, W, b, indptr, indices, values, bounds, q, hT, dhT, ws, 
 @numba.njit(cache=True, parallel=True)
 def _sparse_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, ws, c, parts):
     for q in numba.prange(len(bounds) - 1):
-        parts[FEATURE_GROUPS + q] = _sparse_chunk(units, W, b, indptr, indices, values, bounds, q, hT, dhT, ws, c)
+        parts[FEATURE_GROUPS + q] = _sparse_chunk(units, W, b, indptr, indices, values, bounds, np.int64(q), hT, dhT, ws, c)
 
 
 @numba.njit(cache=True)
