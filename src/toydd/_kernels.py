@@ -33,6 +33,11 @@ FLOAT32_MANTISSA_BITS = 23  # matmul operands keep all of them unless Config.mat
 # fastmath without 'nnan' and 'ninf': the compiler may reassociate and contract, but must keep
 # NaN and infinity, so that a diverging loss reaches the finiteness check by definition.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # a set: numba takes no frozenset
+# The sparse passes index by example and by feature through np.uint64 (`for t in
+# range(U(t0), U(t1))`, `j = U(indices[e])`): numba wraps a negative signed index around, a test
+# and an add per array access that an unsigned one skips. The arithmetic is the same; the passes
+# take about a third fewer instructions (README, Performance).
+U = np.uint64
 
 
 @numba.njit(cache=True)
@@ -59,13 +64,13 @@ def hidden_vectors(units, W, indptr, indices, values, t0, t1, hT):
     """
     M = len(units)
     zero = W.dtype.type(0)
-    for t in range(t0, t1):
+    for t in range(U(t0), U(t1)):
         h0 = zero
         h1 = zero
         for k in range(2, M):
             hT[k, t] = zero
-        for e in range(indptr[t], indptr[t + 1]):
-            j = indices[e]
+        for e in range(U(indptr[t]), U(indptr[t + U(1)])):
+            j = U(indices[e])
             x = values[e]
             h0 += W[0, j] * x
             if M > 1:
@@ -403,15 +408,16 @@ def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW,
     one = min(1, M - 1)  # unit 1, or unit 0 again when m = 1 (then unused)
     zero = W.dtype.type(0)
     loss = 0.0
-    for t in range(t0, t1):
+    for t in range(U(t0), U(t1)):
         # units 0 and 1 of h_t and dL/dh_t live in registers for the row (as in `hidden_vectors`)
         h0 = hT[0, t]
         h1 = hT[one, t]
         d0 = dhT[0, t]
         d1 = dhT[one, t]
         row = 0.0
-        for e in range(indptr[t], indptr[t + 1]):
-            j = indices[e]
+        start, end = U(indptr[t]), U(indptr[t + U(1)])
+        for e in range(start, end):
+            j = U(indices[e])
             x = values[e]
             z = b[j] + W[0, j] * h0
             if M > 1:
@@ -438,8 +444,8 @@ def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW,
             dhT[1, t] = d1
         loss += row
         # the path through h_t = W x_t: dL/dW[:, j] += dL/dh_t * x_tj
-        for e in range(indptr[t], indptr[t + 1]):
-            j = indices[e]
+        for e in range(start, end):
+            j = U(indices[e])
             x = values[e]
             gW[0, j] += d0 * x
             if M > 1:

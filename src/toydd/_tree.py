@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from . import _kernels as kernels
+from ._kernels import U  # unsigned indices in the hot loops (see `_kernels`)
 
 LEAF = 32  # examples per leaf at most (32 walked faster than 16 or 64 at n = 10,000, T = 100,000)
 REBUILD_EVERY = 32  # steps between rebuilds of the ordering (a rebuild costs about 20 steps' re-boxing)
@@ -204,14 +205,14 @@ def _leaf_box(units, levels, hT, order, gather, ws, j):
     v = (1 << levels) - 1 + j
     s, e = _node_range(ws.hs.shape[1], levels, j)
     if gather:
-        for p in range(s, e):
-            t = order[p]
+        for p in range(U(s), U(e)):
+            t = U(order[p])
             for d in range(M):
                 ws.hs[d, p] = hT[d, t]
     for d in range(M):
         low = np.inf
         high = -np.inf
-        for p in range(s, e):
+        for p in range(U(s), U(e)):
             low = min(low, ws.hs[d, p])
             high = max(high, ws.hs[d, p])
         ws.nodes[v, d] = low
@@ -257,7 +258,7 @@ def _leaf_moments(units, levels, hs, ref, moments, j):
     row[:] = 0.0
     s, e = _node_range(hs.shape[1], levels, j)
     row[0] = e - s
-    for p in range(s, e):
+    for p in range(U(s), U(e)):
         for d in range(M):
             delta = hs[d, p] - ref[d]
             row[1 + d] += delta
@@ -295,7 +296,7 @@ def _classify(units, v, ws, listed, n_listed, crossed, linear):
     n_crossed = 0
     n_linear = 0
     for q in range(n_listed):
-        k = listed[q]
+        k = U(listed[q])
         z_centre = b[k] + W[0, k] * centre0
         radius = abs(W[0, k]) * half0
         if M > 1:
@@ -338,7 +339,7 @@ def _settle_linear(units, v, c, ws, g, linear, n_linear):
     B01 = 0.0
     B11 = 0.0
     for q in range(n_linear):
-        k = linear[q]
+        k = U(linear[q])
         w0 = W[0, k]
         w1 = W[one, k]
         shifted = b[k] + w0 * ref[0]
@@ -406,7 +407,7 @@ def _dense_leaf(units, levels, j, c, ws, g, crossed, n_crossed):
             dh[d, p] = 0.0
     loss = 0.0
     for q in range(n_crossed):
-        k = crossed[q]
+        k = U(crossed[q])
         w0 = W[0, k]
         w1 = W[one, k]
         bias = b[k]
@@ -624,7 +625,7 @@ def _leaf_push_down(units, levels, order, ws, dhT, j):
     M = len(units)
     coef = ws.coef_total[(1 << levels) - 1 + j]
     s, e = _node_range(ws.hs.shape[1], levels, j)
-    for p in range(s, e):
+    for p in range(U(s), U(e)):
         for d in range(M):
             value = coef[d]
             for d2 in range(M):
@@ -634,10 +635,10 @@ def _leaf_push_down(units, levels, order, ws, dhT, j):
         if ws.leaf_touched[g, j]:
             ws.leaf_touched[g, j] = 0
             for d in range(M):
-                for p in range(s, e):
+                for p in range(U(s), U(e)):
                     ws.dhs[d, p] += ws.group_dhs[g, d, p]
-    for p in range(s, e):
-        t = order[p]
+    for p in range(U(s), U(e)):
+        t = U(order[p])
         for d in range(M):
             dhT[d, t] = ws.dhs[d, p]
 
