@@ -27,10 +27,16 @@ NONZERO_SECONDS = 9e-9
 # average: early steps cost more (README), so runs much shorter than 50,000 steps cost more per
 # step than this. Beyond TREE_LARGE_EXAMPLES the rest grows as T^TREE_LARGE_GROWTH instead: there the
 # examples' data leave the caches and the passes over them (the push-down's scattered writes, the
-# sparse correction) cost more per example; fitted to T = 500,000 mid-run (the paper preset's two
-# runs after about 9,000 steps, `benchmarks/tree_step_costs.py --sweep` on both cores, 2026-12-01:
-# 110.1 and 111.7 ms a step, 221.8 ms of two cores' seconds, less 45 ms of sparse passes, over the
-# model's 35.3 at T = 100,000: 5.0 times for 5 times the examples); beyond 500,000 an extrapolation. Below
+# sparse correction) cost more per example; fitted to T = 500,000 mid-run: the state of the paper
+# preset's run of data seed 1 after 33,208 steps from the sweep's checkpoint, its steps timed in
+# sequence as `benchmarks/tree_step_costs.py --sweep` does, on both cores, the sweep paused,
+# 2026-12-01, after the sparse passes took unsigned indices (`_kernels.U`): 91.2 and 88.2 ms a
+# step in two rounds, alternating with the code before it (117.2 and 109.0 ms, as measured at
+# step 9,000 before: 110.9), so 179.4 ms of two cores' seconds, less 45 ms of sparse passes, over
+# the model's 35.3 at T = 100,000: 3.8 times for 5 times the examples; beyond 500,000 an
+# extrapolation. The whole runs at T <= 100,000 predate unsigned indices, which took 5 to 19% off
+# a step there in the same alternating timing (T = 20,000 and 100,000, the same state): there the
+# model is that much high. Below
 # T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
@@ -54,7 +60,7 @@ TREE_FEATURES = 10_000
 TREE_GROWTH = 0.527  # log(35.28 / 15.12) / log(5): the T = 100,000 run's 44.28 ms less 9.0 of sparse passes
 TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
 TREE_LARGE_EXAMPLES = 100_000
-TREE_LARGE_GROWTH = 1.0  # log(176.8 / 35.3) / log(5) = 1.00
+TREE_LARGE_GROWTH = 0.83  # log(134.4 / 35.3) / log(5)
 
 
 def names() -> list[str]:
