@@ -95,6 +95,14 @@ def test_import_toydd_and_help_load_no_optional_executor():
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 
 
+def test_output_into_a_closed_pipe_stops_without_an_error():
+    """`toydd reproduce --list | head -1`: the reader leaves early; toydd stops quietly."""
+    with subprocess.Popen([sys.executable, "-m", "toydd.cli", "reproduce", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        process.stdout.close()  # before toydd writes: its first write meets a closed pipe
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141 and stderr == ""
+
+
 def test_corrupt_run_is_named(tmp_path):
     out = tmp_path / "r"
     assert toydd("train", "--out", str(out), *TINY).returncode == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -45,6 +46,9 @@ class ToyddGroup(click.Group):
         except TrainingDiverged as error:
             click.echo(f"error: training diverged: {error}", err=True)
             sys.exit(3)
+        except BrokenPipeError:  # `toydd status DIR | head`: the reader has all it wants, no error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor one at exit's flush
+            sys.exit(141)  # as a tool killed by SIGPIPE
         except OSError as error:  # an unwritable --out, a missing folder for --csv, ...
             click.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
             sys.exit(2)
