@@ -60,7 +60,7 @@ N_STATS = 5
 
 TreeWorkspace = namedtuple(
     "TreeWorkspace",
-    "hs dhs nodes moments ref feature_order bucket_start W_sorted b_sorted lists lists_linear "
+    "hs nodes moments ref feature_order bucket_start W_sorted b_sorted lists lists_linear "
     "feature_moments dense_gW dense_gb leaf_h leaf_dh leaf_mask node_coef coef_total group_dhs leaf_touched "
     "gW64 gb64 sparse_gW sparse_gb stats",
 )
@@ -69,7 +69,7 @@ leaves, V = 2L - 1 nodes, G = FEATURE_GROUPS, K = 1 + m + m^2 moments). float64 
 model's dtype: the moments must not cancel, and the dense leaves then round no worse than the
 closed forms.
 
-hs, dhs (m, T): hidden vectors in tree order and the tree part of their gradient; nodes (V, 2m):
+hs (m, T): hidden vectors in tree order; nodes (V, 2m):
 each box's centre then half-widths (one cache line per node for m <= 4); moments (V, K): per node
 count, sum of h - ref, sum of (h - ref)(h - ref)^T; ref (m,): the point the moments are taken
 about. feature_order (n,): the features by the direction of W_i (`_order_features`),
@@ -617,30 +617,28 @@ def _node_totals(units, levels, ws):
             total[v, r] = value
 
 
-@numba.njit(cache=True, fastmath=kernels.FASTMATH, boundscheck=False)
+# no "reassoc": each example's sum is the node part, then each touched group's in group order, as
+# written; contracting a product into its sum is kept
+@numba.njit(cache=True, fastmath=kernels.FASTMATH - {"reassoc"}, boundscheck=False)
 def _leaf_push_down(units, levels, order, ws, dhT, j):
     """dL/dh of leaf j's examples from the tree part: its a + B (h - ref) from coef_total, plus the
-    dense part of each group that touched it (in group order; the marks are cleared), written to
-    dhT (m, T) in example order."""
+    dense part of each group that touched it (in group order; the marks are then cleared), summed
+    in registers and written to dhT (m, T) in example order."""
     M = len(units)
     coef = ws.coef_total[(1 << levels) - 1 + j]
+    touched = ws.leaf_touched[:, j]
     s, e = _node_range(ws.hs.shape[1], levels, j)
     for p in range(U(s), U(e)):
+        t = U(order[p])
         for d in range(M):
             value = coef[d]
             for d2 in range(M):
                 value += coef[M + d * M + d2] * (ws.hs[d2, p] - ws.ref[d2])
-            ws.dhs[d, p] = value
-    for g in range(FEATURE_GROUPS):
-        if ws.leaf_touched[g, j]:
-            ws.leaf_touched[g, j] = 0
-            for d in range(M):
-                for p in range(U(s), U(e)):
-                    ws.dhs[d, p] += ws.group_dhs[g, d, p]
-    for p in range(U(s), U(e)):
-        t = U(order[p])
-        for d in range(M):
-            dhT[d, t] = ws.dhs[d, p]
+            for g in range(FEATURE_GROUPS):
+                if touched[g]:
+                    value += ws.group_dhs[g, d, p]
+            dhT[d, t] = value
+    touched[:] = 0
 
 
 @numba.njit(cache=True)
@@ -683,7 +681,7 @@ def tree_workspace(units, n_rows, n):
     group_size = (n + G - 1) // G
     n_chunks = len(sparse_chunk_bounds(n_rows)) - 1
     return TreeWorkspace(
-        np.zeros((M, n_rows)), np.zeros((M, n_rows)), np.zeros((n_nodes, 2 * M)), np.zeros((n_nodes, 1 + M + M * M)), np.zeros(M),
+        np.zeros((M, n_rows)), np.zeros((n_nodes, 2 * M)), np.zeros((n_nodes, 1 + M + M * M)), np.zeros(M),
         np.zeros(n, np.int64), np.zeros(ANGLE_BUCKETS + 1, np.int64), np.zeros((M, n)), np.zeros(n),
         np.zeros((G, levels + 2, group_size), np.int32), np.zeros((G, group_size), np.int32),
         np.zeros((n, 1 + M + M * M)), np.zeros((M, n)), np.zeros(n),
