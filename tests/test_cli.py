@@ -103,6 +103,19 @@ def test_output_into_a_closed_pipe_stops_without_an_error():
         assert process.wait(timeout=60) == 141 and stderr == ""
 
 
+def test_a_broken_pipe_that_is_not_our_output_is_an_error_line(monkeypatch, capsys):
+    """Only the reader of toydd's own output leaving is quiet: another pipe breaking is reported."""
+    from toydd import _presets, cli
+
+    def pipe_to_a_helper_breaks():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(_presets, "names", pipe_to_a_helper_breaks)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["reproduce", "--list"])
+    assert stopped.value.code == 2 and capsys.readouterr().err == "error: Broken pipe\n"
+
+
 def test_corrupt_run_is_named(tmp_path):
     out = tmp_path / "r"
     assert toydd("train", "--out", str(out), *TINY).returncode == 0

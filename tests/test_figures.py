@@ -158,21 +158,32 @@ def test_animation_has_a_frame_per_snapshot(tmp_path):
         assert gif.n_frames == 3
 
 
-def test_a_figure_that_fails_while_drawing_leaves_the_earlier_files_whole(tmp_path, monkeypatch):
+def test_a_figure_that_fails_while_drawing_leaves_the_earlier_pair_whole(tmp_path, monkeypatch):
+    import socket
+
     figure = fig.norms_figure(results_table(), items_table())
     paths = fig.save(figure, tmp_path, "norms")
     before = {path: path.read_bytes() for path in paths}
     assert before[paths[0]].startswith(b"\x89PNG") and b"<svg" in before[paths[1]]
+    figure.suptitle("changed since")  # a new PNG would differ from the old one
+    draw = figure.savefig
 
-    def half_then_fail(target, **kwargs):  # a kill or an error in the middle of writing
-        (target.write if hasattr(target, "write") else Path(target).write_bytes)(b"half a figure")
+    def svg_fails_half_way(target, **kwargs):  # a kill or an error while drawing the second file
+        if kwargs.get("format") != "svg":
+            return draw(target, **kwargs)
+        target.write(b"half a figure")
         raise RuntimeError("drawing failed")
 
-    monkeypatch.setattr(figure, "savefig", half_then_fail)
+    monkeypatch.setattr(figure, "savefig", svg_fails_half_way)
     with pytest.raises(RuntimeError, match="drawing failed"):
         fig.save(figure, tmp_path, "norms")
-    assert {path: path.read_bytes() for path in paths} == before
+    assert {path: path.read_bytes() for path in paths} == before  # the PNG is not replaced alone
+    # a killed draw's scratch file (its writer gone) is removed by the next save
+    (tmp_path / f".norms.png.tmp-{socket.gethostname()}-999999999-abcdef12").write_bytes(b"half")
+    monkeypatch.undo()
+    fig.save(figure, tmp_path, "norms")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["norms.png", "norms.svg"]
+    assert paths[0].read_bytes() != before[paths[0]]
 
 
 def test_an_animation_that_fails_while_writing_leaves_the_earlier_file_whole(tmp_path, monkeypatch):

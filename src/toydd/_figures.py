@@ -10,7 +10,6 @@ in the data, never typed in.
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from matplotlib.colors import FuncNorm, LogNorm
 from matplotlib.figure import Figure
 
 from ._metrics import TAIL_MARGIN
-from ._store import write_atomic
+from ._store import remove_leftovers, write_atomic, write_atomic_via
 
 FEATURE_COLOR = "tab:blue"
 DATA_COLOR = "tab:red"
@@ -43,13 +42,19 @@ class VectorPanel:
 
 
 def save(figure, folder: Path, name: str) -> list[Path]:
-    """Write `name`.png and `name`.svg into folder, each whole or not at all (a kill or an error
-    while drawing leaves the earlier file); returns the paths."""
+    """Write `name`.png and `name`.svg into folder, both drawn before either is written, and each
+    written whole or not at all: a kill or an error while drawing leaves the earlier pair (and
+    the leftovers of a killed draw are removed here). Returns the paths."""
     paths = [folder / f"{name}.png", folder / f"{name}.svg"]
-    for path, dpi in zip(paths, (110, "figure")):
-        drawn = io.BytesIO()
-        figure.savefig(drawn, format=path.suffix[1:], dpi=dpi, bbox_inches="tight")
-        write_atomic(path, drawn.getvalue())
+    drawn = []
+    for path, dpi in zip(paths, (110, None)):  # None: rcParams["savefig.dpi"], as savefig's default
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=path.suffix[1:], dpi=dpi, bbox_inches="tight")
+        drawn.append(buffer.getvalue())
+    if folder.is_dir():
+        remove_leftovers(folder)
+    for path, data in zip(paths, drawn):
+        write_atomic(path, data)
     return paths
 
 
@@ -389,27 +394,16 @@ def training_animation(steps: np.ndarray, W: np.ndarray, hidden: np.ndarray | No
 
 
 def save_animation(animation, folder: Path, name: str) -> list[Path]:
-    """GIF always (Pillow), MP4 as well where ffmpeg is installed."""
+    """GIF always (Pillow), MP4 as well where ffmpeg is installed; each written whole or not at all."""
     from matplotlib.animation import FFMpegWriter, PillowWriter
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{name}.gif"]
-    _save_animation_file(animation, paths[0], PillowWriter(fps=4))
+    write_atomic_via(paths[0], lambda scratch: animation.save(scratch, writer=PillowWriter(fps=4), dpi=80))
     if FFMpegWriter.isAvailable():
         paths.append(folder / f"{name}.mp4")
-        _save_animation_file(animation, paths[1], FFMpegWriter(fps=4))
+        write_atomic_via(paths[1], lambda scratch: animation.save(scratch, writer=FFMpegWriter(fps=4), dpi=80))
     return paths
-
-
-def _save_animation_file(animation, path: Path, writer) -> None:
-    """animation into path, whole or not at all: through a hidden file of the same suffix (the
-    writers choose the format by it), then a rename."""
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        animation.save(partial, writer=writer, dpi=80)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 # --- the follow-ups (docs/science.md section 7) ------------------------------------------------

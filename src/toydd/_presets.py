@@ -34,9 +34,9 @@ NONZERO_SECONDS = 9e-9
 # step in two rounds, alternating with the code before it (117.2 and 109.0 ms, as measured at
 # step 9,000 before: 110.9), so 179.4 ms of two cores' seconds, less 45 ms of sparse passes, over
 # the model's 35.3 at T = 100,000: 3.8 times for 5 times the examples; beyond 500,000 an
-# extrapolation. The whole runs at T <= 100,000 predate unsigned indices, which took 5 to 19% off
-# a step there in the same alternating timing (T = 20,000 and 100,000, the same state): there the
-# model is that much high. Below
+# extrapolation. The whole runs at T <= 100,000 predate unsigned indices, which took 5 to 25% off
+# a step there, round by round, in the same alternating timing (T = 20,000 and 100,000, the same
+# weights): there the model is that much too high. Below
 # T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
 # cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
 # 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,

@@ -187,6 +187,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_atomic_via(path: Path, write) -> None:
+    """Like `write_atomic` for a writer that needs a file name: write(scratch) fills a hidden
+    scratch file of path's suffix (writers that choose the format by it), then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{_scratch_suffix('tmp')}{path.suffix}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

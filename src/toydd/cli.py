@@ -19,6 +19,19 @@ from ._store import CorruptRun
 USER_ERRORS = (ConfigError, CorruptRun)
 
 
+class ReaderLeft(Exception):
+    """The reader of toydd's output stopped reading (a pipe into `head`)."""
+
+
+def echo(*args, **kwargs) -> None:
+    """click.echo to stdout, toydd's own output: a reader that stopped early raises ReaderLeft
+    (a broken pipe anywhere else stays an error)."""
+    try:
+        click.echo(*args, **kwargs)
+    except BrokenPipeError as error:
+        raise ReaderLeft from error
+
+
 class ToyddGroup(click.Group):
     """Turns the errors a user can cause into one line on stderr and exit status 2."""
 
@@ -46,9 +59,9 @@ class ToyddGroup(click.Group):
         except TrainingDiverged as error:
             click.echo(f"error: training diverged: {error}", err=True)
             sys.exit(3)
-        except BrokenPipeError:  # `toydd status DIR | head`: the reader has all it wants, no error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor one at exit's flush
-            sys.exit(141)  # as a tool killed by SIGPIPE
+        except ReaderLeft:  # `toydd status DIR | head`: quietly, as a tool killed by SIGPIPE
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush either
+            sys.exit(141)
         except OSError as error:  # an unwritable --out, a missing folder for --csv, ...
             click.echo(f"error: {error.strerror or error}: {error.filename or ''}".rstrip(": "), err=True)
             sys.exit(2)
@@ -108,7 +121,7 @@ def train(out: Path, overwrite: bool, checkpoint_every: int, quiet: bool, **valu
     save_run(result, out, overwrite=overwrite)
     checkpoint.remove()
     m = result.metrics
-    click.echo(
+    echo(
         f"{out}: train_loss {m['train_loss']:.4f}  test_loss {m['test_loss']:.4f} ± {m['test_loss_sem']:.4f}  "
         f"feature dim sum {m['feature_dimensionality_sum']:.2f}  data dim sum {m['data_dimensionality_sum']:.2f}  "
         f"({m['wall_seconds']:.1f} s, {m['pairs_per_second']:.2e} pairs/s)"
@@ -210,9 +223,9 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
         return 128 + stop.received if stop.received else 1
     if report.trained == 0 and not report.failed:
-        click.echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
+        echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
     else:
-        click.echo(f"{out}: trained {report.trained}, {report.already_complete} were complete, {len(report.failed)} failed")
+        echo(f"{out}: trained {report.trained}, {report.already_complete} were complete, {len(report.failed)} failed")
     reasons = failure_reasons(out, configs)
     if reasons:
         click.echo(f"{len(reasons)} failed run(s) (see {out / 'failed'}; --retry-failed to retry):", err=True)
@@ -288,7 +301,7 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
     if csv_path is not None:
         table.to_csv(csv_path, index=False)
     if not len(table):
-        click.echo("(no complete runs)")
+        echo("(no complete runs)")
         return
     if columns != "all":
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
@@ -297,7 +310,7 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
             raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
         table = table[wanted]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
-        click.echo(table.to_string(index=False) if len(table) else "(no complete runs)")
+        echo(table.to_string(index=False) if len(table) else "(no complete runs)")
 
 
 @main.command()
@@ -309,18 +322,18 @@ def status(sweep_dir: Path):
     from ._sweep import sweep_progress
 
     p = sweep_progress(sweep_dir)
-    click.echo(
+    echo(
         f"{sweep_dir}: {len(p.planned)} runs planned (plan of {p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
         f"{p.resuming} in progress, {p.not_started} not started"
     )
     for stack in sorted(p.in_progress, key=lambda s: -s.step):
         c = stack.configs[0]
-        click.echo(
+        echo(
             f"  T = {'∞' if c.infinite_data else format(c.dataset_size, ',')}, m = {c.n_hidden}, data seed {c.data_seed} ({len(stack.configs)} run{'s' * (len(stack.configs) > 1)}): "
             f"step {stack.step:,} of {c.steps:,} ({stack.step / c.steps:.0%}), {stack.seconds / 60:.0f} min of training so far"
         )
     cores = _executors.cores()
-    click.echo(
+    echo(
         f"estimated training left: {_duration(p.remaining_seconds)} of {_duration(p.estimated_seconds)} on one core "
         f"(about {_duration(p.remaining_seconds / cores)} on the {cores} cores here), by the cost model of `toydd reproduce --list`"
     )
@@ -349,7 +362,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
         for name in _presets.names():
             spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
             took = _duration(3600 * _presets.estimated_hours(spec, _executors.cores()))
-            click.echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
+            echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
         return
     if preset is None or out is None:
         raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
@@ -363,7 +376,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     status = _run_sweep_command(spec.configs(), out, opts)
     paths = draw_figures(out)
     report_path = write_report(out)
-    click.echo(f"{len(paths)} figure files in {out / 'figures'}; report: {report_path}")
+    echo(f"{len(paths)} figure files in {out / 'figures'}; report: {report_path}")
     sys.exit(status)
 
 
@@ -375,9 +388,9 @@ def figures(sweep_dir: Path):
 
     paths = draw_figures(sweep_dir)
     for path in paths:
-        click.echo(path)
+        echo(path)
     if not paths:  # say so: an empty answer reads as a failure
-        click.echo(f"no figures: the complete runs in {sweep_dir} support none yet (the README says what each figure needs)")
+        echo(f"no figures: the complete runs in {sweep_dir} support none yet (the README says what each figure needs)")
 
 
 @main.command()
@@ -386,7 +399,7 @@ def report(sweep_dir: Path):
     """Rewrite SWEEP_DIR/report.html from stored results (no training)."""
     from ._report import report as write_report
 
-    click.echo(write_report(sweep_dir))
+    echo(write_report(sweep_dir))
 
 
 @main.command()
@@ -396,7 +409,7 @@ def show(run: Path):
     from ._store import load_run
 
     stored = load_run(run)
-    click.echo(json.dumps({"run_id": stored.run_id, "config": stored.config.to_dict(), "metrics": stored.metrics}, indent=2))
+    echo(json.dumps({"run_id": stored.run_id, "config": stored.config.to_dict(), "metrics": stored.metrics}, indent=2))
 
 
 if __name__ == "__main__":
