@@ -4,6 +4,7 @@
     python benchmarks/tree_step_costs.py runs/t100k              # every snapshot after the first
     python benchmarks/tree_step_costs.py runs/t100k --threads 1
     python benchmarks/tree_step_costs.py --sweep runs/paper      # the state in each checkpoint of a sweep
+    python benchmarks/tree_step_costs.py --sweep runs/paper --dataset-size 100000   # those weights at another T
 
 For each stored state (W, b after some steps: a run's snapshots, or the first model of each stack
 a sweep has checkpointed, which is how a T = 500,000 state is had without a 50,000-step run) it
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--sweep", help="a sweep directory: the states in its checkpoints instead")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--dataset-size", type=int, help="time each state's weights on a training set of this T instead (same data seed)")
     args = parser.parse_args()
     if (args.run is None) == (args.sweep is None):
         parser.error("give a run directory or --sweep DIR")
@@ -163,7 +165,7 @@ def main() -> None:
         parser.error("no stored states there")
     alone, in_sequence = [], []
     for step, cfg, W, b in states:
-        rows = _data.train_set(cfg)
+        rows = _data.train_set(cfg.replace(dataset_size=args.dataset_size) if args.dataset_size else cfg)
         print(f"CPU: {cpu_name()}; n = {cfg.n_features}, S = {cfg.sparsity}, T = {rows.n_rows}, m = {cfg.n_hidden}, after step {step:,}", flush=True)
         costs = step_costs(rows, W, b, args.reps)
         costs["dense / tree"] = costs["dense step"] / costs["tree step"]

@@ -174,22 +174,12 @@ def _pid_alive(pid: int) -> bool:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a file through a temporary name and a rename: readers see all of it or none."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{_scratch_suffix('tmp')}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic_via(path, lambda scratch: scratch.write_bytes(data))
 
 
 def write_atomic_via(path: Path, write) -> None:
-    """Like `write_atomic` for a writer that needs a file name: write(scratch) fills a hidden
-    scratch file of path's suffix (writers that choose the format by it), then a rename."""
+    """write(scratch) fills a hidden scratch file named after its writer (`remove_leftovers`) and
+    ending in path's suffix (writers that choose the format by it); then fsync and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{_scratch_suffix('tmp')}{path.suffix}")
