@@ -485,6 +485,7 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     from toydd._presets import run_seconds
     from toydd._sweep import failure_file, run_dir, sweep_progress
     from toydd._train import stack_checkpoint
+    from toydd.cli import _duration
 
     sweep = write_sweep(tmp_path, steps=200)
     out = tmp_path / "out"
@@ -517,6 +518,8 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert shown.returncode == 0, shown.stderr
     assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started" in shown.stdout
     assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
+    assert progress.failed_seconds == pytest.approx(run_seconds(failed))
+    assert f"not counted: the 1 failed run(s), {_duration(run_seconds(failed))} more on one core with --retry-failed" in shown.stdout
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     (out / "plan.json").write_text("{")
     broken = toydd("status", str(out))

@@ -174,6 +174,12 @@ class SweepProgress:
     remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
 
     @property
+    def failed_seconds(self) -> float:
+        """Core-seconds of the failed runs: not in `remaining_seconds` (a sweep skips them), but
+        what `--retry-failed` would add."""
+        return sum(map(run_seconds, self.failed))
+
+    @property
     def resuming(self) -> int:
         """Runs in progress: in a stack that a checkpoint resumes."""
         return sum(len(stack.configs) for stack in self.in_progress)

@@ -337,6 +337,8 @@ def status(sweep_dir: Path):
         f"estimated training left: {_duration(p.remaining_seconds)} of {_duration(p.estimated_seconds)} on one core "
         f"(about {_duration(p.remaining_seconds / cores)} on the {cores} cores here), by the cost model of `toydd reproduce --list`"
     )
+    if p.failed:
+        echo(f"not counted: the {len(p.failed)} failed run(s), {_duration(p.failed_seconds)} more on one core with --retry-failed")
 
 
 def _duration(seconds: float) -> str:
