@@ -36,7 +36,7 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # a set: numba takes n
 # The sparse passes index by example and by feature through np.uint64 (`for t in
 # range(U(t0), U(t1))`, `j = U(indices[e])`): numba wraps a negative signed index around, a test
 # and an add per array access that an unsigned one skips. The arithmetic is the same; the passes
-# take about a third fewer instructions (README, Performance).
+# take about a third fewer instructions (docs/performance.md, "Unsigned indices").
 U = np.uint64
 
 
@@ -426,7 +426,7 @@ def sparse_correction(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW,
                 z += W[k, j] * hT[k, t]
             row += x * x
             # selects, not a branch (whether z > 0 is a coin flip to the predictor): an inactive
-            # pair adds zeros, which changes no sum; about 8% faster (README, Performance)
+            # pair adds zeros, which changes no sum; about 8% faster (docs/performance.md)
             active = z > 0
             g = -c * x if active else zero
             row -= 2.0 * x * (z if active else zero)

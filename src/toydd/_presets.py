@@ -24,7 +24,7 @@ NONZERO_SECONDS = 9e-9
 # Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a nonzero, and the rest
 # (the walks, which cross ~sqrt(T) leaves per feature) growing as T^TREE_GROWTH between the two
 # paper-setting runs and as n^TREE_FEATURE_GROWTH between the two settings. A whole run's
-# average: early steps cost more (README), so runs much shorter than 50,000 steps cost more per
+# average: early steps cost more (docs/performance.md), so runs much shorter than 50,000 steps cost more per
 # step than this. Beyond TREE_LARGE_EXAMPLES the rest grows as T^TREE_LARGE_GROWTH instead: there the
 # examples' data leave the caches and the passes over them (the push-down's scattered writes, the
 # sparse correction) cost more per example; fitted to T = 500,000 mid-run: the state of the paper

@@ -645,7 +645,7 @@ def _leaf_push_down(units, levels, order, ws, dhT, j):
 def _push_down(units, order, ws, dhT):
     """dL/dh of every example from the tree part (`_node_totals`, then `_leaf_push_down` leaf by
     leaf), into dhT (m, T). On one thread: run leaf by leaf on two cores it was no faster (its
-    reads of group_dhs and scattered writes to dhT wait on memory; README, Performance)."""
+    reads of group_dhs and scattered writes to dhT wait on memory; docs/performance.md)."""
     levels = tree_levels(ws.hs.shape[1])
     _node_totals(units, levels, ws)
     for j in range(1 << levels):
