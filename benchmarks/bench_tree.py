@@ -1,6 +1,6 @@
 """The tree engine against the dense cpu engine, over whole training runs, in one process.
 
-    python benchmarks/bench_tree.py                       # the README's table (about an hour)
+    python benchmarks/bench_tree.py                       # the first table of docs/performance.md (about half an hour)
     python benchmarks/bench_tree.py --settings reduced    # one setting
     python benchmarks/bench_tree.py --steps 2000          # shorter runs, for a smoke test
     python benchmarks/bench_tree.py --settings reduced --sizes 10000 --hidden 3 4   # other m

@@ -150,7 +150,7 @@ def test_estimates_of_tree_runs_follow_the_measured_whole_runs():
     assert dense > 3 * _presets.run_seconds(paper)
     assert _presets.run_seconds(paper.replace(engine="tree")) == _presets.run_seconds(paper)
     assert _presets.run_seconds(paper.replace(dataset_size=500_000)) > _presets.run_seconds(paper)
-    # measured mid-run at T = 500,000: 89.7 ms a step on both cores (README), 179.4 ms of core-seconds
+    # measured mid-run at T = 500,000: 91.2 and 88.2 ms a step on both cores (docs/performance.md), 179.4 ms of core-seconds
     assert _presets.run_seconds(paper.replace(dataset_size=500_000)) == pytest.approx(50_000 * 0.1794, rel=0.1)
     assert _presets.run_seconds(paper.replace(n_hidden=3)) > _presets.run_seconds(paper)  # auto: dense at m = 3
     assert _presets.run_seconds(paper.replace(sparsity=0.99)) > 1.5 * _presets.run_seconds(paper)  # 10 times the nonzeros

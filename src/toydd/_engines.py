@@ -72,7 +72,7 @@ class Engine(Protocol):
 
 # Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs
 # were measured faster than the dense engine's (benchmarks/bench_tree.py on both cores of a 2-core
-# AMD EPYC, AVX2; the speedups are README "Performance"'s tables): at n = 10,000, S = 0.999 from
+# AMD EPYC, AVX2; the speedups are in docs/performance.md, the main ones in the README): at n = 10,000, S = 0.999 from
 # T = 200 (1.3x) on, at n = 1,000, S = 0.99 from T = 10,000 (1.4x; 1.0x at 5,000). The tree's
 # floor is the O(nonzeros) sparse passes and its walks grow with n more slowly than the dense
 # pass, so it pays more with more features and fewer nonzeros per pair: a run goes to the tree
