@@ -461,6 +461,29 @@ def test_dask_scheduler_and_workers_as_users_run_them_survive_a_killed_worker(tm
     pd.testing.assert_frame_equal(comparable(out), comparable(local_out), check_exact=True)
 
 
+def test_status_reads_a_sweep_whose_engine_this_machine_cannot_build(tmp_path, monkeypatch):
+    """A CUDA sweep's status read on a machine without a GPU (a login node): its checkpoint is
+    counted as it is found, not an error, since the engine that names it cannot be built here."""
+    from toydd import _train
+    from toydd._checkpoint import Checkpoint, TrainState
+    from toydd._config import ConfigError
+    from toydd._sweep import sweep_progress, write_plan
+
+    configs = [Config(dataset_size=t, steps=100, engine="torch", device="cuda") for t in (10, 20)]
+    write_plan(tmp_path, configs)
+    zeros = [np.zeros((1, 1)) for _ in range(7)]
+    state = TrainState(*zeros, next_step=np.array([40]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=30.0)
+    Checkpoint(tmp_path / "checkpoints" / "made-on-the-gpu-node.safetensors", "made-on-the-gpu-node", (configs[0].run_id(),)).save(state)
+
+    def no_gpu(config):
+        raise ConfigError('device = "cuda" but torch sees no CUDA device')
+
+    monkeypatch.setattr(_train, "get_engine", no_gpu)
+    progress = sweep_progress(tmp_path)
+    assert [s.configs for s in progress.in_progress] == [[configs[0]]] and progress.in_progress[0].step == 40
+    assert progress.not_started == 1
+
+
 def test_results_columns_do_not_depend_on_which_run_comes_first(tmp_path):
     from toydd._sweep import write_results
 

@@ -13,6 +13,8 @@ previous checkpoint or the new one, never half of one):
     nan_step    (K,) int64       step at which each model's loss stopped being finite, or -1
     last_loss   (K,) float64     latest loss of each model
     next_step   (K,) int64       steps each model has taken
+    tree_order  (K, T) int64     the tree engine's ordering of the examples ((K, 0) for the dense pass)
+    tree_stats  (K, N_STATS)     the tree engine's counts so far (`_tree.total_stats`)
 
 Its metadata entry "toydd_checkpoint" is JSON: the format, the stack's key (a hash of everything
 that determines the numbers: run ids in stack order, engine, device, history points, toydd
@@ -58,7 +60,7 @@ class TrainState:
     last_loss: np.ndarray
     next_step: np.ndarray
     tree_order: np.ndarray  # (K, T) the tree engine's ordering of the examples, (K, 0) for the dense pass
-    tree_stats: np.ndarray  # (K, N_STATS) the tree engine's counts (`_tree.tree_dense_pass`)
+    tree_stats: np.ndarray  # (K, N_STATS) the tree engine's counts (`_tree.total_stats`)
     seconds: float = 0.0  # training time spent so far, over every session
 
     def arrays(self) -> dict[str, np.ndarray]:

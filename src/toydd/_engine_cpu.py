@@ -127,7 +127,7 @@ def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_
     """`train_loop` for each of K models of `stack` (a ModelState with a leading K axis), one
     model per thread; lrs, weight_decays, nan_step, last_loss (K,)."""
     # bool(): a bare False would be typed Literal[bool](False) and compile a second train_loop
-    serial = bool(False)
+    within_step_parallel = bool(False)  # each model on one thread: its steps run serially
     for i in numba.prange(stack.W.shape[0]):
         if nan_step[i] >= 0:
             continue
@@ -136,7 +136,7 @@ def train_across_models(units, stack, data, recipe, lrs, weight_decays, history_
             stack.tree_order[i], stack.tree_stats[i],
         )  # fmt: skip
         nan_step[i], last_loss[i] = train_loop(
-            serial, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
+            within_step_parallel, units, model, data, recipe, lrs[i], weight_decays[i], history_steps, first_step, stop_step
         )
 
 
@@ -178,7 +178,7 @@ class CpuEngine:
         decays = np.asarray(job.weight_decays, np.float64)
         threads = numba.get_num_threads()
         split = threads > 1 and self.splits(cfg.examples_per_step)
-        # one model per thread when a model is small, or when its examples make a single tree
+        # one model per thread when a model is small, or when its examples are too few to split
         across = K > 1 and threads > 1 and (n * cfg.examples_per_step <= ACROSS_MODELS_MAX_PAIRS or not split)
         start = time.perf_counter() - state.seconds
         every_steps = checkpoint.every_steps if checkpoint is not None else 0
@@ -228,7 +228,8 @@ def segments(first: int, steps: int, align: int = 0, seconds: float = SEGMENT_SE
     """Yield ranges (a, b) covering [first, steps), each sized to take about `seconds` from the
     time the previous ones took (the first is one step), never crossing a multiple of `align`
     (when > 0). Python runs between ranges, never per step; where they fall does not change the
-    numbers. At T = 500,000 (0.4 s a step) a range is two steps, so a signal waits about a second."""
+    numbers. At T = 500,000 (about 0.1 to 0.2 s a tree step) a range is several steps, so a signal
+    waits about a second."""
     length = 1
     while first < steps:
         stop = min(steps, first + length)

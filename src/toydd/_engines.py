@@ -12,12 +12,15 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 
 from ._config import Config, ConfigError
 from ._data import SparseRows
+
+if TYPE_CHECKING:
+    from ._checkpoint import Checkpoint
 
 
 @dataclass
@@ -61,13 +64,13 @@ class StackOutcome:
 
 
 # Called now and then during training with (fraction of the work done, latest loss of each model (K,)).
-Progress = Callable[[int, np.ndarray], None]
+Progress = Callable[[float, np.ndarray], None]
 
 
 class Engine(Protocol):
     name: str
 
-    def train(self, job: StackJob, progress: Progress | None = None) -> StackOutcome: ...
+    def train(self, job: StackJob, progress: Progress | None = None, checkpoint: Checkpoint | None = None) -> StackOutcome: ...
 
 
 # Where "auto" takes the tree engine over the dense cpu engine: where its whole 50,000-step runs

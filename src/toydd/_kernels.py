@@ -1,7 +1,8 @@
 """Fused numba kernels: the exact loss and gradient of the tied ReLU model on CSR data.
 
 Notation (docs/science.md section 3): W (m, n), b (n,), x_t sparse, h_t = W x_t, z_ti = W_i . h_t + b_i,
-loss = scale * sum_t sum_i (x_ti - ReLU(z_ti))^2 with scale = 1/T (and 1/n for "mean").
+loss = scale * sum_t sum_i (x_ti - ReLU(z_ti))^2 with scale = Config.training_scale / T (1/n for
+"mean", times gradient_chunks).
 
 The gradient with respect to z splits exactly into a dense part c * ReLU(z) over all (feature,
 example) pairs and a sparse correction -c * x * 1[z > 0] on the nonzeros of x (c = 2 * scale).

@@ -208,12 +208,22 @@ def sweep_progress(out: Path) -> SweepProgress:
         if len(set(run_ids)) != len(run_ids) or not all(r in by_id and r not in settled and r not in fraction_left for r in run_ids):
             continue
         configs = [by_id[r] for r in run_ids]
-        if stack_checkpoint(configs, folder=checkpoint_folder(out)).path != path:
+        if _resumable_here(configs, out) not in (None, path):
             continue
         in_progress.append(StackProgress(configs, step, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
     return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
+
+
+def _resumable_here(configs: list[Config], out: Path) -> Path | None:
+    """The checkpoint a sweep here would resume the stack `configs` from; None where this machine
+    cannot say, since it cannot build their engine (a CUDA sweep read on a login node without a GPU
+    or torch): status then takes the stack's checkpoint as it finds it."""
+    try:
+        return stack_checkpoint(configs, folder=checkpoint_folder(out)).path
+    except ConfigError:
+        return None
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool) -> None:
@@ -304,7 +314,7 @@ def run_task(task: Task, out: str) -> list[Outcome]:
     or a stack that crashes, is recorded as failed rather than raised. The stack resumes from
     its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM or SIGUSR2 stops it
     at a checkpoint, and its runs come back as interrupted (not failed)."""
-    from ._train import stack_checkpoint, train_runs
+    from ._train import train_runs
 
     out = Path(out)
     outcomes, todo = [], []

@@ -332,7 +332,7 @@ def _settle_linear(units, v, c, ws, g, linear, n_linear):
     sum01 = moments[1 + M + one]
     sum11 = moments[1 + M + one * M + one]
     sums = ws.feature_moments
-    coef = ws.node_coef[g, v]  # zero: `_push_down` clears every node after reading it
+    coef = ws.node_coef[g, v]  # zero: `_node_totals` (in `_push_down`) clears every node after reading it
     a0 = 0.0
     a1 = 0.0
     B00 = 0.0
@@ -545,7 +545,7 @@ def _group_pass(units, c, g, ws):
 @numba.njit(cache=True, boundscheck=False)
 def _order_features(units, W, b, feature_order, bucket_start):
     """feature_order (n,) = the features sorted (stably, by counting) by the direction of their
-    first two units (sign of w and b when m = 1). A group of features is then a range of
+    first two units (the angle of (w, b) when m = 1). A group of features is then a range of
     directions: their planes cross the same nodes, so the lists a node hands down stay short.
     A function of W and b alone, so the order of the sums does not depend on the past."""
     M = len(units)
@@ -724,7 +724,8 @@ def _sparse_parallel(units, W, b, indptr, indices, values, bounds, hT, dhT, ws, 
 def tree_loss_grad(parallel, units, W, b, indptr, indices, values, rebuild, order, hT, dhT, gW, gb, ws, c):
     """The unscaled loss and its gradient (times c / 2) into gW (m, n), gb (n,), by tree.
     `rebuild` rebuilds the ordering order (T,) first. hT, dhT (m, T): scratch. `parallel` spreads
-    the sparse passes' example chunks and the feature groups over threads (one parallel loop per
+    the sparse passes' example chunks, the leaves' boxes and moments, a rebuild's splits and the
+    feature groups over threads (one parallel loop per
     function: numba may reorder parallel loops it sees together); the work and its order are the
     same either way."""
     bounds = sparse_chunk_bounds(hT.shape[1])

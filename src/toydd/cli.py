@@ -310,7 +310,7 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
             raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
         table = table[wanted]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
-        echo(table.to_string(index=False) if len(table) else "(no complete runs)")
+        echo(table.to_string(index=False))
 
 
 @main.command()
