@@ -541,6 +541,7 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert shown.returncode == 0, shown.stderr
     assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started" in shown.stdout
     assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
+    assert "2 min of training so far, about 4 min more at its pace so far" in shown.stdout  # 90 s for 50 steps, 150 to go
     assert progress.failed_seconds == pytest.approx(run_seconds(failed))
     assert f"not counted: the 1 failed run(s), {_duration(run_seconds(failed))} more on one core with --retry-failed" in shown.stdout
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*")}

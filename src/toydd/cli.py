@@ -331,6 +331,7 @@ def status(sweep_dir: Path):
         echo(
             f"  T = {'∞' if c.infinite_data else format(c.dataset_size, ',')}, m = {c.n_hidden}, data seed {c.data_seed} ({len(stack.configs)} run{'s' * (len(stack.configs) > 1)}): "
             f"step {stack.step:,} of {c.steps:,} ({stack.step / c.steps:.0%}), {stack.seconds / 60:.0f} min of training so far"
+            + (f", about {_duration(stack.seconds / stack.step * (c.steps - stack.step))} more at its pace so far" if stack.step else "")
         )
     cores = _executors.cores()
     echo(
