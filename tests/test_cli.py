@@ -90,9 +90,19 @@ def test_missing_optional_executor_is_one_line_naming_the_extra(tmp_path, missin
 
 
 def test_import_toydd_and_help_load_no_optional_executor():
-    script = "import sys, toydd, toydd.cli; print(sorted(m for m in ('submitit', 'distributed', 'torch') if m in sys.modules))"
+    script = (
+        "import sys, toydd, toydd.cli\n"
+        "for args in (['--help'], ['sweep', '--help'], ['reproduce', '--help']):\n"
+        "    try:\n"
+        "        toydd.cli.main(args)\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code in (0, None), stop.code\n"
+        "print(sorted(m for m in ('submitit', 'distributed', 'torch') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and "--executor" in done.stdout and "--preset" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
 
 def test_output_into_a_closed_pipe_stops_without_an_error():

@@ -180,6 +180,31 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(comparable(killed), comparable(clean), check_exact=True)
 
 
+def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_exactly(tmp_path):
+    """`kill -TERM` to a sweep's process group (driver and workers), as a scheduler or a user
+    stopping it does: exit 128 + 15 with one line saying how many runs stopped at a checkpoint, and
+    the same command again resumes them and ends with the uninterrupted sweep's numbers."""
+    sweep = write_sweep(tmp_path, steps=6000)  # the infinite-data runs take seconds: a stop lands mid-run
+    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
+    assert toydd("sweep", str(sweep), "--out", str(clean), "--quiet", "--workers", "1").returncode == 0
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(stopped), "--quiet", "--workers", "1", "--checkpoint-every", "500"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((stopped / "checkpoints").glob("*.safetensors")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    interrupted = [line for line in err.splitlines() if "interrupted by SIGTERM" in line]
+    assert len(interrupted) == 1 and "run the same command to resume" in interrupted[0], err
+    assert int(interrupted[0].split(": ")[2].split(" run(s)")[0]) >= 1, "a run was in flight and stopped at its checkpoint"
+    assert len(list((stopped / "runs").glob("[!.]*"))) < 7
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    pd.testing.assert_frame_equal(comparable(stopped), comparable(clean), check_exact=True)
+
+
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
     from distributed import Client, LocalCluster
 
@@ -496,6 +521,25 @@ def test_results_columns_do_not_depend_on_which_run_comes_first(tmp_path):
     two = pd.read_parquet(write_results(tmp_path / "two", [infinite, finite]))
     assert list(one.columns) == list(two.columns)
     assert list(one.columns[:2]) == ["run_id", "n_features"] and list(one.columns[-2:]) == ["cluster_count", "train_loss"]
+
+
+def test_results_prints_the_chosen_columns_all_of_them_or_names_an_unknown_one(tmp_path):
+    from click.testing import CliRunner
+
+    from toydd._sweep import write_results
+    from toydd.cli import main
+
+    rows = [{"run_id": r, **Config(dataset_size=t).to_dict(), "dataset_size": float(t), "train_loss": loss} for r, t, loss in (("a", 5, 0.25), ("b", 40, 0.5))]
+    write_results(tmp_path, rows)
+    runner = CliRunner()
+    chosen = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,train_loss", "--csv", str(tmp_path / "all.csv")])
+    assert chosen.exit_code == 0, chosen.output
+    assert chosen.stdout.split() == ["run_id", "train_loss", "a", "0.25", "b", "0.50"]
+    assert list(pd.read_csv(tmp_path / "all.csv").columns) == list(pd.read_parquet(tmp_path / "results.parquet").columns)  # the CSV has every column
+    everything = runner.invoke(main, ["results", str(tmp_path), "--columns", "all"])
+    assert everything.exit_code == 0 and "n_features" in everything.stdout.splitlines()[0]
+    unknown = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,nope"])
+    assert unknown.exit_code == 2 and unknown.stderr.strip().splitlines() == [f"error: --columns: no column 'nope' in {tmp_path / 'results.parquet'}"]
 
 
 def test_status_counts_runs_and_estimates_the_time_left_without_touching_anything(tmp_path):
