@@ -132,3 +132,20 @@ def test_corrupt_run_is_named(tmp_path):
     (out / "metrics.json").write_text("{}")
     done = toydd("show", str(out))
     assert done.returncode != 0 and "metrics.json" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_version_bare_command_and_a_half_given_reproduce():
+    """`toydd --version`; plain `toydd` prints the help and exits 0; `reproduce` without --out is
+    one line naming what it needs."""
+    from click.testing import CliRunner
+
+    import toydd
+    from toydd.cli import main
+
+    runner = CliRunner()
+    version = runner.invoke(main, ["--version"])
+    assert version.exit_code == 0 and toydd.__version__ in version.stdout
+    bare = runner.invoke(main, [])
+    assert bare.exit_code == 0 and "Usage:" in bare.stdout and "reproduce" in bare.stdout
+    half = runner.invoke(main, ["reproduce", "--preset", "quick"])
+    assert half.exit_code == 2 and half.stderr.strip().splitlines() == ["error: reproduce needs --preset NAME and --out DIR (or --list)"]

@@ -44,7 +44,11 @@ def test_every_preset_smoke_runs_and_reports(tmp_path, preset):
     assert done.returncode == 0, done.stderr[-2000:]
     page = (out / "report.html").read_text()
     assert page.count("<tr class=") >= 6 and "data:image/png;base64," in page
+    recorded = (out / "sweep.toml").read_text()  # the preset as run, its overrides listed on top
+    assert recorded.startswith(f"# toydd reproduce --preset {preset}, with these overrides") and "#   --set steps=30\n" in recorded
     figures = {p.name for p in (out / "figures").iterdir()}
+    if preset.startswith("discrepancy"):
+        assert {"fig10_discrepancy.png", "fig10_discrepancy.svg"} <= figures
     if preset in ("quick", "paper"):
         for claim in CLAIMS:
             assert claim in page

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._config import CHOICES, FIELD_HELP, Config, ConfigError, parse_dataset_size
 from ._executors import EXECUTORS
-from ._store import CorruptRun
+from ._store import CorruptRun, write_atomic
 
 USER_ERRORS = (ConfigError, CorruptRun)
 
@@ -375,7 +375,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     # same `toydd reproduce` command rather than `toydd sweep` on this file
     note = "".join(f"#   --set {item}\n" for item in overrides)
     header = f"# toydd reproduce --preset {preset}, with these overrides applied to every run:\n{note}\n" if note else ""
-    (out / "sweep.toml").write_text(header + _presets.preset_text(preset))
+    write_atomic(out / "sweep.toml", (header + _presets.preset_text(preset)).encode())  # whole or not at all
     status = _run_sweep_command(spec.configs(), out, opts)
     paths = draw_figures(out)
     report_path = write_report(out)
