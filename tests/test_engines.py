@@ -126,9 +126,14 @@ def test_history_records_weights_at_the_requested_steps(tiny):
     cfg = tiny.replace(steps=40, history_points=5)
     job = job_for(cfg)
     out = CpuEngine().train(job)
-    assert job.history_steps[0] == 0 and job.history_steps[-1] == 40
+    assert len(job.history_steps) >= 3 and job.history_steps[0] == 0 and job.history_steps[-1] == 40
     np.testing.assert_array_equal(out.history_W[0, 0], job.init_W[0])
     np.testing.assert_array_equal(out.history_W[0, -1], out.W[0])
+    # every slot in between: the weights of the same run stopped at that step
+    for slot, step in enumerate(job.history_steps[1:-1], start=1):
+        stopped = train_in_pieces(cfg, job.train_set, job.history_steps, [0, int(step)])
+        np.testing.assert_array_equal(out.history_W[0, slot], stopped.W)
+        np.testing.assert_array_equal(out.history_b[0, slot], stopped.b)
 
 
 def test_training_in_segments_equals_one_call(tiny):
