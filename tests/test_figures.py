@@ -102,6 +102,8 @@ def test_norms_figure_plots_frobenius_and_bias_norms():
     figure = fig.norms_figure(results, items_table())
     lines = {l.get_label(): l for l in figure.axes[1].get_lines()}
     np.testing.assert_allclose(lines["||W||_F"].get_ydata(), results.groupby("dataset_size")["W_norm"].mean().values)
+    np.testing.assert_allclose(lines["||b||"].get_ydata(), results.groupby("dataset_size")["b_norm"].mean().values)
+    assert not np.allclose(lines["||b||"].get_ydata(), lines["||W||_F"].get_ydata())  # two series, not one twice
 
 
 def test_heatmap_shows_the_mean_test_loss_of_each_cell():
