@@ -312,5 +312,9 @@ def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cl
     assert figure.axes[0].get_lines()[-1].get_xdata()[0] == pytest.approx(100.0)  # T(1 - S) = 1 at S = 0.99
     single, grouped = figure.axes[2].collections
     assert len(single.get_offsets()) == 3 and len(grouped.get_offsets()) == 4
+    np.testing.assert_array_equal(grouped.get_array(), [0, 1, 0, 1])  # each example coloured by its cluster
+    np.testing.assert_allclose(figure.axes[1].get_lines()[0].get_ydata(), [0, 20])  # cluster counts
+    size_line = next(line for ax in figure.axes if ax is not figure.axes[1] for line in ax.get_lines() if line.get_label() == "mean cluster size")
+    np.testing.assert_allclose(size_line.get_ydata(), [np.nan, 3.0])
     no_panel = fig.clusters_figure(branch, None, None, seen_from=1.0)
     assert not no_panel.axes[2].axison
