@@ -163,13 +163,16 @@ def test_trained_states_equal_dense_kernels(trained):
 
 @pytest.mark.parametrize("m", [2, 3])  # the loops the engine tests compile; the tree pass at m = 1 and 5: above
 def test_float64_trajectory_equals_cpu_engine(m):
-    base = Config(n_features=120, sparsity=0.95, n_hidden=m, dataset_size=600, steps=300, test_size=200, history_points=3, dtype="float64")
+    base = Config(n_features=120, sparsity=0.95, n_hidden=m, dataset_size=600, steps=300, test_size=200, history_points=6, dtype="float64")
     dense = toydd.train(base.replace(engine="cpu"))
     by_tree = toydd.train(base.replace(engine="tree"))
     assert by_tree.engine == "tree"
     np.testing.assert_allclose(by_tree.W, dense.W, rtol=0, atol=1e-10)
     np.testing.assert_allclose(by_tree.b, dense.b, rtol=0, atol=1e-10)
     assert abs(by_tree.metrics["train_loss"] - dense.metrics["train_loss"]) < 1e-10
+    # along the way too: every recorded step's training loss
+    assert len(dense.history["step"]) >= 4 and np.array_equal(by_tree.history["step"], dense.history["step"])
+    np.testing.assert_allclose(by_tree.history["train_loss"], dense.history["train_loss"], rtol=1e-10, atol=0)
     shares = by_tree.metrics
     assert 0 < shares["tree_dense_share"] < 1 and 0 < shares["tree_visit_share"] < 1
 
