@@ -1648,7 +1648,7 @@ def discrepancy_figure(results: pd.DataFrame):
 # --- the report --------------------------------------------------------------------------------
 
 
-def report(out: str | Path, sweep_text: str | None = None) -> Path:
+def report(out: str | Path) -> Path:
     """Write DIR/report.html from the stored results and figures (drawing figures if missing)."""
     out = Path(out)
     results = read_results(out)
@@ -1661,8 +1661,7 @@ def report(out: str | Path, sweep_text: str | None = None) -> Path:
         else:
             views = claim_views(out, results)
         claims = check_claims(results, views.items)
-    if sweep_text is None and (out / "sweep.toml").is_file():
-        sweep_text = (out / "sweep.toml").read_text()
+    sweep_text = (out / "sweep.toml").read_text() if (out / "sweep.toml").is_file() else None
     cost = {"runs": len(results)}
     if len(results):
         cost["wall time of training (sum over runs)"] = f"{results['wall_seconds'].sum() / 60:.1f} min"
