@@ -59,7 +59,7 @@ def test_train_killed_mid_way_resumes_to_the_same_weights(tmp_path):
 
 def test_sigterm_writes_a_checkpoint_and_stops_within_seconds(tmp_path):
     """`toydd train` stopped by SIGTERM. That resuming from such a checkpoint is exact is tested
-    through the API below and, for the command, by test_sweep's SIGTERM test."""
+    through the API below, and for `toydd sweep` stopped by SIGTERM by test_sweep."""
     out = tmp_path / "run"
     args = train_command(out)
     args[args.index("--checkpoint-every") + 1] = "0"  # only time-based: the signal must write it

@@ -135,7 +135,7 @@ def test_estimates_count_steps_pairs_and_nonzeros():
     # beyond WIDE_UNITS the feature-inner loop's factor, measured 8.4 and 9.6 at m = 10, 12 when they took it
     assert _presets.hidden_factor(13) == pytest.approx(0.8 * 13) and _presets.hidden_factor(13) > _presets.hidden_factor(12)
     assert _presets.hidden_factor(1) == _presets.hidden_factor(2) == 1.0
-    # measured here: about 0.93 ms a step on one free core (`_presets`' constants); the model must land near it
+    # measured by an earlier session: about 0.93 ms a step on one free core; the model must land near it
     assert 0.6e-3 < _presets.run_seconds(base) / 1_000 < 1.3e-3
 
 

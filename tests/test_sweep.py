@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -192,14 +193,14 @@ def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_ex
     command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(stopped), "--quiet", "--workers", "1", "--checkpoint-every", "500"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list((stopped / "checkpoints").glob("*.safetensors")):
+    while time.time() < deadline and proc.poll() is None and not list((stopped / "checkpoints").glob("*.safetensors")):
         time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before its first checkpoint"
     os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
-    interrupted = [line for line in err.splitlines() if "interrupted by SIGTERM" in line]
-    assert len(interrupted) == 1 and "run the same command to resume" in interrupted[0], err
-    assert int(interrupted[0].split(": ")[2].split(" run(s)")[0]) >= 1, "a run was in flight and stopped at its checkpoint"
+    interrupted = re.findall(r"interrupted by SIGTERM: (\d+) run\(s\) stopped at a checkpoint; run the same command to resume", err)
+    assert len(interrupted) == 1 and int(interrupted[0]) >= 1, err  # a run was in flight and stopped at its checkpoint
     assert len(list((stopped / "runs").glob("[!.]*"))) < 7
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
@@ -488,27 +489,32 @@ def test_dask_scheduler_and_workers_as_users_run_them_survive_a_killed_worker(tm
     pd.testing.assert_frame_equal(comparable(out), comparable(local_out), check_exact=True)
 
 
-def test_status_reads_a_sweep_whose_engine_this_machine_cannot_build(tmp_path, monkeypatch):
-    """A CUDA sweep's status read on a machine without a GPU (a login node): its checkpoint is
-    counted as it is found, not an error, since the engine that names it cannot be built here."""
-    from toydd import _train
+def test_status_counts_a_checkpoint_written_by_another_engine_and_its_models_one_after_another(tmp_path):
+    """A GPU sweep's status read on a login node: its torch-on-CUDA checkpoint counts, though
+    this machine would train the same configs on its cpu (status need not run where training
+    does); a checkpoint of another toydd does not. The torch engine trains a stack's models one
+    after another: the pace comes from the steps of all of them (one done, one at 50)."""
+    from click.testing import CliRunner
+
     from toydd._checkpoint import Checkpoint, TrainState
-    from toydd._config import ConfigError
     from toydd._sweep import sweep_progress, write_plan
+    from toydd._train import checkpoint_key
+    from toydd.cli import main
 
-    configs = [Config(dataset_size=t, steps=100, engine="torch", device="cuda") for t in (10, 20)]
+    configs = [Config(dataset_size=10, steps=200, data_seed=seed) for seed in (0, 1)]  # engine and device "auto"
     write_plan(tmp_path, configs)
-    zeros = [np.zeros((1, 1)) for _ in range(7)]
-    state = TrainState(*zeros, next_step=np.array([40]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=30.0)
-    Checkpoint(tmp_path / "checkpoints" / "made-on-the-gpu-node.safetensors", "made-on-the-gpu-node", (configs[0].run_id(),)).save(state)
-
-    def no_gpu(config):
-        raise ConfigError('device = "cuda" but torch sees no CUDA device')
-
-    monkeypatch.setattr(_train, "get_engine", no_gpu)
+    zeros = [np.zeros((2, 1)) for _ in range(7)]
+    state = TrainState(*zeros, next_step=np.array([200, 50]), tree_order=np.zeros((2, 0), np.int64), tree_stats=np.zeros((2, 5), np.int64), seconds=500.0)
+    key = checkpoint_key(configs, "torch", "cuda")
+    Checkpoint(tmp_path / "checkpoints" / f"{key}.safetensors", key, tuple(c.run_id() for c in configs)).save(state)
+    Checkpoint(tmp_path / "checkpoints" / "0-another-toydd.safetensors", "0-another-toydd", (configs[1].run_id(),)).save(state)
     progress = sweep_progress(tmp_path)
-    assert [s.configs for s in progress.in_progress] == [[configs[0]]] and progress.in_progress[0].step == 40
-    assert progress.not_started == 1
+    assert [s.configs for s in progress.in_progress] == [configs] and progress.not_started == 0
+    stack = progress.in_progress[0]
+    assert stack.step == 50 and stack.steps_done == 250 and stack.seconds_left == pytest.approx(500 / 250 * 150)
+    shown = CliRunner().invoke(main, ["status", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "step 50 of 200 (25%), 8 min of training so far, about 5 min more at its pace so far" in shown.stdout
 
 
 def test_results_columns_do_not_depend_on_which_run_comes_first(tmp_path):
@@ -572,7 +578,7 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
 
     def state(step):
         zeros = [np.zeros((1, 1)) for _ in range(7)]
-        return TrainState(*zeros, next_step=np.array([step]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=90.0)
+        return TrainState(*zeros, next_step=np.array([step]), tree_order=np.zeros((1, 0), np.int64), tree_stats=np.zeros((1, 5), np.int64), seconds=100.0)
 
     stack_checkpoint([stopped], folder=out / "checkpoints").save(state(50))
     Checkpoint(out / "checkpoints" / "000000-older-toydd.safetensors", "older", (stopped.run_id(),)).save(state(160))
@@ -587,9 +593,9 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert shown.returncode == 0, shown.stderr
     assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started" in shown.stdout
     assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
-    assert "2 min of training so far, about 4 min more at its pace so far" in shown.stdout  # 90 s for 50 steps, 150 to go
+    assert "2 min of training so far, about 5 min more at its pace so far" in shown.stdout  # 100 s for 50 steps, 150 to go
     assert progress.failed_seconds == pytest.approx(run_seconds(failed))
-    assert f"not counted: the 1 failed run(s), {_duration(run_seconds(failed))} more on one core with --retry-failed" in shown.stdout
+    assert f"not counted: the 1 failed run(s), up to {_duration(run_seconds(failed))} more on one core with --retry-failed" in shown.stdout
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     (out / "plan.json").write_text("{")
     broken = toydd("status", str(out))

@@ -155,16 +155,18 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def stored_progress(folder: Path) -> dict[Path, tuple[tuple[str, ...], int, float]]:
-    """Path -> (run ids in stack order, the step the stack resumes at (its slowest model's),
-    seconds of training so far) of every readable checkpoint in `folder`. Reads the headers and
-    one small array."""
+def stored_progress(folder: Path) -> dict[Path, tuple[tuple[str, ...], int, int, float]]:
+    """Path -> (run ids in stack order, the step the stack resumes at (its slowest model's), the
+    steps its models have taken in all (the torch engine trains them one after another), seconds
+    of training so far) of every readable checkpoint in `folder`. Reads the headers and one small
+    array."""
     progress = {}
     for path in sorted(Path(folder).glob("[!.]*.safetensors")):
         try:
             with safe_open(str(path), framework="np") as f:
                 meta = json.loads(f.metadata()[_METADATA])
-                progress[path] = (tuple(meta["run_ids"]), int(f.get_tensor("next_step").min()), float(meta.get("seconds", 0.0)))
+                next_step = f.get_tensor("next_step")
+                progress[path] = (tuple(meta["run_ids"]), int(next_step.min()), int(next_step.sum()), float(meta.get("seconds", 0.0)))
         except Exception:  # unreadable: its task reports it in one line when it tries to resume
             continue
     return progress
@@ -172,7 +174,7 @@ def stored_progress(folder: Path) -> dict[Path, tuple[tuple[str, ...], int, floa
 
 def stored_stacks(folder: Path) -> dict[Path, tuple[str, ...]]:
     """Path -> run ids (in stack order) of every readable checkpoint in `folder`."""
-    return {path: run_ids for path, (run_ids, _, _) in stored_progress(folder).items()}
+    return {path: run_ids for path, (run_ids, *_) in stored_progress(folder).items()}
 
 
 # --- stop signals -------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stack
 from ._config import Config, ConfigError
 from ._presets import run_seconds
 from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
-from ._train import engine_identity, stack_checkpoint, stack_key
+from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
@@ -156,11 +156,19 @@ def read_plan(out: Path) -> tuple[list[Config], str]:
 
 @dataclass
 class StackProgress:
-    """A stack that a checkpoint resumes: its runs, the step it resumes at, its training so far."""
+    """A stack that a checkpoint resumes: its runs, the step it resumes at, the steps its models
+    have taken in all, its training so far."""
 
     configs: list[Config]
     step: int
+    steps_done: int
     seconds: float
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Training left at the stack's pace so far (seconds per model step), None before a step."""
+        total = sum(c.steps for c in self.configs)
+        return self.seconds / self.steps_done * (total - self.steps_done) if self.steps_done else None
 
 
 @dataclass
@@ -175,8 +183,8 @@ class SweepProgress:
 
     @property
     def failed_seconds(self) -> float:
-        """Core-seconds of the failed runs: not in `remaining_seconds` (a sweep skips them), but
-        what `--retry-failed` would add."""
+        """Core-seconds of the failed runs: not in `remaining_seconds` (a sweep skips them); at
+        most what `--retry-failed` would add (a failed stack's checkpoint, if any, is resumed)."""
         return sum(map(run_seconds, self.failed))
 
     @property
@@ -201,29 +209,20 @@ def sweep_progress(out: Path) -> SweepProgress:
     failed = [c for c in planned if c.run_id() not in done and failure_file(out, c.run_id()).exists()]
     settled = done | {c.run_id() for c in failed}
     in_progress, fraction_left = [], {}
-    for path, (run_ids, step, seconds) in stored_progress(checkpoint_folder(out)).items():
-        # only what the next sweep resumes (`_resumed_tasks`, then the key): every run of the
-        # stack still to train, none claimed by another checkpoint, and this toydd, engine and
-        # device; the rest (another version's, a stack partly complete) start again from step 0
+    for path, (run_ids, step, steps_done, seconds) in stored_progress(checkpoint_folder(out)).items():
+        # only what a sweep resumes (`_resumed_tasks`, then the key): every run of the stack
+        # still to train, none claimed by another checkpoint, and this toydd; the rest (another
+        # version's, a stack partly complete) start again from step 0. Any engine and device: the
+        # machine reading the status need not be the one that trains (a GPU sweep's login node)
         if len(set(run_ids)) != len(run_ids) or not all(r in by_id and r not in settled and r not in fraction_left for r in run_ids):
             continue
         configs = [by_id[r] for r in run_ids]
-        if _resumable_here(configs, out) not in (None, path):
+        if path.stem not in {checkpoint_key(configs, engine, device) for engine, device in ENGINE_IDENTITIES}:
             continue
-        in_progress.append(StackProgress(configs, step, seconds))
+        in_progress.append(StackProgress(configs, step, steps_done, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
     return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
-
-
-def _resumable_here(configs: list[Config], out: Path) -> Path | None:
-    """The checkpoint a sweep here would resume the stack `configs` from; None where this machine
-    cannot say, since it cannot build their engine (a CUDA sweep read on a login node without a GPU
-    or torch): status then takes the stack's checkpoint as it finds it."""
-    try:
-        return stack_checkpoint(configs, folder=checkpoint_folder(out)).path
-    except ConfigError:
-        return None
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool) -> None:

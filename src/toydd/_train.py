@@ -131,15 +131,24 @@ def stack_checkpoint(configs: list[Config], path: Path | None = None, folder: Pa
     seeds, restarts, dtype), the engine and device that will train them, the history points and
     the toydd version. A checkpoint never resumes a different job.
     """
+    key = checkpoint_key(configs, *engine_identity(configs[0]))
+    where = Path(path) if path is not None else Path(folder) / f"{key}.safetensors"
+    return Checkpoint(where, key, tuple(c.run_id() for c in configs), every_seconds, every_steps)
+
+
+# Every (engine, device) that `engine_identity` can answer, on some machine.
+ENGINE_IDENTITIES = (("cpu", "cpu"), ("tree", "cpu"), ("torch", "cpu"), ("torch", "cuda"))
+
+
+def checkpoint_key(configs: list[Config], engine: str, device: str) -> str:
+    """The key of the stack `configs` trained by `engine` on `device` with this toydd (see
+    `stack_checkpoint`)."""
     from . import __version__
 
-    engine, device = engine_identity(configs[0])
     identity = {
         "run_ids": [c.run_id() for c in configs], "engine": engine, "device": device, "history_points": configs[0].history_points, "toydd_version": __version__,
     }  # fmt: skip
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
-    where = Path(path) if path is not None else Path(folder) / f"{key}.safetensors"
-    return Checkpoint(where, key, tuple(identity["run_ids"]), every_seconds, every_steps)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def init_weights(config: Config, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:

@@ -331,7 +331,7 @@ def status(sweep_dir: Path):
         echo(
             f"  T = {'∞' if c.infinite_data else format(c.dataset_size, ',')}, m = {c.n_hidden}, data seed {c.data_seed} ({len(stack.configs)} run{'s' * (len(stack.configs) > 1)}): "
             f"step {stack.step:,} of {c.steps:,} ({stack.step / c.steps:.0%}), {stack.seconds / 60:.0f} min of training so far"
-            + (f", about {_duration(stack.seconds / stack.step * (c.steps - stack.step))} more at its pace so far" if stack.step else "")
+            + (f", about {_duration(stack.seconds_left)} more at its pace so far" if stack.seconds_left is not None else "")
         )
     cores = _executors.cores()
     echo(
@@ -339,7 +339,7 @@ def status(sweep_dir: Path):
         f"(about {_duration(p.remaining_seconds / cores)} on the {cores} cores here), by the cost model of `toydd reproduce --list`"
     )
     if p.failed:
-        echo(f"not counted: the {len(p.failed)} failed run(s), {_duration(p.failed_seconds)} more on one core with --retry-failed")
+        echo(f"not counted: the {len(p.failed)} failed run(s), up to {_duration(p.failed_seconds)} more on one core with --retry-failed")
 
 
 def _duration(seconds: float) -> str:
