@@ -185,12 +185,12 @@ def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_ex
     """`kill -TERM` to a sweep's process group (driver and workers), as a scheduler or a user
     stopping it does: exit 128 + 15 with one line saying how many runs stopped at a checkpoint, and
     the same command again resumes them and ends with the uninterrupted sweep's numbers."""
-    sweep = write_sweep(tmp_path, steps=6000)  # the infinite-data runs take seconds: a stop lands mid-run
+    sweep = write_sweep(tmp_path, steps=3000)  # the infinite-data runs take a second or two: a stop lands mid-run
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
     reference = toydd("sweep", str(sweep), "--out", str(clean), "--workers", "1")  # with its progress bar
     assert reference.returncode == 0, reference.stderr
     assert "100%" in reference.stderr and "runs done 7, failed 0, remaining 0" in reference.stderr
-    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(stopped), "--quiet", "--workers", "1", "--checkpoint-every", "500"]
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(stopped), "--quiet", "--workers", "1", "--checkpoint-every", "200"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((stopped / "checkpoints").glob("*.safetensors")):
