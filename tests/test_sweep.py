@@ -286,6 +286,21 @@ def test_leftovers_of_dead_writers_are_removed_and_live_ones_kept(tmp_path):
     assert not dead.exists() and not undead.exists() and live.exists() and other.exists()
 
 
+def test_a_sweep_removes_its_own_files_scratch_left_by_a_kill(tmp_path):
+    """A kill while `reproduce` wrote sweep.toml, or a sweep results.parquet, leaves a hidden
+    scratch file in DIR; the next sweep on DIR removes it."""
+    import socket
+
+    from toydd._sweep import survey
+
+    host = socket.gethostname()
+    left = [tmp_path / f".sweep.toml.tmp-{host}-999999999-0000aaaa.toml", tmp_path / f".results.parquet.tmp-{host}-999999999-0000bbbb.parquet"]
+    for path in left:
+        path.write_text("half")
+    survey(tmp_path, [], retry_failed=False)
+    assert not any(path.exists() for path in left)
+
+
 @pytest.mark.parametrize("args,message", [(["--workers", "-1"], "--workers"), (["--threads", "-2"], "--threads")])
 def test_bad_executor_options_are_one_line(tmp_path, args, message):
     done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(tmp_path / "out"), *args)

@@ -103,7 +103,10 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
 
     Incomplete or corrupt run directories are removed here, so they are trained again, and so are
     the checkpoints of stacks whose runs are all complete (a kill between saving and removing).
+    Scratch files of killed writers go too: of runs, checkpoints, and DIR's own files (plan.json,
+    results.parquet, sweep.toml).
     """
+    remove_leftovers(out)
     remove_leftovers(out / "runs")
     remove_leftovers(checkpoint_folder(out))
     status = Status([], [], [], [])
