@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _clusters, _data, _repeats
 from ._checkpoint import CHECKPOINT_SECONDS, Checkpoint
-from ._config import REGULAR_LOSS_TOLERANCE, Config, ConfigError
+from ._config import CHOICES, REGULAR_LOSS_TOLERANCE, Config, ConfigError
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
 from ._kernels import SCHEDULE_CODES, lr_at
 from ._metrics import Measurements, example_losses, hidden_vectors, history_row, measure, polygon_irregularity
@@ -136,8 +136,9 @@ def stack_checkpoint(configs: list[Config], path: Path | None = None, folder: Pa
     return Checkpoint(where, key, tuple(c.run_id() for c in configs), every_seconds, every_steps)
 
 
-# Every (engine, device) that `engine_identity` can answer, on some machine.
-ENGINE_IDENTITIES = (("cpu", "cpu"), ("tree", "cpu"), ("torch", "cpu"), ("torch", "cuda"))
+# Every (engine, device) that `engine_identity` could answer on some machine: the config's named
+# choices, "auto" resolved (a pair no engine writes, like tree on cuda, only never matches).
+ENGINE_IDENTITIES = tuple((engine, device) for engine in CHOICES["engine"] if engine != "auto" for device in CHOICES["device"] if device != "auto")
 
 
 def checkpoint_key(configs: list[Config], engine: str, device: str) -> str:
