@@ -38,6 +38,19 @@ def wait_for(path: Path, proc: subprocess.Popen) -> None:
     assert path.exists() and proc.poll() is None, "the run should still be training after its first checkpoint"
 
 
+def wait_for_handler(proc: subprocess.Popen, signum: int) -> None:
+    """Until the process catches `signum` (its bit in SigCgt of /proc/PID/status): a fixed sleep
+    would signal a slow machine's process before StopSignals is set, and kill it."""
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught >> (signum - 1) & 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the process never caught signal {signum}")
+
+
 def test_train_killed_mid_way_resumes_to_the_same_weights(tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     assert subprocess.run(train_command(clean), capture_output=True, timeout=300).returncode == 0
@@ -65,7 +78,8 @@ def test_sigterm_writes_a_checkpoint_and_stops_within_seconds(tmp_path):
     args[args.index("--checkpoint-every") + 1] = "0"  # only time-based: the signal must write it
     args[args.index("--steps") + 1] = "300000"
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)  # compiled, training
+    wait_for_handler(proc, signal.SIGTERM)
+    time.sleep(1)  # into training: the signal must interrupt the compiled loop, not only its start
     proc.send_signal(signal.SIGTERM)
     started = time.time()
     _, err = proc.communicate(timeout=60)
