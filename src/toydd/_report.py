@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from . import _clusters, _figures, _presets
 from ._config import _TYPES as CONFIG_TYPES
@@ -67,8 +68,13 @@ ZERO_OUTPUT_LOSS = 1.0
 # Large-T test loss is "just below 1": above this floor. The paper's is 0.9985 and the best
 # constant output's 0.9924 on the reduced setting (section 9); the floor rejects only broken runs.
 LARGE_T_LOSS_FLOOR = 0.8
-# The bump counts when its height exceeds this many standard errors of the noisiest T's mean
-# test loss (about 95% one-sided); so does a heatmap cell's rise over its neighbour's.
+# A rise or fall of test loss counts when a one-sided Welch t-test of log test loss over the runs'
+# seeds (`one_sided_p`) gives p below this, Bonferroni-corrected for every comparison the claim could have picked (the bump's
+# candidate peaks and left minima, the heatmap's neighbouring cells): about the 2 standard errors
+# of one comparison, held for the whole family, so that seed noise alone confirms a claim at most
+# 2.5% of the time however many cells a sweep has.
+SIGNIFICANCE = 0.025
+# "No bump" at the strongest decay: the height's upper bound, height + this many standard errors.
 BUMP_STANDARD_ERRORS = 2.0
 # Generalization starts once each feature is seen "about 10 times" (section 7): T(1 - S) within a
 # factor of about 3 of 10. The paper (T near 5,000: 5) and the replication (T near 20,000: 20) both
@@ -77,9 +83,12 @@ SIGHTINGS_RANGE = (3.0, 30.0)
 # A rise in mean test loss that counts as hurting: the paper's own rise from T = 1k to 2k is 0.014
 # (section 9), about 30 times its +-0.0005 reading precision.
 HURT_MIN_RISE = 0.01
-# A trend of the bump with weight decay or steps (section 6, figure 5) needs a Spearman rank
-# correlation beyond this: with 4 values, at least 5 of the 6 pairs in the stated order.
-TREND_MIN_CORRELATION = 0.5
+# A trend of the bump with weight decay or steps (section 6, figure 5): at least this share of
+# the pairs of values swept have their bump heights in the stated order (Kendall's concordance),
+# over at least TREND_MIN_VALUES values: 3 of 3 pairs with 3 values, 5 of 6 with 4, 8 of 10 with
+# 5. Two values would make any difference, noise included, a trend.
+TREND_MIN_PAIR_SHARE = 0.8
+TREND_MIN_VALUES = 3
 # The appendix's strongest weight decay, which removes the bump (section 6, figure 5), and the
 # largest bump height that counts as none: judgment, 2% of the zero-output loss, far below the
 # reduced setting's middle-regime bumps of tens (section 9).
@@ -697,16 +706,16 @@ def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
 
 
 def bump(series: pd.DataFrame) -> Claim:
-    """The test-loss bump (see `bump_height`) is positive and above BUMP_STANDARD_ERRORS times
-    the seed noise."""
+    """The test loss rises to a peak and falls again (`bump_height`), both steps significant
+    (`SIGNIFICANCE`, Bonferroni over the candidate peaks and left minima)."""
     claim = "Test loss has a bump in the middle regime"
     found = bump_height(series)
     if found is None:
-        return Claim(claim, "needs at least 3 finite T", NOT_MEASURED)
-    height, peak_t, peak, end_t, end, noise = found
-    evidence = f"mean test loss peaks at {peak:.4f} (T = {_figures.t_label(peak_t)}) between the regimes, against {end:.4f} at T = {_figures.t_label(end_t)}; seed noise ±{noise:.4f}"
-    present = Claim(claim, evidence, _verdict(height > BUMP_STANDARD_ERRORS * noise and height > 0))
-    return _bump_beside_paper(present, series, height, peak_t, end_t)
+        return Claim(claim, "needs at least 3 finite T with 2 or more runs each (seed noise)", NOT_MEASURED)
+    if found.peak_t is None:
+        return Claim(claim, f"no T between the first minimum (T = {_figures.t_label(found.left_t)}) and the largest T", NOT_MEASURED)
+    present = Claim(claim, found.evidence(), _verdict(found.significant))
+    return _bump_beside_paper(present, series, found.peak - found.end, found.peak_t, found.end_t)
 
 
 def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t: float, end_t: float) -> Claim:
@@ -810,85 +819,161 @@ def _monotone(sequence: list[str]) -> bool:
     return all(b >= a for a, b in zip(values, values[1:]))
 
 
-def bump_height(runs: pd.DataFrame):
-    """(height, peak T, peak loss, last finite T, its loss, noise) of the test-loss bump: the
-    largest mean test loss past the smallest T's, against the largest finite T. None if < 3 sizes."""
-    loss = runs.groupby("dataset_size")["test_loss"].agg(["mean", "std", "count"])
-    finite = loss[np.isfinite(loss.index)].sort_index()
+def loss_cells(runs: pd.DataFrame, keys) -> pd.DataFrame:
+    """Per group of `keys`: the mean test loss and its standard error over the runs (`mean`,
+    `sem`), their count, and the mean and std of log test loss (`log_mean`, `log_std`), which
+    `one_sided_p` tests: in the middle regime the seeds' losses differ by factors (tens against
+    hundreds), a spread far from normal, and nearly normal in log; near 1 log is linear."""
+    frame = runs.assign(log_loss=np.log(np.maximum(runs["test_loss"], np.finfo(float).tiny)))
+    return frame.groupby(keys).agg(
+        mean=("test_loss", "mean"), sem=("test_loss", "sem"), count=("test_loss", "count"),
+        log_mean=("log_loss", "mean"), log_std=("log_loss", "std"),
+    )  # fmt: skip
+
+
+def one_sided_p(high: pd.Series, low: pd.Series) -> float:
+    """p of a one-sided Welch t-test that cell `high` has the larger log test loss, each a row of
+    `loss_cells` with 2 or more runs."""
+    test = scipy.stats.ttest_ind_from_stats(
+        high["log_mean"], high["log_std"], high["count"], low["log_mean"], low["log_std"], low["count"], equal_var=False, alternative="greater"
+    )  # fmt: skip
+    return float(test.pvalue) if np.isfinite(test.pvalue) else float(high["log_mean"] <= low["log_mean"])  # no spread: exact
+
+
+@dataclass(frozen=True)
+class Bump:
+    """A rise of mean test loss from `left` (the lowest at or after the first minimum, before the
+    peak) to `peak` and a fall from it to `end` (the largest finite T); height the smaller step;
+    p the larger of the two steps' one-sided p-values times `comparisons` (Bonferroni)."""
+
+    left_t: float
+    left: float
+    peak_t: float | None
+    peak: float
+    end_t: float
+    end: float
+    height: float
+    standard_error: float  # of the smaller step
+    p: float
+    comparisons: int
+
+    @property
+    def significant(self) -> bool:
+        return self.height > 0 and self.p < SIGNIFICANCE
+
+    def evidence(self) -> str:
+        t = _figures.t_label
+        return (f"mean test loss rises from {self.left:.4g} (T = {t(self.left_t)}) to {self.peak:.4g} (T = {t(self.peak_t)}) and falls to "
+                f"{self.end:.4g} at T = {t(self.end_t)}: the smaller step {self.height:+.4g} ± {self.standard_error:.2g}; "
+                f"both steps one-sided Welch p × {self.comparisons} comparisons = {min(self.p, 1.0):.2g} (needs < {SIGNIFICANCE:g})")  # fmt: skip
+
+
+def bump_height(runs: pd.DataFrame) -> Bump | None:
+    """The largest test-loss bump over the finite T with 2 or more runs (seed noise), or None if
+    fewer than 3 such T. The peak lies strictly between the first minimum (the lowest mean among
+    the first half of the T: the memorization regime's own noise above 1 is not the bump) and
+    the largest T; peak_t None when no T lies there."""
+    loss = loss_cells(runs, "dataset_size")
+    finite = loss[np.isfinite(loss.index) & (loss["count"] >= 2)].sort_index()
     if len(finite) < 3:
         return None
-    # the memorization regime's own noise above 1 is not the bump: look past the first minimum
-    start = int(np.argmin(finite["mean"].values[: max(2, len(finite) // 2)]))
-    middle = finite.iloc[start:-1]
-    if not len(middle):
-        return None
-    peak_t = middle["mean"].idxmax()
-    end_t = finite.index[-1]
-    noise = float(np.nanmax((finite["std"] / np.sqrt(finite["count"])).fillna(0).values))
-    return float(middle["mean"].max() - finite["mean"].iloc[-1]), peak_t, float(middle["mean"].max()), end_t, float(finite["mean"].iloc[-1]), noise
+    means, sizes = finite["mean"].values, finite.index.values
+    start = int(np.argmin(means[: max(2, len(finite) // 2)]))
+    end = finite.iloc[-1]
+    best = None
+    for p in range(start + 1, len(finite) - 1):
+        a = start + int(np.argmin(means[start:p]))
+        height = min(means[p] - means[a], means[p] - end["mean"])
+        if best is None or height > best[0]:
+            best = (height, a, p)
+    if best is None:
+        return Bump(sizes[start], means[start], None, np.nan, sizes[-1], end["mean"], np.nan, np.nan, 1.0, 0)
+    height, a, p = best
+    comparisons = sum(q - start for q in range(start + 1, len(finite) - 1))  # every (left minimum, peak) pair
+    left, peak = finite.iloc[a], finite.iloc[p]
+    steps = [(peak["mean"] - left["mean"], left), (peak["mean"] - end["mean"], end)]
+    smaller = min(steps, key=lambda step: step[0])[1]
+    error = float(np.hypot(peak["sem"], smaller["sem"]))
+    p_value = max(one_sided_p(peak, left), one_sided_p(peak, end)) * comparisons
+    return Bump(sizes[a], left["mean"], sizes[p], peak["mean"], sizes[-1], end["mean"], float(height), error, p_value, comparisons)
 
 
 # --- claims of the (T, m) heatmap and the appendix ---------------------------------------------
 
 
-def _loss_tables(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """Mean test loss and its standard error over a cell's runs (0 for a cell of one run), both by
-    (m rows, T columns), or None unless both m and T vary."""
-    if results["n_hidden"].nunique() < 2 or results["dataset_size"].nunique() < 2:
+def _cells(results: pd.DataFrame) -> pd.DataFrame | None:
+    """Mean, std and count of the test loss of each (m, T) cell with 2 or more runs (index
+    (n_hidden, dataset_size)), among the runs at one setting of everything else; None unless both
+    m and T vary."""
+    runs = _figures.runs_at_common_setting(results, ("n_hidden", "dataset_size", "data_seed", "init_seed"))
+    if runs["n_hidden"].nunique() < 2 or runs["dataset_size"].nunique() < 2:
         return None
-    mean = _figures.cell_table(results, "mean")
-    return mean, _figures.cell_table(results, "sem").reindex_like(mean).fillna(0.0)  # a cell of one run has no sem
+    cells = loss_cells(runs, ["n_hidden", "dataset_size"])
+    return cells[cells["count"] >= 2]
 
 
-def _largest_rise(tables, along_rows: bool):
-    """(at, from, to, rise, standard error) of a test-loss rise between neighbours along the rows
-    (m) or the columns (T) of `_loss_tables`: the largest that clears HURT_MIN_RISE and
-    BUMP_STANDARD_ERRORS standard errors (seed noise: memorizing cells vary by tens), else the
-    largest; None if no neighbours have both means."""
-    if tables is None:
-        return None
-    mean, sem = (t if along_rows else t.T for t in tables)
+@dataclass(frozen=True)
+class Rise:
+    """A step between neighbouring cells along m or T: at (the fixed T or m), from, to, the rise of
+    mean test loss, its standard error, and the one-sided Welch p that it is positive."""
+
+    at: float
+    start: float
+    stop: float
+    rise: float
+    standard_error: float
+    p: float
+
+
+def _rises(cells: pd.DataFrame, along_m: bool) -> list[Rise]:
+    """Every step to the next larger m at each T (along_m) or to the next larger T at each m,
+    between cells of `_cells`."""
+    fixed, moving = ("dataset_size", "n_hidden") if along_m else ("n_hidden", "dataset_size")
+    frame = cells.reset_index()
     rises = []
-    for at in mean.columns:
-        for a, b in zip(mean.index, mean.index[1:]):
-            rise, error = mean.loc[b, at] - mean.loc[a, at], float(np.hypot(sem.loc[a, at], sem.loc[b, at]))
-            if np.isfinite(rise):
-                rises.append((at, a, b, float(rise), error))
+    for at, line in frame.groupby(fixed):
+        line = line.sort_values(moving)
+        for (_, low), (_, high) in zip(line.iterrows(), line.iloc[1:].iterrows()):
+            error = float(np.hypot(low["sem"], high["sem"]))
+            rises.append(Rise(at, low[moving], high[moving], float(high["mean"] - low["mean"]), error, one_sided_p(high, low)))
+    return rises
+
+
+def _hurts(rise: Rise, comparisons: int) -> bool:
+    return rise.rise > HURT_MIN_RISE and rise.p * comparisons < SIGNIFICANCE
+
+
+def _hurt_claim(results: pd.DataFrame, claim: str, along_m: bool) -> Claim:
+    """Confirmed when some step (`_rises`) raises the mean test loss by more than HURT_MIN_RISE,
+    significantly after Bonferroni over every step compared."""
+    cells = _cells(results)
+    rises = _rises(cells, along_m) if cells is not None else []
     if not rises:
-        return None
-    clear = [r for r in rises if _hurts(r)]
-    return max(clear or rises, key=lambda r: r[3])
-
-
-def _hurts(rise) -> bool:
-    return rise[3] > HURT_MIN_RISE and rise[3] > BUMP_STANDARD_ERRORS * rise[4]
+        return Claim(claim, "needs a sweep over both T and m, with 2 or more runs in neighbouring cells", NOT_MEASURED)
+    comparisons = len(rises)
+    clear = [rise for rise in rises if _hurts(rise, comparisons)]
+    shown = max(clear or rises, key=lambda rise: rise.rise)
+    t = _figures.t_label
+    where = f"T = {t(shown.at)}, m {int(shown.start)} → {int(shown.stop)}" if along_m else f"m = {int(shown.at)}, T {t(shown.start)} → {t(shown.stop)}"
+    evidence = (f"largest {'significant ' if clear else ''}rise: {where}: test loss {shown.rise:+.4g} ± {shown.standard_error:.2g}, "
+                f"one-sided Welch p × {comparisons} steps compared = {min(shown.p * comparisons, 1.0):.2g}; "
+                f"{len(clear)} of {comparisons} steps rise by more than {HURT_MIN_RISE:g} with that below {SIGNIFICANCE:g}")  # fmt: skip
+    return Claim(claim, evidence, _verdict(bool(clear)))
 
 
 def more_data_hurts(results: pd.DataFrame) -> Claim:
-    """Some m has a step to the next larger T that raises the mean test loss by over HURT_MIN_RISE
-    and BUMP_STANDARD_ERRORS standard errors."""
-    claim = "There are regions where more data hurts"
-    largest = _largest_rise(_loss_tables(results), along_rows=False)
-    if largest is None:
-        return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    m, a, b, rise, error = largest
-    return Claim(claim, f"largest rise: m = {m}, T {_figures.t_label(a)} → {_figures.t_label(b)}: test loss {rise:+.4g} ± {error:.2g}", _verdict(_hurts(largest)))
+    """Some m has a step to the next larger T that raises the mean test loss (`_hurt_claim`)."""
+    return _hurt_claim(results, "There are regions where more data hurts", along_m=False)
 
 
 def bigger_model_hurts(results: pd.DataFrame) -> Claim:
-    """Some T has a step to the next larger m that raises the mean test loss by over HURT_MIN_RISE
-    and BUMP_STANDARD_ERRORS standard errors."""
-    claim = "There are regions where a bigger model hurts"
-    largest = _largest_rise(_loss_tables(results), along_rows=True)
-    if largest is None:
-        return Claim(claim, "needs a sweep over both T and m", NOT_MEASURED)
-    t, a, b, rise, error = largest
-    return Claim(claim, f"largest rise: T = {_figures.t_label(t)}, m {a} → {b}: test loss {rise:+.4g} ± {error:.2g}", _verdict(_hurts(largest)))
+    """Some T has a step to the next larger m that raises the mean test loss (`_hurt_claim`)."""
+    return _hurt_claim(results, "There are regions where a bigger model hurts", along_m=True)
 
 
-def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, float]:
-    """Bump height at each value of `column`, among the runs at the most common value of `fixed`
-    and of the sparsity."""
+def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, Bump]:
+    """The bump (`bump_height`) at each value of `column`, among the runs at the most common value
+    of `fixed` and of the sparsity; values without a peak to measure are left out."""
     if results[column].nunique() < 2:
         return {}
     part = results[results[fixed] == results[fixed].mode().iloc[0]]
@@ -896,20 +981,24 @@ def bump_heights(results: pd.DataFrame, column: str, fixed: str) -> dict[float, 
     heights = {}
     for value, group in part.groupby(column):
         found = bump_height(group)
-        if found is not None:
-            heights[value] = found[0]
+        if found is not None and found.peak_t is not None:
+            heights[value] = found
     return heights
 
 
 def _trend_claim(results: pd.DataFrame, column: str, fixed: str, claim: str, sign: int) -> Claim:
-    """`claim` is confirmed when sign * Spearman(column value, bump height) > TREND_MIN_CORRELATION."""
+    """`claim` is confirmed when at least TREND_MIN_PAIR_SHARE of the pairs of TREND_MIN_VALUES or
+    more values of `column` order their bump heights as `sign` says (1: growing, -1: falling)."""
     heights = bump_heights(results, column, fixed)
-    if len(heights) < 2:
-        return Claim(claim, f"needs bumps at 2 or more values of {column.replace('_', ' ')}", NOT_MEASURED)
+    name = column.replace("_", " ")
+    if len(heights) < TREND_MIN_VALUES:
+        return Claim(claim, f"needs bumps at {TREND_MIN_VALUES} or more values of {name}", NOT_MEASURED)
     values = sorted(heights)
-    rho = pd.Series([heights[v] for v in values]).rank().corr(pd.Series(values, dtype=float).rank())
-    text = ", ".join(f"{v:g}: {heights[v]:+.4f}" for v in values)
-    return Claim(claim, f"bump height by {column.replace('_', ' ')}: {text} (Spearman {rho:+.2f})", _verdict(sign * rho > TREND_MIN_CORRELATION))
+    pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]]
+    ordered = sum(sign * (heights[b].height - heights[a].height) > 0 for a, b in pairs)
+    text = ", ".join(f"{v:g}: {heights[v].height:+.4g}" for v in values)
+    evidence = f"bump height by {name}: {text}; {ordered} of {len(pairs)} pairs in order (needs {TREND_MIN_PAIR_SHARE:.0%})"
+    return Claim(claim, evidence, _verdict(ordered >= TREND_MIN_PAIR_SHARE * len(pairs)))
 
 
 def lower_decay_bigger_bump(results: pd.DataFrame) -> Claim:
@@ -923,17 +1012,19 @@ def more_steps_bigger_bump(results: pd.DataFrame) -> Claim:
 
 
 def strong_decay_removes_bump(results: pd.DataFrame) -> Claim:
-    """At weight decay STRONG_DECAY the bump height is below NO_BUMP_MAX."""
+    """At weight decay STRONG_DECAY the bump height plus BUMP_STANDARD_ERRORS standard errors is
+    below NO_BUMP_MAX."""
     claim = f"Weight decay {STRONG_DECAY:.1f} removes the bump"
     heights = bump_heights(results, "weight_decay", "steps")
     if STRONG_DECAY not in heights:
         return Claim(claim, f"needs a bump measured at weight decay {STRONG_DECAY:g} and another decay", NOT_MEASURED)
-    height = heights[STRONG_DECAY]
-    evidence = f"bump height at decay {STRONG_DECAY:g}: {height:+.4f}"
+    found = heights[STRONG_DECAY]
+    bound = found.height + BUMP_STANDARD_ERRORS * found.standard_error
+    evidence = f"bump height at decay {STRONG_DECAY:g}: {found.height:+.4g} ± {found.standard_error:.2g}"
     weakest = min(heights)
-    if weakest != STRONG_DECAY and heights[weakest] > 0:
-        evidence += f" ({height / heights[weakest]:.1%} of the {heights[weakest]:+.4f} at decay {weakest:g})"
-    return Claim(claim, evidence + f"; none means below {NO_BUMP_MAX:g}", _verdict(height < NO_BUMP_MAX))
+    if weakest != STRONG_DECAY and heights[weakest].height > 0:
+        evidence += f" ({found.height / heights[weakest].height:.1%} of the {heights[weakest].height:+.4g} at decay {weakest:g})"
+    return Claim(claim, evidence + f"; none means height + {BUMP_STANDARD_ERRORS:g} standard errors ({bound:+.4g}) below {NO_BUMP_MAX:g}", _verdict(bound < NO_BUMP_MAX))
 
 
 # --- the follow-ups: where generalization begins, repeated data, the learning-rate envelope ----
