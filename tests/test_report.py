@@ -233,8 +233,8 @@ REGIMES = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "genera
 
 @pytest.mark.parametrize(
     "peak,verdict",
-    [(3, CONFIRMED), (10, CONFIRMED), (100, CONFIRMED), (1000, NOT_CONFIRMED)],
-    ids=["at a memorizing T", "at the last memorizing T", "at the next T", "one T later"],
+    [(3, NOT_CONFIRMED), (10, CONFIRMED), (100, CONFIRMED), (1000, NOT_CONFIRMED)],
+    ids=["at the smallest T: a fall, no peak", "at the last memorizing T", "at the next T", "one T later"],
 )
 def test_norms_peak_at_or_just_after_the_memorization_regime(peak, verdict):
     series = table([run(t, regime=regime, W_norm=3.0 if t == peak else 1.0) for t, regime in REGIMES.items()])
@@ -261,13 +261,23 @@ def test_generalization_onset_near_ten_sightings_per_feature(first, verdict):
     assert r.SIGHTINGS_RANGE == (3.0, 30.0) and BASE["sparsity"] == 0.99
     series = table([run(10, regime="memorizing"), run(first, regime="generalizing"), run(10_000, regime="generalizing")])
     claim = r.generalization_onset(series)
-    assert claim.verdict == verdict and f"first generalizing T = {first:,}" in claim.evidence
+    assert claim.verdict == verdict and f"generalizing from T = {first:,} on" in claim.evidence
 
 
 def test_generalization_onset_without_generalizing_or_finite_T():
     never = table([run(10, regime="memorizing"), run(10_000, regime="intermediate"), run(np.inf, regime="generalizing")])
     assert r.generalization_onset(never).verdict == NOT_CONFIRMED
     assert r.generalization_onset(table([run(np.inf, regime="generalizing")])).verdict == NOT_MEASURED
+    # swept only to T(1 - S) = 20, below the 30 the claim allows: the onset may still come
+    short = r.generalization_onset(table([run(10, regime="memorizing"), run(2_000, regime="intermediate")]))
+    assert short.verdict == NOT_MEASURED and "no onset up to T(1 - S) = 20" in short.evidence
+
+
+def test_generalization_onset_needs_half_the_runs_from_there_on():
+    """A stray generalizing T followed by intermediate ones is not the onset (as in the follow-ups)."""
+    series = table([run(10, regime="memorizing"), run(300, regime="generalizing"), run(1_000, regime="intermediate"),
+                    *[run(2_000, seed, regime=regime) for seed, regime in enumerate(["generalizing", "generalizing", "intermediate", "memorizing"])]])  # fmt: skip
+    assert "generalizing from T = 2,000 on" in r.generalization_onset(series).evidence
 
 
 @pytest.mark.parametrize(
@@ -598,7 +608,7 @@ def test_generalization_onset_beside_the_papers_in_sightings(first, verdict, agr
     claim = r.generalization_onset(series)
     assert (claim.verdict, claim.agreement) == (verdict, agreement)
     seen = first * 0.01
-    assert claim.comparison.startswith(f"first generalizing T = {first:,} (T(1 - S) = {seen:.3g}) vs 10,000 (10) in the paper: ×{seen / 10:.2g} in T(1 - S)")
+    assert claim.comparison.startswith(f"generalizing from T = {first:,} (T(1 - S) = {seen:.3g}) vs 10,000 (10) in the paper: ×{seen / 10:.2g} in T(1 - S)")
     never = r.generalization_onset(table([run(10, regime="memorizing"), run(10_000, regime="intermediate")]))
     assert never.agreement == DIFFERS and never.comparison.startswith("no generalizing T vs T = 10,000 in the paper")
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from toydd import Config
+from toydd import _repeats
 from toydd import _report as r
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
@@ -98,7 +99,18 @@ def test_every_onset_must_lie_near_ten(edge, inside):
 
 
 def test_no_onset_at_some_sparsity_is_not_near_ten():
+    # swept to T(1 - S) = 50 without an onset: it lies beyond the range
     assert r.onset_near_ten_across_sparsity(by_sparsity({0.98: 10.0, 0.99: None})).verdict == NOT_CONFIRMED
+
+
+def test_a_sparsity_swept_short_of_the_range_is_left_out_of_near_ten():
+    """As the onset preset's S = 0.999, swept to T(1 - S) = 20 < 30 without an onset: it may still
+    begin inside the range, so it neither confirms nor refutes; with no other sparsity, nothing is judged."""
+    short = pd.concat([by_sparsity({0.98: 10.0, 0.99: 10.0}), by_sparsity({0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0))])
+    claim = r.onset_near_ten_across_sparsity(short)
+    assert claim.verdict == CONFIRMED and "S = 0.999: none up to 20 (left out: not swept far enough to tell)" in claim.evidence
+    alone = r.onset_near_ten_across_sparsity(by_sparsity({0.99: None, 0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0)))
+    assert alone.verdict == NOT_MEASURED
 
 
 def decay_sweep(onsets: dict) -> pd.DataFrame:
@@ -159,9 +171,13 @@ def test_the_boundary_is_not_measured_outside_the_swept_R():
     assert r.repeat_boundary_proportional(pd.DataFrame([run(2_000)])).verdict == NOT_MEASURED
 
 
-def displacement_rows(cases: list[tuple[int, int, int]]) -> pd.DataFrame:
-    """Runs at T = 4,000, R = 16 with (repeated points, memorized, features learned)."""
-    return pd.DataFrame([run(4_000, repeated_points=k, repeats=16, repeated_memorized=mem, features_learned=f) for k, mem, f in cases])
+def displacement_rows(cases: list[tuple[int, int, int]], t: int = 20_000, baseline: int | None = 5) -> pd.DataFrame:
+    """Runs at T = `t`, R = 16 with (repeated points, memorized, features learned), and one with
+    a repeated point not memorized that learns `baseline` features (none if None)."""
+    rows = [run(t, repeated_points=k, repeats=16, repeated_memorized=mem, features_learned=f) for k, mem, f in cases]
+    if baseline is not None:
+        rows.append(run(t, repeated_points=1, repeats=2, repeated_memorized=0, features_learned=baseline))
+    return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +191,23 @@ def test_each_memorized_point_displaces_a_feature(cases, verdict):
     assert claim.verdict == verdict and "3 × R = 16: 3 memorized, 2 features" in claim.evidence
 
 
+def test_displacement_counts_from_the_same_T_without_memorized_points():
+    """Against 4 features where no point is memorized, one memorized point leaves 3, not 4."""
+    assert r.memorized_points_displace_features(displacement_rows([(1, 1, 3), (2, 2, 2)], baseline=4)).verdict == CONFIRMED
+    assert r.memorized_points_displace_features(displacement_rows([(1, 1, 4), (2, 2, 3)], baseline=4)).verdict == NOT_CONFIRMED
+    claim = r.memorized_points_displace_features(displacement_rows([(1, 1, 4)], baseline=None))
+    assert claim.verdict == NOT_MEASURED and "no run at their T without a memorized point" in claim.evidence
+
+
+def test_displacement_leaves_out_runs_with_more_points_than_the_rule_can_count():
+    """At T = 2,000 the top 0.1% admits 2 of about 1,900 distinct examples: 6 points with 2
+    counted memorized and 3 features says nothing about the other 4 points."""
+    assert _repeats.memorized_cap(2_000, 6, 16) == 2
+    rows = displacement_rows([(1, 1, 4), (6, 2, 3)], t=2_000)
+    claim = r.memorized_points_displace_features(rows)
+    assert claim.verdict == CONFIRMED and "1 of 1 runs" in claim.evidence and "1 run(s) left out: more repeated points" in claim.evidence
+
+
 def test_displacement_is_not_measured_without_a_memorized_point():
     assert r.memorized_points_displace_features(displacement_rows([(1, 0, 5), (3, 0, 5)])).verdict == NOT_MEASURED
     assert r.memorized_points_displace_features(pd.DataFrame([run(100)])).verdict == NOT_MEASURED  # no repeat columns
@@ -186,9 +219,12 @@ def test_more_than_five_memorized_points_leave_no_feature(features, verdict):
     assert claim.verdict == verdict and claim.evidence.startswith(f"{1 - features} of 1 runs")
 
 
-def test_all_displaced_is_not_measured_with_five_points_or_none_memorized():
+def test_all_displaced_is_not_measured_without_more_than_five_counted():
     assert r.many_points_displace_all(displacement_rows([(5, 5, 0)])).verdict == NOT_MEASURED
     assert r.many_points_displace_all(displacement_rows([(6, 0, 5)])).verdict == NOT_MEASURED
+    # 6 points at T = 2,000, 2 counted (the rule's most): the claim cannot be tested there
+    claim = r.many_points_displace_all(displacement_rows([(6, 2, 5)], t=2_000))
+    assert claim.verdict == NOT_MEASURED and "6 points at T = 2,000: 2 memorized, at most 2 countable" in claim.evidence
 
 
 # --- the learning-rate envelope ----------------------------------------------------------------

@@ -50,6 +50,14 @@ def in_top_fraction(values: np.ndarray, which: np.ndarray, fraction: float) -> n
     return (larger < places) & (values[which] > 0)
 
 
+def memorized_cap(dataset_size: int, repeated_points: int, repeats: int) -> int:
+    """The most repeated points that `in_top_fraction` can count memorized in a run: the top
+    MEMORIZED_TOP_FRACTION places (at least one) of its D = T - k (R - 1) distinct examples (T
+    counts every copy of the k repeated points)."""
+    distinct = int(dataset_size) - int(repeated_points) * (int(repeats) - 1)
+    return max(1, math.ceil(MEMORIZED_TOP_FRACTION * distinct))
+
+
 def top_fraction_threshold(values: np.ndarray, fraction: float) -> float:
     """The smallest value inside the top `fraction` of values (N,): the bar a point must reach."""
     places = max(1, math.ceil(fraction * len(values)))

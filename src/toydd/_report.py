@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from . import _clusters, _figures, _presets
+from . import _clusters, _figures, _presets, _repeats
 from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
 from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
@@ -732,7 +732,8 @@ def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t
 
 
 def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
-    """The mean ||W||_F peaks at a memorizing T or the next one, and is lower at the largest T."""
+    """The mean ||W||_F rises from the smallest T to a peak at a memorizing T or the next one, and
+    is lower at the largest T."""
     claim = "Norms peak in the memorization regime and fall after it"
     norms = series.groupby("dataset_size")["W_norm"].mean()
     if len(norms) < 2:
@@ -741,35 +742,40 @@ def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     peak_t = norms.idxmax()
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
     near = bool(memorizing) and peak_t <= _next_size(list(norms.index), max(memorizing))
-    evidence = f"||W||_F peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} (regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_figures.t_label(norms.index[-1])}"
-    found = Claim(claim, evidence, _verdict(near and norms.iloc[-1] < norms.max()))
+    rises = peak_t > norms.index[0]  # a peak at the smallest T is a fall throughout, not a peak
+    evidence = (f"||W||_F {norms.iloc[0]:.3f} at T = {_figures.t_label(norms.index[0])}, peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} "
+                f"(regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_figures.t_label(norms.index[-1])}")  # fmt: skip
+    found = Claim(claim, evidence, _verdict(near and rises and norms.iloc[-1] < norms.max()))
     paper = f"norms peak near T = {_figures.t_label(PAPER.norm_peak)} (a replication saw 1k to 5k, docs/science.md section 7)"
     details = f"||W||_F peaks at T = {_figures.t_label(peak_t)} vs {_figures.t_label(PAPER.norm_peak)} in the paper ({_ratio(peak_t, PAPER.norm_peak)})"
     return _with_paper(found, series, paper, _within_factor(peak_t, PAPER.norm_peak), details)
 
 
 def generalization_onset(series: pd.DataFrame) -> Claim:
-    """At the first generalizing finite T, the expected sightings per feature T(1 - S) lie in
-    SIGHTINGS_RANGE."""
+    """The onset (`onset_sightings`: the smallest T(1 - S) from which on at least half the runs
+    generalize, as in the follow-ups) lies in SIGHTINGS_RANGE; not measured when no onset was
+    found and the sweep stopped below the range."""
     claim = "Generalization begins once each feature is seen about 10 times"
-    regimes = _figures.regime_by_t(series)
-    finite = sorted(t for t in regimes.index if np.isfinite(t))
-    if not finite:
+    finite = _finite(series)
+    if not len(finite):
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
-    general = [t for t in finite if regimes[t] == "generalizing"]
+    low, high = SIGHTINGS_RANGE
+    sparsity = float(series["sparsity"].iloc[0])
+    onset, top = onset_sightings(finite), float(_figures.sightings(finite).max())
     paper_seen = PAPER.first_generalizing * (1 - PAPER.sparsity)
     paper = f"generalizing from T = {_figures.t_label(PAPER.first_generalizing)}: T(1 - S) = {paper_seen:.3g} sightings per feature"
-    if not general:
-        never = Claim(claim, "no finite T generalizes in this sweep", NOT_CONFIRMED)
+    if onset is None:
+        if top < high:
+            return Claim(claim, f"no onset up to T(1 - S) = {top:.3g} (T = {_figures.t_label(top / (1 - sparsity))}), below the {high:g} the claim allows", NOT_MEASURED)
+        never = Claim(claim, f"no onset up to T(1 - S) = {top:.3g}: the largest finite T does not generalize in half its runs", NOT_CONFIRMED)
         return _with_paper(never, series, paper, False, f"no generalizing T vs T = {_figures.t_label(PAPER.first_generalizing)} in the paper")
-    seen = general[0] * (1 - float(series["sparsity"].iloc[0]))
-    low, high = SIGHTINGS_RANGE
-    evidence = f"first generalizing T = {_figures.t_label(general[0])}: T(1 - S) = {seen:.3g} expected sightings per feature"
-    found = Claim(claim, evidence, _verdict(low <= seen <= high))
+    first = onset / (1 - sparsity)
+    evidence = f"generalizing from T = {_figures.t_label(first)} on (half the runs or more there and at every larger T): T(1 - S) = {onset:.3g} expected sightings per feature (needs {low:g} to {high:g})"
+    found = Claim(claim, evidence, _verdict(low <= onset <= high))
     # compared in T(1 - S), which lines the onset up across sparsities (docs/science.md section 7)
-    details = (f"first generalizing T = {_figures.t_label(general[0])} (T(1 - S) = {seen:.3g}) vs {_figures.t_label(PAPER.first_generalizing)} "
-               f"({paper_seen:.3g}) in the paper: {_ratio(seen, paper_seen)} in T(1 - S)")  # fmt: skip
-    return _with_paper(found, series, paper, _within_factor(seen, paper_seen), details)
+    details = (f"generalizing from T = {_figures.t_label(first)} (T(1 - S) = {onset:.3g}) vs {_figures.t_label(PAPER.first_generalizing)} "
+               f"({paper_seen:.3g}) in the paper: {_ratio(onset, paper_seen)} in T(1 - S)")  # fmt: skip
+    return _with_paper(found, series, paper, _within_factor(onset, paper_seen), details)
 
 
 def regimes_in_order(series: pd.DataFrame) -> Claim:
@@ -1082,15 +1088,17 @@ def onsets_by(runs: pd.DataFrame, column: str) -> dict:
     return {value: (onset_sightings(group), float(_figures.sightings(group).max())) for value, group in runs.groupby(column)}
 
 
-def _onset_text(onsets: dict, name: str) -> str:
+def _onset_text(onsets: dict, name: str, left_out=None) -> str:
+    """The onsets by value; a value without one is marked left out where `left_out(largest
+    T(1 - S) swept, onsets found)` says so (by default `_onsets_agree`'s rule)."""
     found = [onset for onset, _ in onsets.values() if onset is not None]
+    left_out = left_out or (lambda top, found: bool(found) and top < ONSET_FACTOR * min(found))
     parts = []
     for value, (onset, top) in onsets.items():
         if onset is not None:
             parts.append(f"{name} {value:g}: {_number(onset)}")
-        else:  # see _onsets_agree: left out unless swept ONSET_FACTOR past the smallest onset found
-            unknown = bool(found) and top < ONSET_FACTOR * min(found)
-            parts.append(f"{name} {value:g}: none up to {_number(top)}" + (" (left out: not swept far enough to tell)" if unknown else ""))
+        else:
+            parts.append(f"{name} {value:g}: none up to {_number(top)}" + (" (left out: not swept far enough to tell)" if left_out(top, found) else ""))
     return "onset T(1 - S) by " + "; ".join(parts)
 
 
@@ -1118,16 +1126,20 @@ def onset_agrees_across_sparsity(results: pd.DataFrame) -> Claim:
 
 
 def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
-    """Every sparsity's onset lies in SIGHTINGS_RANGE around SPEC_ONSET_SIGHTINGS."""
+    """Every sparsity's onset lies in SIGHTINGS_RANGE around SPEC_ONSET_SIGHTINGS. A sparsity
+    without an onset counts against it only when swept past the range (its onset lies beyond);
+    swept less far, it is left out (its onset may still lie inside)."""
     claim = f"At every sparsity generalization begins near T(1 - S) = {SPEC_ONSET_SIGHTINGS:g}"
     onsets = onsets_by(onset_runs(results), "sparsity")
-    if not onsets:
-        return Claim(claim, "needs two or more sparsities, each swept over T", NOT_MEASURED)
     low, high = SIGHTINGS_RANGE
-    inside = all(onset is not None and low <= onset <= high for onset, _ in onsets.values())
-    found = [onset for onset, _ in onsets.values() if onset is not None]
+    judged = {s: (onset, top) for s, (onset, top) in onsets.items() if onset is not None or top >= high}
+    text = _onset_text(onsets, "S =", left_out=lambda top, found: top < high)
+    if not judged:
+        return Claim(claim, "needs two or more sparsities, each swept over T" + (f" ({text})" if onsets else ""), NOT_MEASURED)
+    inside = all(onset is not None and low <= onset <= high for onset, _ in judged.values())
+    found = [onset for onset, _ in judged.values() if onset is not None]
     median = f"; median onset {_number(float(np.median(found)))}, ×{_number(float(np.median(found)) / SPEC_ONSET_SIGHTINGS)} the {SPEC_ONSET_SIGHTINGS:g} of docs/science.md section 7" if found else ""
-    return Claim(claim, f"{_onset_text(onsets, 'S =')} (each must lie in {low:g} to {high:g}){median}", _verdict(inside))
+    return Claim(claim, f"{text} (each must lie in {low:g} to {high:g}){median}", _verdict(inside))
 
 
 def onset_independent_of_decay(results: pd.DataFrame) -> Claim:
@@ -1191,29 +1203,54 @@ def _displacement_text(runs: pd.DataFrame) -> str:
                      for row in runs.sort_values(["repeated_points", "dataset_size", "repeats"]).itertuples())  # fmt: skip
 
 
+def _countable(runs: pd.DataFrame) -> pd.Series:
+    """Whether each run's repeated points could all be counted memorized: the top-fraction rule
+    admits at most `_repeats.memorized_cap` of them, so beyond it a count says nothing of the rest."""
+    caps = [_repeats.memorized_cap(t, k, r) for t, k, r in zip(runs["dataset_size"], runs["repeated_points"], runs["repeats"])]
+    return runs["repeated_points"] <= pd.Series(caps, index=runs.index)
+
+
 def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
-    """In runs with 1 to PENTAGON_FEATURES memorized repeated points, features_learned equals
-    PENTAGON_FEATURES minus the points memorized, in at least RUN_SHARE of them."""
+    """In runs with 1 to PENTAGON_FEATURES memorized repeated points, all of them countable
+    (`_countable`), the features learned fall short of those of the runs at the same T whose
+    repeated points are not memorized (their median) by the points memorized, in at least
+    RUN_SHARE of them."""
     claim = "Each memorized repeated point displaces one of the 5 features"
     runs = repeat_runs(results, points=None)
-    runs = runs[(runs["repeated_memorized"] >= 1) & (runs["repeated_memorized"] <= PENTAGON_FEATURES)]
     if not len(runs):
-        return Claim(claim, f"needs runs with 1 to {PENTAGON_FEATURES} memorized repeated points", NOT_MEASURED)
-    good = int((runs["features_learned"] == PENTAGON_FEATURES - runs["repeated_memorized"]).sum())
-    evidence = f"{good} of {len(runs)} runs have {PENTAGON_FEATURES} − (points memorized) features: {_displacement_text(runs)}"
-    return Claim(claim, evidence, _verdict(_share(good, len(runs))))
+        return Claim(claim, f"needs runs with 1 to {PENTAGON_FEATURES} memorized repeated points, and runs at the same T without", NOT_MEASURED)
+    baseline = runs[runs["repeated_memorized"] == 0].groupby("dataset_size")["features_learned"].median()
+    judged = runs[(runs["repeated_memorized"] >= 1) & (runs["repeated_memorized"] <= PENTAGON_FEATURES)]
+    capped = int((~_countable(judged)).sum()) if len(judged) else 0
+    judged = judged[_countable(judged)] if len(judged) else judged
+    unmatched = int((~judged["dataset_size"].isin(baseline.index)).sum())
+    judged = judged[judged["dataset_size"].isin(baseline.index)]
+    left_out = "".join([
+        f"; {capped} run(s) left out: more repeated points than the top-{_repeats.MEMORIZED_TOP_FRACTION:.1%} rule can count" if capped else "",
+        f"; {unmatched} run(s) left out: no run at their T without a memorized point to compare with" if unmatched else "",
+    ])  # fmt: skip
+    if not len(judged):
+        return Claim(claim, f"needs runs with 1 to {PENTAGON_FEATURES} memorized repeated points, and runs at the same T without" + left_out, NOT_MEASURED)
+    expected = baseline.reindex(judged["dataset_size"]).values - judged["repeated_memorized"].values
+    good = int((judged["features_learned"].values == expected).sum())
+    base = ", ".join(f"{v:g} at T = {_figures.t_label(t)}" for t, v in baseline.items() if t in set(judged["dataset_size"]))
+    evidence = f"{good} of {len(judged)} runs learn (features without a memorized point: {base}) − (points memorized) features: {_displacement_text(judged)}{left_out}"
+    return Claim(claim, evidence, _verdict(_share(good, len(judged))))
 
 
 def many_points_displace_all(results: pd.DataFrame) -> Claim:
-    """Runs with more than PENTAGON_FEATURES repeated points, some memorized, learn no feature,
-    in at least RUN_SHARE of them."""
+    """Runs with more than PENTAGON_FEATURES memorized repeated points learn no feature, in at
+    least RUN_SHARE of them."""
     claim = f"With more than {PENTAGON_FEATURES} memorized repeated points no feature is left"
     runs = repeat_runs(results, points=None)
-    runs = runs[(runs["repeated_points"] > PENTAGON_FEATURES) & (runs["repeated_memorized"] >= 1)]
-    if not len(runs):
-        return Claim(claim, f"needs runs with more than {PENTAGON_FEATURES} repeated points, some memorized", NOT_MEASURED)
-    good = int((runs["features_learned"] == 0).sum())
-    return Claim(claim, f"{good} of {len(runs)} runs learn no feature: {_displacement_text(runs)}", _verdict(_share(good, len(runs))))
+    judged = runs[runs["repeated_memorized"] > PENTAGON_FEATURES]
+    if not len(judged):
+        many = runs[runs["repeated_points"] > PENTAGON_FEATURES]
+        caps = "; ".join(f"{int(row.repeated_points)} points at T = {_figures.t_label(row.dataset_size)}: {int(row.repeated_memorized)} memorized, "
+                         f"at most {_repeats.memorized_cap(row.dataset_size, row.repeated_points, row.repeats)} countable" for row in many.itertuples())  # fmt: skip
+        return Claim(claim, f"needs runs with more than {PENTAGON_FEATURES} memorized repeated points" + (f" ({caps})" if caps else ""), NOT_MEASURED)
+    good = int((judged["features_learned"] == 0).sum())
+    return Claim(claim, f"{good} of {len(judged)} runs learn no feature: {_displacement_text(judged)}", _verdict(_share(good, len(judged))))
 
 
 def envelope_runs(results: pd.DataFrame) -> pd.DataFrame:
