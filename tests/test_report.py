@@ -14,7 +14,7 @@ import scipy.stats
 
 from toydd import Config
 from toydd import _report as r
-from toydd._metrics import STRONG_FEATURE
+from toydd._metrics import STRONG_FEATURE, angular_gap_to_next, fractional_dimensionality
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
 # the reduced setting, as results.parquet stores it: every config field, dataset_size a float
@@ -34,10 +34,13 @@ def table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def items(run_id: str, kind: str, dimensionalities) -> pd.DataFrame:
-    """Per-item rows of one run, shaped like RunViews.items."""
+def items(run_id: str, kind: str, dimensionalities, angle_gaps=None) -> pd.DataFrame:
+    """Per-item rows of one run, shaped like RunViews.items; data rows' angle gaps those of a
+    regular polygon (360° / T) unless given."""
     dims = np.asarray(dimensionalities, dtype=float)
-    return pd.DataFrame({"run_id": run_id, "dataset_size": np.nan, "kind": kind, "dimensionality": dims, "norm": 1.0})
+    if angle_gaps is None:
+        angle_gaps = np.full(len(dims), 2 * np.pi / max(len(dims), 1) if kind == "data" else np.nan)
+    return pd.DataFrame({"run_id": run_id, "dataset_size": np.nan, "kind": kind, "dimensionality": dims, "norm": 1.0, "angle_gap": angle_gaps})
 
 
 def just(threshold: float, inside: bool, passes_above: bool) -> float:
@@ -75,6 +78,24 @@ def test_t_gons_allow_the_tolerance_around_m_over_T(inside, above):
 def test_t_gons_need_three_runs_in_four(good_runs, verdict):
     assert r.RUN_SHARE == 0.75
     assert r.t_gons(*t_gon_case(0.0, good_runs)).verdict == verdict
+
+
+def test_t_gons_need_evenly_spread_angles_not_only_equal_shares():
+    """Three hidden vectors 60° apart in a half plane share the plane equally (each dimensionality
+    2/3, the item rows' values computed here from the vectors) but are no triangle."""
+    fan = np.array([[np.cos(a), np.sin(a)] for a in np.deg2rad([0.0, 60.0, 120.0])])
+    triangle = np.array([[np.cos(a), np.sin(a)] for a in np.deg2rad([0.0, 120.0, 240.0])])
+    for hidden, verdict in ((fan, NOT_CONFIRMED), (triangle, CONFIRMED)):
+        dims = fractional_dimensionality(hidden)
+        np.testing.assert_allclose(dims, 2 / 3)
+        rows = [run(3, seed) for seed in range(4)]
+        parts = [items(row["run_id"], "data", dims, angular_gap_to_next(hidden)) for row in rows]
+        assert r.t_gons(table(rows), pd.concat(parts)).verdict == verdict
+
+
+def test_angular_gap_to_next_is_each_points_own():
+    points = np.array([[0.0, 1.0], [1.0, 0.0], [-1.0, 0.0]])  # at 90°, 0°, 180°
+    np.testing.assert_allclose(angular_gap_to_next(points), np.deg2rad([90.0, 90.0, 180.0]))
 
 
 def test_t_gons_are_not_measured_without_small_T_or_at_m_3():
@@ -756,6 +777,16 @@ def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
     sizes = series.set_index("run_id")["dataset_size"]
     assert max(loads.values()) == 1
     assert {sizes[run_id] for run_id in loads} == {3.0, 5.0, 6.0, 8.0, 10.0, 5000.0, np.inf}
+
+
+def test_item_rows_hold_each_examples_angle_to_the_next_hidden_vector(tiny_sweep):
+    """At m = 2 every kept example's angle_gap is its own gap, from the stored weights and data."""
+    run_id = r.main_series(r.read_results(tiny_sweep)).query("dataset_size == 5").iloc[0]["run_id"]
+    stored = r.load_run(r.run_dir(tiny_sweep, run_id))
+    data = pd.concat(r.item_rows(stored, np.random.default_rng(0))).query("kind == 'data'")
+    expected = angular_gap_to_next(r.hidden_vectors(stored.W, stored.train_set))
+    np.testing.assert_allclose(data["angle_gap"].values, expected)
+    assert np.isclose(data["angle_gap"].sum(), 2 * np.pi)
 
 
 def test_figures_the_results_no_longer_support_are_removed_and_other_files_kept(tiny_sweep):

@@ -141,6 +141,15 @@ def angular_gaps(points: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate([angles, [angles[0] + 2 * np.pi]]))
 
 
+def angular_gap_to_next(points: np.ndarray) -> np.ndarray:
+    """(N,) for each point (N, 2) the angle to the next point counterclockwise around the origin
+    (`angular_gaps`, in the points' order)."""
+    order = np.argsort(np.arctan2(points[:, 1], points[:, 0]), kind="stable")
+    gaps = np.empty(len(points))
+    gaps[order] = angular_gaps(points)
+    return gaps
+
+
 def is_regular_polygon(points: np.ndarray) -> bool:
     """Whether points (N, 2), N >= 2, are the vertices of one regular N-gon centred on the origin:
     lengths within RADIUS_TOLERANCE of each other, angular gaps within ANGLE_TOLERANCE of 2 pi / N."""

@@ -28,7 +28,7 @@ import scipy.stats
 from . import _clusters, _figures, _presets, _repeats
 from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
-from ._metrics import FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, hidden_vectors
+from ._metrics import ANGLE_TOLERANCE, FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, angular_gap_to_next, hidden_vectors
 from ._store import StoredRun, load_run, write_atomic
 from ._sweep import read_results, run_dir
 
@@ -207,7 +207,8 @@ class RunViews:
     """What the figures and claims read from run directories.
 
     items: one row per kept feature or training example of the item runs: run_id, dataset_size,
-        kind ("feature" or "data"), dimensionality, norm
+        kind ("feature" or "data"), dimensionality, norm, angle_gap (an example's angle to the
+        next hidden vector counterclockwise, at m = 2 where every example is kept; else NaN)
     panels: the vector plot of each panel run, by run_id
     animation: (steps (P,), W (P, m, n), hidden (P, T, m) or None, title) of the animated run, or None
     repeat_panels: the vector plot of each run with repeated examples shown, by run_id
@@ -219,7 +220,7 @@ class RunViews:
     repeat_panels: dict[str, _figures.RepeatPanel] = field(default_factory=dict)
 
 
-ITEM_COLUMNS = ["run_id", "dataset_size", "kind", "dimensionality", "norm"]
+ITEM_COLUMNS = ["run_id", "dataset_size", "kind", "dimensionality", "norm", "angle_gap"]
 
 
 def read_views(out: Path, item_runs: list[str], panel_runs: set[str], animated: str | None, repeat_panel_ids: list[str] = ()) -> RunViews:
@@ -249,12 +250,16 @@ def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]
     """The run's strongest FEATURES_PER_RUN features and up to EXAMPLES_PER_RUN of its examples."""
     size = _dataset_size(stored)
     features = stored.features.nlargest(FEATURES_PER_RUN, "dimensionality")
-    rows = [pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "feature", "dimensionality": features["dimensionality"], "norm": features["norm"]})]
+    rows = [pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "feature", "dimensionality": features["dimensionality"],
+                          "norm": features["norm"], "angle_gap": np.nan})]  # fmt: skip
     if stored.examples is not None:
-        examples = stored.examples
+        examples = stored.examples.assign(angle_gap=np.nan)
         if len(examples) > EXAMPLES_PER_RUN:
             examples = examples.iloc[np.sort(rng.choice(len(examples), EXAMPLES_PER_RUN, replace=False))]
-        rows.append(pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "data", "dimensionality": examples["dimensionality"], "norm": examples["norm"]}))
+        elif stored.config.n_hidden == 2 and stored.train_set is not None:  # gaps only where every example is kept
+            examples = examples.assign(angle_gap=angular_gap_to_next(hidden_vectors(stored.W, stored.train_set)))
+        rows.append(pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "data", "dimensionality": examples["dimensionality"],
+                                  "norm": examples["norm"], "angle_gap": examples["angle_gap"]}))  # fmt: skip
     return rows
 
 
@@ -604,19 +609,27 @@ def _share(good: int, runs: int) -> bool:
 
 
 def t_gons(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
-    """At m = 2 and T <= SMALL_T_MAX, every data-point dimensionality of a run is within
-    T_GON_TOLERANCE of m / T, in at least RUN_SHARE of the runs."""
+    """At m = 2 and T <= SMALL_T_MAX, a run's hidden vectors form a regular T-gon: every
+    data-point dimensionality within T_GON_TOLERANCE of m / T (equal shares of the plane) and every
+    angular gap between neighbours within ANGLE_TOLERANCE of 2 pi / T (equal shares alone allow,
+    say, three vectors 60 degrees apart in a half plane); in at least RUN_SHARE of the runs."""
     claim = "Small-T hidden vectors form regular T-gons"
     small = series[series["dataset_size"] <= SMALL_T_MAX]
     if not len(small) or int(series["n_hidden"].iloc[0]) != 2:
         return Claim(claim, f"needs m = 2 runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
-    dims = _item_dimensionalities(items, "data")
+    data = items[items["kind"] == "data"]
+    dims = dict(tuple(data.groupby("run_id")["dimensionality"]))
+    gaps = dict(tuple(data.groupby("run_id")["angle_gap"])) if "angle_gap" in data else {}
     good = 0
     for row in small.itertuples():
-        target = 2 / row.dataset_size
-        found = dims.get(row.run_id, np.zeros(0))
-        good += bool(found.size and np.all(np.abs(found - target) <= T_GON_TOLERANCE * target))
-    evidence = f"{good} of {len(small)} runs with T ≤ {SMALL_T_MAX} have every data-point dimensionality within {T_GON_TOLERANCE:.0%} of 2/T"
+        target, gap = 2 / row.dataset_size, 2 * np.pi / row.dataset_size
+        found = dims.get(row.run_id, pd.Series(dtype=float)).values
+        angles = gaps.get(row.run_id, pd.Series(dtype=float)).values
+        equal = bool(found.size and np.all(np.abs(found - target) <= T_GON_TOLERANCE * target))
+        spread = bool(angles.size and np.all(np.abs(angles - gap) <= ANGLE_TOLERANCE * gap))  # NaN gaps fail
+        good += equal and spread
+    evidence = (f"{good} of {len(small)} runs with T ≤ {SMALL_T_MAX} have every data-point dimensionality within {T_GON_TOLERANCE:.0%} of 2/T "
+                f"and every angle between neighbouring hidden vectors within {ANGLE_TOLERANCE:.0%} of 360°/T (needs {RUN_SHARE:.0%} of the runs)")  # fmt: skip
     return _m_over_t_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(small)))), series)
 
 
