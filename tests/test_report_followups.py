@@ -273,11 +273,22 @@ def test_a_kink_needs_the_branch_slopes_to_differ_by_the_threshold(inside):
     change = just(r.KINK_MIN_SLOPE_CHANGE, inside, passes_above=True)
     claim = r.envelope_kink(envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5 - change))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    assert "memorizing branch +0.500 (6 T)" in claim.evidence and f"{0.5 - change:+.3f} (4 T)" in claim.evidence  # from T = 1,000 on
+    # the envelope's points only: memorizing up to T = 3,000, generalizing from 10,000
+    assert "below the crossover +0.500 (4 T)" in claim.evidence and f"from it on {0.5 - change:+.3f} (2 T)" in claim.evidence
+
+
+def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
+    """A generalizing run far above the envelope at T = 1,000 and 3,000 (a slope of -1 over the
+    generalizing branch's 4 T) does not change the slope from the crossover on."""
+    rows = envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5)
+    rows.loc[(rows["lr"] == DEFAULT_LR) & (rows["dataset_size"] <= 3_000) & (rows["dataset_size"] >= 1_000), "train_loss"] = 50.0
+    claim = r.envelope_kink(rows)
+    assert claim.verdict == NOT_CONFIRMED and "from it on +0.500 (2 T)" in claim.evidence
 
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():
-    assert r.envelope_kink(envelope_rows(default_onset=100_000)).verdict == NOT_MEASURED  # one generalizing T
+    claim = r.envelope_kink(envelope_rows(default_onset=100_000))  # one generalizing T
+    assert claim.verdict == NOT_MEASURED and "on each side of its crossover" in claim.evidence
 
 
 @pytest.mark.parametrize("onset,verdict", [(1_000, CONFIRMED), (3_000, CONFIRMED), (10_000, NOT_CONFIRMED)])

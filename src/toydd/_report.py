@@ -119,7 +119,7 @@ REPEAT_RUN_SHARE = 0.5
 BOUNDARY_SLOPE_RANGE = (0.5, 1.5)
 # The learning-rate envelope needs a choice of learning rates at each T.
 ENVELOPE_MIN_LEARNING_RATES = 2
-# Each branch of the envelope is fitted (a line in log T, log training loss) over at least this many T.
+# The envelope either side of its crossover is fitted (a line in log T, log training loss) over at least this many T.
 BRANCH_MIN_POINTS = 2
 # A kink: the branches' fitted slopes differ by more than this. Judgment: a generalizing branch's
 # training loss sits near its test loss, flat in T (slope about 0), and a memorizing branch whose
@@ -1337,36 +1337,41 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
 
 
-def branch_fits(runs: pd.DataFrame) -> dict[str, tuple[float, int]]:
-    """{regime: (slope, points)} of a line fitted to log10 of the lowest training loss of that
-    regime's runs at each T against log10 T, for the memorizing and generalizing branches with
-    BRANCH_MIN_POINTS or more T (positive losses only)."""
+def branch_fits(best: pd.DataFrame) -> dict[str, tuple[float, int]] | None:
+    """{side: (slope, points)} of lines fitted to log10 of the envelope's training loss (`best`,
+    from `envelope`) against log10 T on either side of its crossover: "below" up to its last T
+    before, "above" from its first T on (positive losses only); None without a crossover. A
+    side with fewer than BRANCH_MIN_POINTS T is left out."""
+    found = crossover(best)
+    if found is None:
+        return None
     fits = {}
-    if not len(runs):  # nothing to fit (possibly not even the columns)
-        return fits
-    for regime in ("memorizing", "generalizing"):
-        part = runs[(runs["regime"] == regime) & (runs["train_loss"] > 0)]
-        lowest = part.groupby("dataset_size")["train_loss"].min()
-        if len(lowest) >= BRANCH_MIN_POINTS:
-            fits[regime] = (float(np.polyfit(np.log10(lowest.index.values), np.log10(lowest.values), 1)[0]), len(lowest))
+    for side, part in (("below", best[best.index <= found[0]]), ("above", best[best.index >= found[1]])):
+        part = part[part["train_loss"] > 0]
+        if len(part) >= BRANCH_MIN_POINTS:
+            fits[side] = (float(np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)[0]), len(part))
     return fits
 
 
 def envelope_kink(results: pd.DataFrame) -> Claim:
-    """The memorizing and generalizing branches' log-log slopes (`branch_fits`) differ by more
-    than KINK_MIN_SLOPE_CHANGE."""
+    """The envelope's log-log slopes below and above its crossover (`branch_fits`, envelope points
+    only: runs off the envelope and a branch's stretch past the crossover, where the other branch
+    is lower, do not shape the kink) differ by more than KINK_MIN_SLOPE_CHANGE."""
     claim = "The envelope has a kink at the crossover: the branches' slopes differ"
     runs = envelope_runs(results)
-    fits = branch_fits(runs)
-    if len(runs) and runs["dataset_size"].nunique() >= 2 and crossover(envelope(runs)) is None:
-        # the branches may bend differently, but the envelope follows one of them throughout
-        return Claim(claim, f"no crossover inside the sweep, so the envelope has no kink to measure: {_regime_text(envelope(runs))}", NOT_MEASURED)
+    if runs["dataset_size"].nunique() < 2:
+        return Claim(claim, f"needs {ENVELOPE_MIN_LEARNING_RATES} or more learning rates at two or more T", NOT_MEASURED)
+    best = envelope(runs)
+    fits = branch_fits(best)
+    if fits is None:  # the branches may bend differently, but the envelope follows one of them throughout
+        return Claim(claim, f"no crossover inside the sweep, so the envelope has no kink to measure: {_regime_text(best)}", NOT_MEASURED)
     if len(fits) < 2:
-        return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T on both the memorizing and the generalizing branch", NOT_MEASURED)
-    (memorizing, m_points), (generalizing, g_points) = fits["memorizing"], fits["generalizing"]
-    change = abs(memorizing - generalizing)
-    evidence = (f"log-log slope of the lowest training loss per T: memorizing branch {memorizing:+.3f} ({m_points} T), "
-                f"generalizing branch {generalizing:+.3f} ({g_points} T): change {change:.3f} (a kink above {KINK_MIN_SLOPE_CHANGE:g})")  # fmt: skip
+        return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T of the envelope on each side of its crossover: {_regime_text(best)}", NOT_MEASURED)
+    (below, below_points), (above, above_points) = fits["below"], fits["above"]
+    change = abs(below - above)
+    evidence = (f"log-log slope of the envelope's training loss: below the crossover {below:+.3f} ({below_points} T), "
+                f"from it on {above:+.3f} ({above_points} T): change {change:.3f} (a kink above {KINK_MIN_SLOPE_CHANGE:g}; "
+                f"no noise model: a fit of {BRANCH_MIN_POINTS} points is exact)")  # fmt: skip
     return Claim(claim, evidence, _verdict(change > KINK_MIN_SLOPE_CHANGE))
 
 
