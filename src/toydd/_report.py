@@ -1506,11 +1506,13 @@ def loss_by_t(series: pd.DataFrame) -> pd.DataFrame:
 
 
 def failure_counts(results: pd.DataFrame) -> pd.DataFrame:
-    """Runs judged for optimization failures (m = 2 with training examples: `failure` recorded),
-    by T (index dataset_size): how many, and how many ended in each outcome of FAILURES."""
-    if "failure" not in results:  # runs from before failures were measured
+    """Runs judged for optimization failures (m = 2 with training examples: `failure` recorded)
+    among the memorizing ones, whose polygon these failures spoil (a generalizing run's hidden
+    vectors are not a polygon to fail), by T (index dataset_size): how many, and how many ended in
+    each outcome of FAILURES."""
+    if "failure" not in results or "regime" not in results:  # runs from before failures were measured
         return pd.DataFrame(columns=["runs", *FAILURES], index=pd.Index([], name="dataset_size", dtype=float), dtype=int)
-    judged = results[results["failure"].isin(FAILURES)]
+    judged = results[results["failure"].isin(FAILURES) & (results["regime"] == "memorizing")]
     counts = pd.crosstab(judged["dataset_size"], judged["failure"]).reindex(columns=list(FAILURES), fill_value=0)
     counts.insert(0, "runs", counts.sum(axis=1))
     return counts
@@ -1559,10 +1561,10 @@ def failures_html(results: pd.DataFrame) -> str:
     """The optimization failures counted by T, or a sentence saying why none were counted."""
     counts = failure_counts(results)
     if not len(counts):
-        return "<p>No run was judged: failures are recorded for m = 2 runs with a fixed training set, by toydd versions that measure them.</p>"
+        return "<p>No run was judged: failures are counted among memorizing m = 2 runs with a fixed training set, by toydd versions that measure them.</p>"
     rows = [[_figures.t_label(t), *(str(int(v)) for v in row.values)] for t, row in counts.iterrows()]
     failed = int(counts.drop(columns=["runs", NO_FAILURE]).values.sum())
-    text = (f"<p>{failed} of {int(counts['runs'].sum())} judged runs ended in a known local optimum (docs/science.md section 7): "
+    text = (f"<p>{failed} of {int(counts['runs'].sum())} judged runs (memorizing, m = 2) ended in a known local optimum (docs/science.md section 7): "
             "<i>two_circles</i> (the training hidden vectors on two radii) or <i>symmetric</i> (one example left out of an "
             "otherwise regular polygon). <code>restart_rule = \"regular\"</code> prefers, among restarts of nearly equal "
             "training loss, the most regular polygon.</p>")  # fmt: skip
