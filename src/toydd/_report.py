@@ -652,7 +652,8 @@ def messy_features(series: pd.DataFrame) -> Claim:
     if not len(small):
         return Claim(claim, f"needs runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
     top = small["feature_dimensionality_max"]
-    evidence = f"largest feature dimensionality at T ≤ {SMALL_T_MAX}: median {top.median():.3f}, max {top.max():.3f} (a regular pentagon's features have 0.4)"
+    evidence = (f"largest feature dimensionality at T ≤ {SMALL_T_MAX}: median {top.median():.3f}, max {top.max():.3f} "
+                f"(messy: a median below {MESSY_FEATURE_MAX:g}; a regular pentagon's features have 0.4)")  # fmt: skip
     return Claim(claim, evidence, _verdict(top.median() < MESSY_FEATURE_MAX))
 
 
@@ -673,7 +674,7 @@ def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
         good += bool(len(strong) == PENTAGON_FEATURES and np.all((strong > low) & (strong < high)))
         strongest.append(np.sort(found)[::-1][:PENTAGON_FEATURES])
     sizes = ", ".join(_figures.t_label(t) for t in sorted(large["dataset_size"].unique()))
-    evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high})"
+    evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high}) (needs {RUN_SHARE:.0%} of the runs)"
     return _pentagon_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(large)))), series, np.concatenate(strongest))
 
 
@@ -1267,7 +1268,7 @@ def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
     expected = baseline.reindex(judged["dataset_size"]).values - judged["repeated_memorized"].values
     good = int((judged["features_learned"].values == expected).sum())
     base = ", ".join(f"{v:g} at T = {_figures.t_label(t)}" for t, v in baseline.items() if t in set(judged["dataset_size"]))
-    evidence = f"{good} of {len(judged)} runs learn (features without a memorized point: {base}) − (points memorized) features: {_displacement_text(judged)}{left_out}"
+    evidence = f"{good} of {len(judged)} runs (needs {RUN_SHARE:.0%}) learn (features without a memorized point: {base}) − (points memorized) features: {_displacement_text(judged)}{left_out}"
     return Claim(claim, evidence, _verdict(_share(good, len(judged))))
 
 
@@ -1283,7 +1284,7 @@ def many_points_displace_all(results: pd.DataFrame) -> Claim:
                          f"at most {_repeats.memorized_cap(row.dataset_size, row.repeated_points, row.repeats)} countable" for row in many.itertuples())  # fmt: skip
         return Claim(claim, f"needs runs with more than {PENTAGON_FEATURES} memorized repeated points" + (f" ({caps})" if caps else ""), NOT_MEASURED)
     good = int((judged["features_learned"] == 0).sum())
-    return Claim(claim, f"{good} of {len(judged)} runs learn no feature: {_displacement_text(judged)}", _verdict(_share(good, len(judged))))
+    return Claim(claim, f"{good} of {len(judged)} runs learn no feature (needs {RUN_SHARE:.0%}): {_displacement_text(judged)}", _verdict(_share(good, len(judged))))
 
 
 def envelope_runs(results: pd.DataFrame) -> pd.DataFrame:
