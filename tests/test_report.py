@@ -3,6 +3,7 @@ measured, with values just inside and just outside each threshold; and each run 
 
 import html
 import itertools
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import scipy.stats
 
 from toydd import Config
 from toydd import _report as r
+from toydd._sweep import read_plan, record_failure
 from toydd._metrics import STRONG_FEATURE, angular_gap_to_next, fractional_dimensionality
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
@@ -807,6 +809,29 @@ def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
     sizes = series.set_index("run_id")["dataset_size"]
     assert max(loads.values()) == 1
     assert {sizes[run_id] for run_id in loads} == {3.0, 5.0, 6.0, 8.0, 10.0, 5000.0, np.inf}
+
+
+def test_an_incomplete_sweep_is_flagged_above_the_claims(tiny_sweep, tmp_path):
+    """Its plan names runs that are not complete: the report says how many and at which T, since a
+    claim about the largest T would read the largest complete so far."""
+    assert r.completeness_html(tiny_sweep) == ""  # complete
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_sweep, copy)
+    planned, _ = read_plan(copy)
+    at_5000, at_2000 = ([c for c in planned if c.dataset_size == t] for t in (5000, 2000))
+    shutil.rmtree(r.run_dir(copy, at_5000[0].run_id()))  # never trained
+    shutil.rmtree(r.run_dir(copy, at_2000[0].run_id()))
+    record_failure(copy, at_2000[0], "diverged")
+    results = pd.read_parquet(copy / "results.parquet")  # as a sweep writes it: the complete runs
+    results[~results["run_id"].isin([at_5000[0].run_id(), at_2000[0].run_id()])].to_parquet(copy / "results.parquet")
+    page = html.unescape(r.report(copy).read_text())
+    claims_at = page.index("<h2>Claims</h2>")
+    warning = page.index("This sweep is incomplete:")
+    assert claims_at < warning < page.index("<th>claim</th>")
+    assert f"{len(planned) - 2} of {len(planned)} planned runs are complete; 1 failed" in page
+    assert "0 in progress, 1 not started" in page
+    assert f"T = 2,000 ({len(at_2000) - 1} of {len(at_2000)}), T = 5,000 ({len(at_5000) - 1} of {len(at_5000)})." in page
+    assert r.completeness_html(tmp_path) == ""  # no plan: nothing to compare with
 
 
 def test_item_rows_hold_each_examples_angle_to_the_next_hidden_vector(tiny_sweep):
