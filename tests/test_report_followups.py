@@ -145,9 +145,18 @@ def repeat_rows(first_memorized: dict, repeats=(1, 2, 4, 8, 16, 32)) -> list[dic
 
 
 def test_a_boundary_doubling_with_T_over_N_is_proportional():
-    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 1_000: 32})))
+    rows = pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 1_000: 32}))
+    rows.loc[rows["dataset_size"] == 1_000, "regime"] = "memorizing"  # too small to generalize: left out
+    claim = r.repeat_boundary_proportional(rows)
     assert claim.verdict == CONFIRMED
-    assert "slope of log R against log T/N 1.00" in claim.evidence and "T/N = 1" not in claim.evidence  # T/N = 1 is below the minimum
+    assert "slope of log R against log T/N 1.00" in claim.evidence and "T/N = 1:" not in claim.evidence
+    assert "left out, the training set not generalizing without the repeats: T/N = 1" in claim.evidence
+
+
+def test_a_boundary_over_two_neighbouring_T_over_N_is_not_measured():
+    """T/N = 2 and 4 with R doubling: one R step moves the slope by 1, so 1 and 0 look alike."""
+    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4})))
+    assert claim.verdict == NOT_MEASURED and "spanning a factor 4" in claim.evidence and "T/N = 4: R ≈ 2.83" in claim.evidence
 
 
 def test_a_flat_boundary_is_not_proportional():
