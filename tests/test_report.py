@@ -762,7 +762,7 @@ def test_check_claims_lists_every_claim_of_the_main_series():
         row["regime"] = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "generalizing"}[row["dataset_size"]]
     results = table(rows + [run(100, weight_decay=0.5, test_loss=50.0)])  # another setting: not the main series
     claims = r.check_claims(results, pd.DataFrame(columns=r.ITEM_COLUMNS))
-    assert len(claims) == 25 and len({c.claim for c in claims}) == 25  # 14 of the paper, 11 of the follow-ups
+    assert len(claims) == 26 and len({c.claim for c in claims}) == 26  # 14 of the paper, 12 of the follow-ups
     verdicts = {c.claim: c.verdict for c in claims}
     assert verdicts["Test loss has a bump in the middle regime"] == CONFIRMED
     assert verdicts["Three regimes in order: memorizing, intermediate, generalizing"] == CONFIRMED

@@ -217,6 +217,16 @@ def test_displacement_leaves_out_runs_with_more_points_than_the_rule_can_count()
     assert claim.verdict == CONFIRMED and "1 of 1 runs" in claim.evidence and "1 run(s) left out: more repeated points" in claim.evidence
 
 
+@pytest.mark.parametrize("features,verdict", [(5, CONFIRMED), (4, NOT_CONFIRMED)])
+def test_few_repeats_leave_the_features_as_without_copies(features, verdict):
+    rows = pd.DataFrame([run(2_000, repeated_points=1, repeats=1, repeated_memorized=0, features_learned=5),
+                         run(2_000, repeated_points=1, repeats=2, repeated_memorized=0, features_learned=features),
+                         run(2_000, repeated_points=1, repeats=8, repeated_memorized=1, features_learned=4)])  # memorized: another claim  # fmt: skip
+    claim = r.few_repeats_change_nothing(rows)
+    assert claim.verdict == verdict and claim.evidence.startswith(f"{int(features == 5)} of 1 runs") and "(5 at T = 2,000)" in claim.evidence
+    assert r.few_repeats_change_nothing(rows.iloc[1:]).verdict == NOT_MEASURED  # no run without copies
+
+
 def test_displacement_is_not_measured_without_a_memorized_point():
     assert r.memorized_points_displace_features(displacement_rows([(1, 0, 5), (3, 0, 5)])).verdict == NOT_MEASURED
     assert r.memorized_points_displace_features(pd.DataFrame([run(100)])).verdict == NOT_MEASURED  # no repeat columns
@@ -323,9 +333,9 @@ def test_the_envelope_has_no_intermediate_regime_unless_one_is_lowest():
 
 def test_the_follow_up_claims_are_in_every_report():
     claims = r.follow_up_claims(cluster_rows())
-    assert len(claims) == 11 and len({c.claim for c in claims}) == 11
+    assert len(claims) == 12 and len({c.claim for c in claims}) == 12
     verdicts = [c.verdict for c in claims]
-    assert verdicts[:6] == [NOT_MEASURED] * 6 and verdicts[6:] == [CONFIRMED] * 5
+    assert verdicts[:7] == [NOT_MEASURED] * 7 and verdicts[7:] == [CONFIRMED] * 5
 
 
 # --- clusters in memorizing solutions ----------------------------------------------------------

@@ -1078,7 +1078,8 @@ def follow_up_claims(results: pd.DataFrame) -> list[Claim]:
     """The claims of docs/science.md section 7 that the onset, repeats and envelope presets test."""
     return [
         onset_agrees_across_sparsity(results), onset_near_ten_across_sparsity(results), onset_independent_of_decay(results),
-        repeat_boundary_proportional(results), memorized_points_displace_features(results), many_points_displace_all(results),
+        repeat_boundary_proportional(results), few_repeats_change_nothing(results), memorized_points_displace_features(results),
+        many_points_displace_all(results),
         envelope_memorizes_below_crossover(results), envelope_kink(results), envelope_crossover(results), envelope_without_intermediate(results),
         memorizing_clusters(results),
     ]  # fmt: skip
@@ -1261,6 +1262,23 @@ def _countable(runs: pd.DataFrame) -> pd.Series:
     admits at most `_repeats.memorized_cap` of them, so beyond it a count says nothing of the rest."""
     caps = [_repeats.memorized_cap(t, k, r) for t, k, r in zip(runs["dataset_size"], runs["repeated_points"], runs["repeats"])]
     return runs["repeated_points"] <= pd.Series(caps, index=runs.index)
+
+
+def few_repeats_change_nothing(results: pd.DataFrame) -> Claim:
+    """Runs whose repeated points (R > 1 copies) are not memorized learn as many features as the
+    run at the same T without copies (R = 1; their median), in at least RUN_SHARE of them."""
+    claim = "A few repeats behave as before: an unmemorized repeated point leaves the features as they were"
+    runs = repeat_runs(results, points=None)
+    if not len(runs):
+        return Claim(claim, "needs runs with repeated points not memorized, and a run at the same T without copies (R = 1)", NOT_MEASURED)
+    baseline = runs[runs["repeats"] == 1].groupby("dataset_size")["features_learned"].median()
+    judged = runs[(runs["repeats"] > 1) & (runs["repeated_memorized"] == 0) & runs["dataset_size"].isin(baseline.index)]
+    if not len(judged):
+        return Claim(claim, "needs runs with repeated points not memorized, and a run at the same T without copies (R = 1)", NOT_MEASURED)
+    good = int((judged["features_learned"].values == baseline.reindex(judged["dataset_size"]).values).sum())
+    base = ", ".join(f"{v:g} at T = {_figures.t_label(t)}" for t, v in baseline.items() if t in set(judged["dataset_size"]))
+    evidence = f"{good} of {len(judged)} runs (needs {RUN_SHARE:.0%}) learn as many features as without copies ({base}): {_displacement_text(judged)}"
+    return Claim(claim, evidence, _verdict(_share(good, len(judged))))
 
 
 def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
