@@ -66,6 +66,32 @@ def test_every_preset_smoke_runs_and_reports(tmp_path, preset):
         assert "fig5_appendix.png" not in figures  # the onset preset's decay sweep is drawn in fig7 at one sparsity
 
 
+ONE_RUN = [*TINY, "--set", "restarts=1", "--set", "snapshots=false", "--workers", "1"]
+
+
+def test_reproduce_refuses_a_folder_that_is_not_a_sweeps_and_touches_nothing(tmp_path):
+    folder = tmp_path / "project"
+    (folder / "figures").mkdir(parents=True)
+    mine = {"sweep.toml": "# my sweep\n", "report.html": "<p>notes</p>", "figures/fig2_main.png": "mine"}
+    for name, text in mine.items():
+        (folder / name).write_text(text)
+    done = toydd("reproduce", "--preset", "quick", "--out", str(folder), *ONE_RUN, "--set", "dataset_size=[5]")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "not a toydd sweep directory (it holds figures, report.html, sweep.toml)" in done.stderr
+    assert {name: (folder / name).read_text() for name in mine} == mine and sorted(p.name for p in folder.iterdir()) == ["figures", "report.html", "sweep.toml"]
+
+
+def test_a_refused_reproduce_leaves_the_recorded_preset_as_it_was(tmp_path):
+    """A sweep refused for mixing engines must not rewrite DIR/sweep.toml, which the report reads
+    as the preset that made the stored runs."""
+    out = tmp_path / "quick"
+    assert toydd("reproduce", "--preset", "quick", "--out", str(out), *ONE_RUN, "--set", "dataset_size=[5]").returncode == 0
+    recorded = (out / "sweep.toml").read_text()
+    refused = toydd("reproduce", "--preset", "quick", "--out", str(out), *ONE_RUN, "--set", "dataset_size=[5, 6]", "--set", "engine=tree")
+    assert refused.returncode == 2 and "engine" in refused.stderr
+    assert (out / "sweep.toml").read_text() == recorded
+
+
 def test_figures_and_report_redraw_without_training(tmp_path):
     out = tmp_path / "q"
     assert toydd("reproduce", "--preset", "quick", "--out", str(out), *TINY).returncode == 0

@@ -18,6 +18,7 @@ import pytest
 
 from toydd import Config
 from toydd import _executors
+from toydd._config import ConfigError
 from toydd._sweep import plan_tasks, read_results, run_sweep
 from toydd._sweep_spec import SweepError, parse_sweep
 
@@ -329,6 +330,25 @@ def _in_process(tasks, out, done):
 
     for task in tasks:
         done(task, run_task(task, out))
+
+
+def test_a_sweep_refuses_a_users_folder_or_a_train_run_but_resumes_its_own(tmp_path, tiny):
+    configs = [tiny.replace(engine="cpu", data_seed=seed) for seed in range(2)]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "sweep.toml").write_text("# mine")
+    with pytest.raises(ConfigError, match="not a toydd sweep directory \\(it holds sweep.toml\\)"):
+        run_sweep(configs, notes, _in_process, workers=1, threads=1)
+    assert [p.name for p in notes.iterdir()] == ["sweep.toml"] and (notes / "sweep.toml").read_text() == "# mine"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        run_sweep(configs, a_file, _in_process, workers=1, threads=1)
+    out = tmp_path / "sweep"
+    assert run_sweep(configs[:1], out, _in_process, workers=1, threads=1).trained == 1  # new: accepted
+    (out / "my notes.txt").write_text("kept")  # a sweep's own directory with the user's notes in it
+    report = run_sweep(configs[1:], out, _in_process, workers=1, threads=1)  # another plan: says so
+    assert report.trained == 1 and report.outside_plan == [configs[0].run_id()] and (out / "my notes.txt").exists()
 
 
 def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp_path):

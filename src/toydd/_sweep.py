@@ -134,6 +134,32 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
     return status
 
 
+# What marks a directory as a toydd sweep's: a sweep may resume or extend it. Anything else that is
+# not empty is the user's, and a sweep would overwrite its sweep.toml, report.html and figures.
+SWEEP_MARKERS = ("plan.json", "results.parquet", "runs")
+
+
+def check_sweep_out(out: Path) -> None:
+    """Refuse a sweep directory that exists, is not empty and is not a sweep's (no SWEEP_MARKERS):
+    a user's folder or a `toydd train` run, whose files a sweep would overwrite."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: not a directory")
+    if not out.is_dir() or any((out / name).exists() for name in SWEEP_MARKERS):
+        return
+    entries = sorted(path.name for path in out.iterdir())
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise ConfigError(f"--out {out}: not a toydd sweep directory (it holds {shown}); choose a new or empty directory")
+
+
+def runs_outside_plan(out: Path, configs: list[Config]) -> list[str]:
+    """Run directories in DIR/runs that no config of `configs` plans: kept on disk, left out of
+    results.parquet (a narrowed preset, or another sweep's runs)."""
+    planned = {c.run_id() for c in configs}
+    folder = out / "runs"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in planned) if folder.is_dir() else []
+
+
 def plan_file(out: Path) -> Path:
     return out / "plan.json"
 
@@ -430,6 +456,7 @@ class SweepReport:
     failed: list[Outcome]
     redone: list[str]
     interrupted: list[Outcome]
+    outside_plan: list[str]  # run directories kept from an earlier, other plan (`runs_outside_plan`)
 
 
 def run_sweep(
@@ -449,6 +476,7 @@ def run_sweep(
     on_start(status, tasks, resuming) learns how many runs resume from checkpoints.
     """
     out = Path(out)
+    check_sweep_out(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
@@ -479,7 +507,7 @@ def run_sweep(
 
     if tasks:
         execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted)
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs))
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:

@@ -185,8 +185,10 @@ def _executor_options(command):
     return command
 
 
-def _run_sweep_command(configs, out: Path, opts: dict) -> int:
-    """Run a planned sweep with the chosen executor and a progress bar; returns the exit status."""
+def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
+    """Run a planned sweep with the chosen executor and a progress bar; returns the exit status.
+    `on_accept()` runs once the sweep is accepted (its engines checked, its plan written), before
+    any training: `reproduce` writes DIR/sweep.toml there, so a refused sweep leaves it as it was."""
     from . import _executors
     from ._sweep import failure_reasons, run_sweep
 
@@ -210,14 +212,22 @@ def _run_sweep_command(configs, out: Path, opts: dict) -> int:
     from ._checkpoint import StopSignals
 
     bar = _SweepBar(opts["quiet"])
+
+    def start(*args) -> None:
+        if on_accept is not None:
+            on_accept()
+        bar.start(*args)
+
     with StopSignals() as stop:  # stop starting tasks; running ones stop at a checkpoint
         report = run_sweep(
-            configs, out, execute, workers, threads, opts["retry_failed"], bar.start, bar.task_done,
+            configs, out, execute, workers, threads, opts["retry_failed"], start, bar.task_done,
             opts["checkpoint_every"], opts["allow_mixed_engines"],
         )  # fmt: skip
     bar.close()
     for message in report.redone:
         click.echo(f"redone: {message}", err=True)
+    if report.outside_plan:
+        click.echo(f"note: {len(report.outside_plan)} run(s) in {out / 'runs'} are not in this sweep's plan: kept there, left out of results.parquet", err=True)
     if report.interrupted or stop.received:
         name = f" by {signal.Signals(stop.received).name}" if stop.received else ""
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
@@ -370,13 +380,13 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     if preset is None or out is None:
         raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
     spec = with_overrides(_presets.load_preset(preset), parse_overrides(overrides))
-    out.mkdir(parents=True, exist_ok=True)
     # the preset as run, for the report; overrides are recorded, not applied, so resume with the
     # same `toydd reproduce` command rather than `toydd sweep` on this file
     note = "".join(f"#   --set {item}\n" for item in overrides)
     header = f"# toydd reproduce --preset {preset}, with these overrides applied to every run:\n{note}\n" if note else ""
-    write_atomic(out / "sweep.toml", (header + _presets.preset_text(preset)).encode())  # whole or not at all
-    status = _run_sweep_command(spec.configs(), out, opts)
+    text = (header + _presets.preset_text(preset)).encode()
+    # written once the sweep is accepted, whole or not at all: a refused one leaves the old file
+    status = _run_sweep_command(spec.configs(), out, opts, on_accept=lambda: write_atomic(out / "sweep.toml", text))
     paths = draw_figures(out)
     report_path = write_report(out)
     echo(f"{len(paths)} figure files in {out / 'figures'}; report: {report_path}")
