@@ -36,6 +36,8 @@ def test_progress_bar_shows_step_loss_and_lr(tmp_path):
         (["--sparsity", "1.0"], "sparsity"), (["--n-hidden", "0"], "n_hidden"), (["--dataset-size", "0"], "dataset_size"),
         (["--steps", "0"], "steps"), (["--n-hiden", "3"], "n-hiden"), (["--steps", "ten"], "--steps"),
         (["--dataset-size", "lots"], "dataset_size"), (["--engine", "jax"], "engine"),
+        (["--n-hidden", "99999999999999999999"], "n_hidden must be below 2^63"), (["--restarts", "100000000000"], "restarts"),
+        (["--n-hidden", "1000000000000000"], "out of memory (Unable to allocate"),  # numpy refuses at once: nothing is touched
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_the_problem(tmp_path, args, message):

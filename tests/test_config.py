@@ -1,7 +1,7 @@
 import pytest
 
 from toydd import Config, ConfigError
-from toydd._config import CHOICES, FIELD_HELP, parse_dataset_size
+from toydd._config import CHOICES, FIELD_HELP, MAX_RESTARTS, parse_dataset_size
 
 
 def test_defaults_are_the_papers():
@@ -60,6 +60,19 @@ def test_seeds_outside_63_bits_are_one_line_errors(field, value):
     with pytest.raises(ConfigError, match=rf"^{field} must be in \[0, 2\^63\), got {value}$"):
         Config(**{field: value})
     assert Config(**{field: 2**63 - 1}).run_id()
+
+
+@pytest.mark.parametrize("field", ["n_features", "dataset_size", "test_size", "n_hidden", "steps", "history_points", "batch_size"])
+def test_integers_beyond_63_bits_are_one_line_errors(field):
+    """Every integer becomes an int64 in the compiled code: larger ones failed deep inside numba."""
+    with pytest.raises(ConfigError, match=rf"^{field} must be below 2\^63, got {2**64}$"):
+        Config(**{field: 2**64})
+
+
+def test_restarts_are_bounded_where_drawing_the_inits_would_hang():
+    assert Config(restarts=MAX_RESTARTS).restarts == MAX_RESTARTS
+    with pytest.raises(ConfigError, match=rf"^restarts must be in \[1, 1,000,000\], got {MAX_RESTARTS + 1}$"):
+        Config(restarts=MAX_RESTARTS + 1)
 
 
 def test_restarts_must_not_push_the_init_seed_past_63_bits():

@@ -18,6 +18,10 @@ from typing import Any
 
 INF = "inf"  # dataset_size value for infinite data: a fresh batch every step
 MAX_SEED = 2**63  # seeds are int64 inside the compiled sampler
+MAX_INT = 2**63  # every integer setting becomes an int64 in the compiled code (sizes, counts, seeds)
+# A stack holds every restart's weights at once, and its inits are drawn one by one in Python:
+# beyond this many the drawing alone takes minutes before memory runs out.
+MAX_RESTARTS = 1_000_000
 
 
 class ConfigError(ValueError):
@@ -273,7 +277,7 @@ def _check_ranges(c: Config) -> None:
     need(0.0 <= c.beta1 < 1.0, f"beta1 must be in [0, 1), got {c.beta1}")
     need(0.0 <= c.beta2 < 1.0, f"beta2 must be in [0, 1), got {c.beta2}")
     need(c.eps > 0, f"eps must be > 0, got {c.eps}")
-    need(c.restarts >= 1, f"restarts must be >= 1, got {c.restarts}")
+    need(1 <= c.restarts <= MAX_RESTARTS, f"restarts must be in [1, {MAX_RESTARTS:,}], got {c.restarts}")
     need(c.gradient_chunks >= 1, f"gradient_chunks must be >= 1, got {c.gradient_chunks}")
     need(c.gradient_chunks <= c.examples_per_step, f"gradient_chunks must not exceed the examples per step ({c.examples_per_step}), got {c.gradient_chunks}")
     rounded = c.matmul_precision != "float32"
@@ -284,6 +288,9 @@ def _check_ranges(c: Config) -> None:
     for name in ("data_seed", "test_seed", "init_seed"):  # seeds are mixed as 64-bit integers in numba
         need(0 <= getattr(c, name) < MAX_SEED, f"{name} must be in [0, 2^63), got {getattr(c, name)}")
     need(c.init_seed + c.restarts - 1 < MAX_SEED, f"init_seed + restarts - 1 must be < 2^63, got {c.init_seed + c.restarts - 1}")
+    for f in fields(Config):  # after the fields' own checks, which say more
+        value = getattr(c, f.name)
+        need(not isinstance(value, int) or isinstance(value, bool) or abs(value) < MAX_INT, f"{f.name} must be below 2^63, got {value}")
 
 
 def _check_repeats(c: Config) -> None:

@@ -59,6 +59,10 @@ class ToyddGroup(click.Group):
         except TrainingDiverged as error:
             click.echo(f"error: training diverged: {error}", err=True)
             sys.exit(3)
+        except MemoryError as error:  # numpy's names the array: "Unable to allocate 7.3 TiB for an array with shape ..."
+            found = str(error).splitlines()[0] if str(error) else "no more memory"
+            click.echo(f"error: out of memory ({found}): a size in the config (n_features, dataset_size, test_size, n_hidden, restarts, history_points, batch_size) is too large for this machine", err=True)
+            sys.exit(2)
         except ReaderLeft:  # `toydd status DIR | head`: quietly, as a tool killed by SIGPIPE
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush either
             sys.exit(141)
