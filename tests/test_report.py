@@ -834,6 +834,14 @@ def test_an_incomplete_sweep_is_flagged_above_the_claims(tiny_sweep, tmp_path):
     assert r.completeness_html(tmp_path) == ""  # no plan: nothing to compare with
 
 
+def test_a_recorded_sweep_file_that_is_not_utf8_is_shown_not_fatal(tiny_sweep, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_sweep, copy)
+    (copy / "sweep.toml").write_bytes(b"# edited \xff\xfe\n[sweep]\n")
+    page = r.report(copy).read_text()
+    assert "# edited \ufffd\ufffd" in page
+
+
 def test_item_rows_hold_each_examples_angle_to_the_next_hidden_vector(tiny_sweep):
     """At m = 2 every kept example's angle_gap is its own gap, from the stored weights and data."""
     run_id = r.main_series(r.read_results(tiny_sweep)).query("dataset_size == 5").iloc[0]["run_id"]

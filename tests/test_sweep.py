@@ -581,8 +581,40 @@ def test_results_prints_the_chosen_columns_all_of_them_or_names_an_unknown_one(t
     assert list(pd.read_csv(tmp_path / "all.csv").columns) == list(pd.read_parquet(tmp_path / "results.parquet").columns)  # the CSV has every column
     everything = runner.invoke(main, ["results", str(tmp_path), "--columns", "all"])
     assert everything.exit_code == 0 and "n_features" in everything.stdout.splitlines()[0]
-    unknown = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,nope"])
+    unknown = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,nope", "--csv", str(tmp_path / "typo.csv")])
     assert unknown.exit_code == 2 and unknown.stderr.strip().splitlines() == [f"error: --columns: no column 'nope' in {tmp_path / 'results.parquet'}"]
+    assert not (tmp_path / "typo.csv").exists()  # a mistyped command writes nothing
+    for empty in ("", ",,"):
+        none = runner.invoke(main, ["results", str(tmp_path), "--columns", empty])
+        assert none.exit_code == 2 and none.stderr.strip().splitlines() == ["error: --columns: no column named (comma-separated names, or 'all')"]
+
+
+def test_a_scheduler_address_of_an_unknown_scheme_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "out"
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(out), "--executor", "dask", "--scheduler", "foo://bar", "--workers", "1")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: --scheduler 'foo://bar': unknown address scheme 'foo' (known schemes: ['inproc', 'tcp', 'tls', 'ucx', 'ws', 'wss'])"
+    ]
+    assert not out.exists()
+
+
+def test_results_tables_of_another_shape_and_odd_records_are_one_line_errors(tmp_path):
+    """A parquet file without the results' columns, a failure record of another JSON shape and a
+    broken record of mixed engines: one line naming the file, never a traceback."""
+    from toydd._store import CorruptRun
+    from toydd._sweep import _engines_record, failure_file, failure_reasons
+
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "results.parquet")
+    with pytest.raises(CorruptRun, match=r"results.parquet: not a toydd results table \(no column 'run_id'\)"):
+        read_results(tmp_path)
+    config = Config(n_features=50)
+    failure_file(tmp_path, config.run_id()).parent.mkdir(parents=True)
+    failure_file(tmp_path, config.run_id()).write_text("[]")
+    assert failure_reasons(tmp_path, [config]) == {config.run_id(): "(unreadable failure record)"}
+    for text in ("[]", "{"):
+        (tmp_path / "engines.json").write_text(text)
+        with pytest.raises(CorruptRun, match="engines.json: unreadable record of mixed engines"):
+            _engines_record(tmp_path / "engines.json")
 
 
 def test_status_counts_runs_and_estimates_the_time_left_without_touching_anything(tmp_path):

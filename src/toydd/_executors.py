@@ -92,11 +92,25 @@ def local(workers: int):
     return execute
 
 
+def check_scheduler(scheduler: str) -> None:
+    """Refuse, before anything is written, a --scheduler address whose scheme Dask does not know
+    (tcp://HOST:PORT, or HOST:PORT for tcp)."""
+    _distributed()  # installed, or the one-line error saying how
+    from distributed.comm import parse_address, registry
+
+    try:
+        registry.get_backend(parse_address(scheduler)[0])
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"--scheduler {scheduler!r}: {error}") from None
+
+
 def dask(workers: int, scheduler: str | None):
     """Dask distributed: a LocalCluster of `workers` single-threaded processes, or the cluster at
     `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies, and it resumes
     from the task's checkpoint in the shared directory."""
     distributed = _distributed()
+    if scheduler is not None:
+        check_scheduler(scheduler)
 
     def execute(tasks: list[Task], out: str, done) -> None:
         cluster = None
@@ -120,6 +134,7 @@ def dask(workers: int, scheduler: str | None):
 
 def dask_workers(scheduler: str) -> int:
     """How many workers the Dask cluster at `scheduler` has now (at least 1)."""
+    check_scheduler(scheduler)
     with _distributed().Client(scheduler) as client:
         return max(1, len(client.scheduler_info().get("workers", {})))
 

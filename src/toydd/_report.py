@@ -1867,7 +1867,8 @@ def report(out: str | Path) -> Path:
         else:
             views = claim_views(out, results)
         claims = check_claims(results, views.items)
-    sweep_text = (out / "sweep.toml").read_text() if (out / "sweep.toml").is_file() else None
+    # shown as written; bytes that are not UTF-8 (an edited file) as replacement characters
+    sweep_text = (out / "sweep.toml").read_text(errors="replace") if (out / "sweep.toml").is_file() else None
     cost = {"runs": len(results)}
     if len(results):
         cost["wall time of training (sum over runs)"] = f"{results['wall_seconds'].sum() / 60:.1f} min"

@@ -282,12 +282,26 @@ def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Confi
     if not allow_mixed:
         raise ConfigError(
             f"{out}: stored runs were trained by engine {named}; this would train with engine {new[0][0]} on {new[0][1]}, "
-            "whose float32 numbers differ (set --engine/--device to match, or pass --allow-mixed-engines)"
+            "whose float32 numbers differ (set engine and device to match: in the sweep file, or `--set engine=...` for reproduce; "
+            "or pass --allow-mixed-engines)"
         )
     path = out / "engines.json"
-    record = json.loads(path.read_text()) if path.is_file() else {"mixed": []}
+    record = _engines_record(path)
     record["mixed"].append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stored": sorted(map(list, have), key=str), "added": [list(w) for w in new]})
     write_atomic(path, json.dumps(record, indent=2).encode())
+
+
+def _engines_record(path: Path) -> dict:
+    """DIR/engines.json's record of mixes ({"mixed": [...]}), empty when there is none yet."""
+    if not path.is_file():
+        return {"mixed": []}
+    try:
+        record = json.loads(path.read_text())
+        if isinstance(record, dict) and isinstance(record.get("mixed"), list):
+            return record
+    except ValueError:
+        pass
+    raise CorruptRun(f"{path}: unreadable record of mixed engines (expected {{\"mixed\": [...]}}); move it aside to start a new one")
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -409,6 +423,8 @@ def result_row(path: Path) -> dict:
         header = json.loads((path / "config.json").read_text())
         config = Config.from_dict(header["config"])
         metrics = json.loads((path / "metrics.json").read_text())
+        if not isinstance(metrics, dict):
+            raise TypeError(f"metrics.json holds a {type(metrics).__name__}, not an object")
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
         raise CorruptRun(f"{path}: unreadable config.json or metrics.json ({type(error).__name__}: {error})") from None
     row = {"run_id": header.get("run_id", ""), **config.to_dict()}
@@ -435,14 +451,23 @@ def write_results(out: Path, rows: list[dict]) -> Path:
     return path
 
 
+# The config columns every results table has had (newer fields may be absent in older tables).
+RESULT_CONFIG_COLUMNS = ("n_features", "sparsity", "dataset_size", "n_hidden", "steps", "data_seed", "init_seed")
+
+
 def read_results(out: Path) -> pd.DataFrame:
     path = Path(out) / "results.parquet"
     if not path.is_file():
         raise CorruptRun(f"{path}: no results here (run `toydd sweep` first)")
     try:
-        return pd.read_parquet(path)
+        table = pd.read_parquet(path)
     except Exception as error:
         raise CorruptRun(f"{path}: unreadable ({type(error).__name__})") from None
+    # a table with rows has each run's id and config (`result_row`): figures and claims group by them
+    missing = [name for name in ("run_id", *RESULT_CONFIG_COLUMNS) if name not in table.columns]
+    if len(table) and missing:
+        raise CorruptRun(f"{path}: not a toydd results table (no column '{missing[0]}')")
+    return table
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -519,8 +544,8 @@ def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:
         if not path.exists():
             continue
         try:
-            reasons[path.stem] = json.loads(path.read_text())["reason"]
-        except (ValueError, KeyError):
+            reasons[path.stem] = str(json.loads(path.read_text())["reason"])
+        except (ValueError, KeyError, TypeError):  # not JSON, no reason, or JSON of another shape
             reasons[path.stem] = "(unreadable failure record)"
     return reasons
 

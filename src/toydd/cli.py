@@ -312,17 +312,18 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
     from ._sweep import read_results
 
     table = read_results(sweep_dir)
+    wanted = list(table.columns) if columns == "all" else [c.strip() for c in columns.split(",") if c.strip()]
+    if not wanted:
+        raise ConfigError("--columns: no column named (comma-separated names, or 'all')")
+    unknown = [c for c in wanted if c not in table.columns]
+    if len(table) and unknown:  # checked before the CSV is written: a mistyped command writes nothing
+        raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
     if csv_path is not None:
-        table.to_csv(csv_path, index=False)
+        write_atomic(csv_path, table.to_csv(index=False).encode())  # whole or not at all
     if not len(table):
         echo("(no complete runs)")
         return
-    if columns != "all":
-        wanted = [c.strip() for c in columns.split(",") if c.strip()]
-        unknown = [c for c in wanted if c not in table.columns]
-        if unknown:
-            raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
-        table = table[wanted]
+    table = table[wanted]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
         echo(table.to_string(index=False))
 
