@@ -78,6 +78,7 @@ def test_grid_times_base_plus_points():
         ("[grid\nn_hidden = [1]", "line 1"),
         ("[model]\nx = 1", "unknown table 'model'"),
         ("[base]\nn_hidden = 2", "no runs"),
+        ("[base]\nn_hidden = 2\n[[points]]\n", "points[0] is empty"),
     ],
 )
 def test_bad_sweep_files_name_the_key_or_line(tmp_path, text, message):

@@ -80,12 +80,7 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "Config":
         """Build from a mapping (TOML, JSON, CLI); unknown keys are errors, not ignored."""
-        known = {f.name for f in fields(cls)}
-        for key in values:
-            if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                raise ConfigError(f"unknown config key '{key}'{extra}")
+        check_keys(values)
         return cls(**dict(values))
 
     def replace(self, **changes: Any) -> "Config":
@@ -255,6 +250,16 @@ def _check_type(name: str, value: Any) -> None:
             raise ConfigError(f"{name} must be a string, got {value!r}")
         if name in CHOICES and value not in CHOICES[name]:
             raise ConfigError(f"{name} must be one of {', '.join(CHOICES[name])}; got {value!r}")
+
+
+def check_keys(keys) -> None:
+    """Refuse a key that is no Config field, suggesting the closest one."""
+    known = {f.name for f in fields(Config)}
+    for key in keys:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"unknown config key '{key}'{extra}")
 
 
 def _check_ranges(c: Config) -> None:

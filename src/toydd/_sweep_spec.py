@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._config import Config, ConfigError
+from ._config import Config, ConfigError, check_keys
 
 
 class SweepError(ConfigError):
@@ -103,6 +103,9 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
     points = data.get("points", [])
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise SweepError(f"{source}: points must be an array of tables ([[points]])")
+    for i, point in enumerate(points):  # as an empty grid list is refused: an empty point is a slip, not a run
+        if not point:
+            raise SweepError(f"{source}: points[{i}] is empty (name the keys that set this run apart, or leave it out)")
     if not any(grids) and not points:
         raise SweepError(f"{source}: no runs: give a [grid] or [[points]]")
     spec = SweepSpec(
@@ -121,6 +124,11 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     """The sweep with KEY=VALUE overrides: a list makes KEY an axis of every grid and every point
     (each point once per value); a single value sets KEY for every run."""
     base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
+    for key in overrides:  # named here, not as the preset's first grid that the key would reach
+        try:
+            check_keys([key])
+        except ConfigError as error:
+            raise SweepError(f"--set {key}: {error}") from None
     for key, value in overrides.items():
         if isinstance(value, list):
             if not value:
