@@ -590,6 +590,14 @@ def test_results_prints_the_chosen_columns_all_of_them_or_names_an_unknown_one(t
         assert none.exit_code == 2 and none.stderr.strip().splitlines() == ["error: --columns: no column named (comma-separated names, or 'all')"]
 
 
+@pytest.mark.parametrize("option,executor", [(["--scheduler", "tcp://127.0.0.1:1"], "dask"), (["--partition", "gpu"], "slurm"), (["--time", "30"], "slurm")])
+def test_an_option_of_another_executor_is_refused_not_ignored(tmp_path, option, executor):
+    out = tmp_path / "out"
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(out), *option)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {option[0]} is an option of --executor {executor}, not local"]
+    assert not out.exists()
+
+
 def test_a_scheduler_address_of_an_unknown_scheme_is_refused_before_anything_is_written(tmp_path):
     out = tmp_path / "out"
     done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(out), "--executor", "dask", "--scheduler", "foo://bar", "--workers", "1")

@@ -189,6 +189,20 @@ def _executor_options(command):
     return command
 
 
+# Options that only one executor reads: given with another, they would be silently ignored.
+EXECUTOR_OF_OPTION = {"scheduler": "dask", "partition": "slurm", "time_minutes": "slurm", "cpus_per_task": "slurm",
+                      "gpus_per_task": "slurm", "max_parallel": "slurm", "submitit_cluster": "slurm"}  # fmt: skip
+
+
+def _check_executor_options(executor: str) -> None:
+    """Refuse an option given on the command line that the chosen executor does not read."""
+    ctx = click.get_current_context()
+    for name, owner in EXECUTOR_OF_OPTION.items():
+        if owner != executor and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            flag = next(param.opts[0] for param in ctx.command.params if param.name == name)
+            raise ConfigError(f"{flag} is an option of --executor {owner}, not {executor}")
+
+
 def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
     """Run a planned sweep with the chosen executor and a progress bar; returns the exit status.
     `on_accept()` runs once the sweep is accepted (its engines checked, its plan written), before
@@ -196,6 +210,7 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
     from . import _executors
     from ._sweep import failure_reasons, run_sweep
 
+    _check_executor_options(opts["executor"])
     # workers also tells the planner how finely to split stacks: as many as run at once
     if opts["executor"] == "local":
         workers = opts["workers"] or _executors.cores()
