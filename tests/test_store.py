@@ -1,10 +1,16 @@
+import hashlib
 import json
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import load_file
+from safetensors.numpy import load_file, save_file
 
 from toydd import ConfigError, CorruptRun, load_run, save_run, train, verify_run
+from toydd._store import check_out, write_atomic
+from toydd._sweep import is_complete
 
 
 @pytest.fixture
@@ -82,3 +88,140 @@ def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
     (sweep / "results.parquet").write_bytes(b"PAR1")
     save_run(result, sweep, overwrite=True)  # a sweep directory is toydd's to replace
     load_run(sweep)
+
+
+def _reseal(path):
+    """Rewrite the manifest to match the files as they are now: damage that the sha256 check alone
+    would not catch (a manifest rewritten by hand or by another tool)."""
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in sorted(path.iterdir()) if p.name != "manifest.json"}
+    (path / "manifest.json").write_text(json.dumps({"format": 1, "files": files}))
+
+
+@pytest.mark.parametrize("files", [["config.json"], {"config.json": "abc"}, {"config.json": {"bytes": 1}}, {"../../etc/hostname": {"bytes": 1, "sha256": "0"}}])
+def test_malformed_manifest_is_one_corrupt_run(saved, files):
+    _, path = saved
+    manifest = path / "manifest.json"
+    manifest.write_text(json.dumps({"format": 1, "files": files}))
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(manifest))}: "):
+        load_run(path)
+
+
+@pytest.mark.parametrize("dropped", ["config.json", "model.safetensors", "metrics.json", "history.parquet", "features.parquet", "train_set.safetensors", "examples.parquet", "snapshots.safetensors"])
+def test_manifest_must_list_every_file_of_the_run(saved, dropped):
+    """A manifest that lists nothing, or not a file this run must have (a finite training set's
+    set and examples, snapshots = true's snapshots), is an incomplete run that a sweep retrains."""
+    _, path = saved
+    (path / dropped).unlink()
+    _reseal(path)
+    with pytest.raises(CorruptRun, match=f"does not list {dropped}"):
+        verify_run(path)
+    (path / "manifest.json").write_text('{"format": 1, "files": {}}')
+    with pytest.raises(CorruptRun, match="does not list config.json"):
+        verify_run(path)
+
+
+def test_is_complete_retrains_an_empty_manifest(saved, tmp_path):
+    result, path = saved
+    out = tmp_path / "sweep"
+    stored = out / "runs" / result.config.run_id()
+    stored.mkdir(parents=True)
+    (stored / "manifest.json").write_text('{"format": 1, "files": {}}')
+    assert not is_complete(out, result.config.run_id())
+    shutil.rmtree(stored)
+    shutil.copytree(path, stored)
+    assert is_complete(out, result.config.run_id())
+
+
+def _replace_model(path, tensors, run_id):
+    save_file(tensors, path / "model.safetensors", metadata={"run_id": run_id})
+    _reseal(path)
+
+
+@pytest.mark.parametrize("damage", ["no_W", "no_b", "shape", "other_run"])
+def test_a_model_without_its_tensors_is_named(saved, damage):
+    result, path = saved
+    W, b, run_id = result.W, result.b, result.config.run_id()
+    tensors = {
+        "no_W": {"b": b}, "no_b": {"W": W}, "shape": {"W": W[:1], "b": b}, "other_run": {"W": W, "b": b},
+    }[damage]  # fmt: skip
+    _replace_model(path, tensors, "0123456789abcdef" if damage == "other_run" else run_id)
+    expected = {"no_W": "no tensor W", "no_b": "no tensor b", "shape": r"W \(1, 200\)", "other_run": "written for run 0123456789abcdef"}[damage]
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(path / 'model.safetensors'))}: {expected}"):
+        load_run(path)
+
+
+def _edit_config(path, edit):
+    header = json.loads((path / "config.json").read_text())
+    edit(header)
+    (path / "config.json").write_text(json.dumps(header))
+    _reseal(path)
+
+
+@pytest.mark.parametrize("field", ["n_features", "n_hidden", "history_points", "lr"])
+def test_a_config_field_removed_is_not_defaulted(saved, field):
+    """Without the check, show reported the default n_features 10000 for a 200-feature model."""
+    _, path = saved
+    _edit_config(path, lambda header: header["config"].pop(field))
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(path / 'config.json'))}: the config has no {field}"):
+        load_run(path)
+
+
+@pytest.mark.parametrize("edit", ["value", "run_id", "run_id_list"])
+def test_a_config_that_is_not_its_runs_is_corrupt(saved, edit):
+    _, path = saved
+    if edit == "value":
+        _edit_config(path, lambda header: header["config"].update(init_seed=7))
+    elif edit == "run_id":
+        _edit_config(path, lambda header: header.update(run_id="0123456789abcdef"))
+    else:
+        _edit_config(path, lambda header: header.update(run_id=[1]))
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(path / 'config.json'))}: "):
+        load_run(path)
+
+
+def test_a_config_from_before_later_keys_still_loads(saved):
+    """Keys added after run ids were in use may be absent from older runs: at their defaults they
+    hash as before (Config.run_id), so such a run loads."""
+    result, path = saved
+    later = ("repeated_points", "repeats", "restart_rule", "lr_schedule", "gradient_chunks", "matmul_precision")
+    _edit_config(path, lambda header: [header["config"].pop(key) for key in later])
+    assert load_run(path).config == result.config
+
+
+def test_metrics_must_be_a_json_object(saved):
+    _, path = saved
+    (path / "metrics.json").write_text("[1, 2]")
+    _reseal(path)
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(path / 'metrics.json'))}: .*not an object"):
+        load_run(path)
+
+
+def test_out_inside_a_file_is_refused_before_training(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    for out in (afile / "run", afile / "deeper" / "run"):
+        with pytest.raises(ConfigError, match=f"^{re.escape(f'--out {out}: {afile} is not a directory')}$"):
+            check_out(out)
+    assert afile.read_text() == "keep"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_out_where_nothing_can_be_created_is_refused():
+    """/proc refuses new directories even to root, for whom os.access says yes."""
+    with pytest.raises(ConfigError, match="^--out /proc/toydd-run: cannot create a directory in /proc"):
+        check_out("/proc/toydd-run")
+
+
+def test_check_out_leaves_nothing_behind(tmp_path):
+    out = check_out(tmp_path / "new" / "run")
+    assert [p.name for p in tmp_path.iterdir()] == ["new"] and list((tmp_path / "new").iterdir()) == []
+    assert out == tmp_path / "new" / "run"
+
+
+def test_atomic_write_onto_a_directory_names_the_target(tmp_path):
+    target = tmp_path / "report.html"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError) as error:
+        write_atomic(target, b"page")
+    assert error.value.filename == str(target) and ".tmp-" not in str(error.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no scratch file left

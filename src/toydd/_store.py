@@ -33,13 +33,29 @@ import pandas as pd
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
-from safetensors.numpy import load_file, save_file
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
-from ._config import Config, ConfigError
+from ._config import INF, Config, ConfigError
 from ._data import SparseRows
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+# Files every run has; train_set.safetensors and examples.parquet exist for a finite training set
+# only, snapshots.safetensors with snapshots = true only (`_required_files`).
+ALWAYS_FILES = ("config.json", "model.safetensors", "metrics.json", "history.parquet", "features.parquet")
+
+# The config fields every config.json has had since the first format: one absent was removed by
+# hand, and Config would fill in its default silently. Fields added later (repeated_points,
+# repeats, restart_rule, lr_schedule, gradient_chunks, matmul_precision, and any to come) may be
+# absent from older runs; at their defaults they keep those runs' ids (Config.run_id).
+CONFIG_KEYS_OF_FORMAT_1 = frozenset({
+    "n_features", "sparsity", "normalize", "dataset_size", "batch_size", "test_size", "data_seed", "test_seed",
+    "n_hidden", "init", "init_scale", "init_seed", "feature_reduction", "steps", "lr", "warmup_fraction",
+    "weight_decay", "decay_bias", "beta1", "beta2", "eps", "restarts", "engine", "device", "dtype", "threads",
+    "history_points", "snapshots",
+})  # fmt: skip
 
 
 class CorruptRun(ValueError):
@@ -54,7 +70,8 @@ def _version() -> str:
 
 def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Raise ConfigError unless `out` can receive a run: absent, empty, or, with overwrite, a
-    directory toydd wrote (a run or a sweep). Anything else is never deleted."""
+    directory toydd wrote (a run or a sweep), in a folder toydd can write. Anything else is never
+    deleted."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
@@ -63,7 +80,25 @@ def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
             raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
         if not written_by_toydd(out):
             raise ConfigError(f"--out {out} is not a toydd run or sweep directory: --overwrite replaces only those, nothing was deleted")
+    _check_writable_parent(out)
     return out
+
+
+def _check_writable_parent(out: Path) -> None:
+    """Raise ConfigError unless out's parent is, or can be made, a directory that takes a new one:
+    `train` checks this before training, not when saving hours later. Creating a scratch directory
+    is the test (os.access says yes to root even where nothing can be created, as in /proc)."""
+    parent = out.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), parent)  # the nearest that exists
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is not a directory")
+    probe = parent / f".{out.name}{_scratch_suffix('tmp')}"  # a writer's name: remove_leftovers knows it
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as error:
+        raise ConfigError(f"--out {out}: cannot create a directory in {parent} ({error.strerror or error})") from None
 
 
 def written_by_toydd(folder: Path) -> bool:
@@ -188,6 +223,10 @@ def write_atomic_via(path: Path, write) -> None:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is not None and str(error.filename) == str(tmp):  # the scratch name means nothing to a user
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -220,28 +259,69 @@ class StoredRun:
         path = self.path / "snapshots.safetensors"
         if not path.exists():
             raise CorruptRun(f"{path}: this run has no snapshots (train with snapshots = true)")
-        data = load_file(path)
+        data = _read_tensors(path, ("steps", "W", "b"), self.run_id)
         return data["steps"], data["W"], data["b"]
 
 
 def verify_run(path: str | os.PathLike) -> dict:
-    """Check the manifest against the files; returns the manifest or raises CorruptRun."""
+    """Check the manifest against the files; returns the manifest or raises CorruptRun.
+
+    A run is complete when its manifest lists every file the run must have (`_required_files`)
+    and each matches its size and sha256: sweeps retrain what fails this (`is_complete`)."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise CorruptRun(f"{manifest_path}: missing (the run is incomplete)")
     try:
         manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         raise CorruptRun(f"{manifest_path}: not a toydd manifest") from None
+    files = _manifest_files(manifest_path, manifest)
+    _check_listed(manifest_path, files, ALWAYS_FILES)
     for name, expected in files.items():
         file = path / name
         if not file.is_file():
             raise CorruptRun(f"{file}: missing")
-        if file.stat().st_size != expected.get("bytes") or _sha256(file) != expected.get("sha256"):
+        if file.stat().st_size != expected["bytes"] or _sha256(file) != expected["sha256"]:
             raise CorruptRun(f"{file}: contents do not match the manifest (truncated or edited)")
+    _check_listed(manifest_path, files, _required_files(path / "config.json"))  # config.json verified above
     return manifest
+
+
+def _manifest_files(manifest_path: Path, manifest) -> dict:
+    """The manifest's {file name: {"bytes": int, "sha256": str}}, checked: any other shape, or a
+    name that is not a plain file name in the run directory, is CorruptRun."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise CorruptRun(f"{manifest_path}: not a toydd manifest (no files object)")
+    for name, entry in files.items():
+        if name in ("", ".", "..") or "/" in name or "\\" in name:
+            raise CorruptRun(f"{manifest_path}: {name!r} is not a file of the run directory")
+        size, digest = (entry.get("bytes"), entry.get("sha256")) if isinstance(entry, dict) else (None, None)
+        if type(size) is not int or not isinstance(digest, str):
+            raise CorruptRun(f"{manifest_path}: the entry of {name} is not {{bytes, sha256}}")
+    return files
+
+
+def _check_listed(manifest_path: Path, files: dict, required) -> None:
+    """CorruptRun naming the first of `required` the manifest does not list (a run cut short, or
+    a manifest written by hand)."""
+    for name in required:
+        if name not in files:
+            raise CorruptRun(f"{manifest_path}: does not list {name} (the run is incomplete)")
+
+
+def _required_files(config_file: Path) -> list[str]:
+    """The files a run must have: ALWAYS_FILES, with a finite training set the set and its
+    examples, with snapshots = true the snapshots (what `_write_files` writes)."""
+    values = _read_json(config_file).get("config")
+    values = values if isinstance(values, dict) else {}  # a broken config.json is load_run's to report
+    required = list(ALWAYS_FILES)
+    if values.get("dataset_size") != INF:
+        required += ["train_set.safetensors", "examples.parquet"]
+    if values.get("snapshots") is True:
+        required.append("snapshots.safetensors")
+    return required
 
 
 def load_run(path: str | os.PathLike) -> StoredRun:
@@ -253,28 +333,79 @@ def load_run(path: str | os.PathLike) -> StoredRun:
     if manifest.get("format") != FORMAT_VERSION:
         raise CorruptRun(f"{path / MANIFEST}: format {manifest.get('format')!r}, this toydd reads {FORMAT_VERSION}")
     files = manifest["files"]
+    config, run_id = _read_config(path / "config.json")
+    model = _read_tensors(path / "model.safetensors", ("W", "b"), run_id)
+    W, b = model["W"], model["b"]
+    if W.shape != (config.n_hidden, config.n_features) or b.shape != (config.n_features,):
+        raise CorruptRun(f"{path / 'model.safetensors'}: W {W.shape} and b {b.shape}, the config needs ({config.n_hidden}, {config.n_features}) and ({config.n_features},)")
+    train_rows = None
+    if "train_set.safetensors" in files:
+        data = _read_tensors(path / "train_set.safetensors", ("indptr", "indices", "values"), run_id)
+        try:
+            train_rows = SparseRows(data["indptr"], data["indices"], data["values"], config.n_features)
+        except ValueError as error:
+            raise CorruptRun(f"{path / 'train_set.safetensors'}: {error}") from None
+    metrics = _read(path / "metrics.json", _json_object)
+    history = _read(path / "history.parquet", pd.read_parquet)
+    features = _read(path / "features.parquet", pd.read_parquet)
+    examples = _read(path / "examples.parquet", pd.read_parquet) if "examples.parquet" in files else None
+    return StoredRun(path, config, run_id, W, b, metrics, history, features, examples, train_rows)
+
+
+def _read_config(file: Path) -> tuple[Config, str]:
+    """config.json's Config and run id, checked against each other: a field removed or edited
+    (with the manifest rewritten to match) is CorruptRun, never a default filled in silently."""
     try:
-        header = json.loads((path / "config.json").read_text())
-        config = Config.from_dict(header["config"])
+        header = json.loads(file.read_text())
+        values, run_id = header["config"], header["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CorruptRun(f"{file}: not a toydd config") from None
+    if not isinstance(values, dict) or not isinstance(run_id, str):
+        raise CorruptRun(f"{file}: not a toydd config (config must be an object, run_id a string)")
+    missing = sorted(CONFIG_KEYS_OF_FORMAT_1 - values.keys())
+    if missing:
+        raise CorruptRun(f"{file}: the config has no {missing[0]} (edited)")
+    try:
+        config = Config.from_dict(values)
     except ConfigError as error:
-        raise CorruptRun(f"{path / 'config.json'}: {error}") from None
-    except (ValueError, KeyError, TypeError):
-        raise CorruptRun(f"{path / 'config.json'}: not a toydd config") from None
+        raise CorruptRun(f"{file}: {error}") from None
+    if config.run_id() != run_id:
+        raise CorruptRun(f"{file}: the config is that of run {config.run_id()}, not of its run_id {run_id} (edited)")
+    return config, run_id
+
+
+def _read_tensors(file: Path, names: tuple[str, ...], run_id: str) -> dict[str, np.ndarray]:
+    """The tensors `names` of a safetensors file that run `run_id` wrote; a missing tensor, or a
+    file of another run (its metadata's run_id), is CorruptRun naming the file."""
+
+    def read(file: Path) -> dict[str, np.ndarray]:
+        with safe_open(file, framework="numpy") as handle:
+            written_for = (handle.metadata() or {}).get("run_id")
+            missing = [name for name in names if name not in handle.keys()]
+            if missing:
+                raise CorruptRun(f"{file}: no tensor {missing[0]}")
+            if written_for is None:
+                raise CorruptRun(f"{file}: no run_id in its metadata (not written by toydd)")
+            if written_for != run_id:
+                raise CorruptRun(f"{file}: written for run {written_for}, not {run_id}")
+            return {name: handle.get_tensor(name) for name in names}
+
+    return _read(file, read)
+
+
+def _json_object(file: Path) -> dict:
+    """The JSON object in `file`: any other JSON value is an error (metrics are read by key)."""
+    value = json.loads(file.read_text())
+    if not isinstance(value, dict):
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _read(file: Path, reader):
+    """reader(file); any reader's failure is a corrupt file, named by the message."""
     try:
-        model = load_file(path / "model.safetensors")
-        train_rows = None
-        if "train_set.safetensors" in files:
-            data = load_file(path / "train_set.safetensors")
-            try:
-                train_rows = SparseRows(data["indptr"], data["indices"], data["values"], config.n_features)
-            except ValueError as error:
-                raise CorruptRun(f"{path / 'train_set.safetensors'}: {error}") from None
-        metrics = json.loads((path / "metrics.json").read_text())
-        history = pd.read_parquet(path / "history.parquet")
-        features = pd.read_parquet(path / "features.parquet")
-        examples = pd.read_parquet(path / "examples.parquet") if "examples.parquet" in files else None
+        return reader(file)
     except CorruptRun:
         raise
-    except Exception as error:  # any reader's failure is a corrupt file, named by the message
-        raise CorruptRun(f"{path}: unreadable run file ({type(error).__name__}: {error})") from None
-    return StoredRun(path, config, header.get("run_id", ""), model["W"], model["b"], metrics, history, features, examples, train_rows)
+    except Exception as error:
+        raise CorruptRun(f"{file}: unreadable ({type(error).__name__}: {error})") from None
