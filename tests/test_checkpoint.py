@@ -89,6 +89,30 @@ def test_sigterm_writes_a_checkpoint_and_stops_within_seconds(tmp_path):
     assert checkpoint_of(out).exists() and not out.exists()
 
 
+def test_ctrl_c_writes_a_checkpoint_and_a_second_stops_at_once(tmp_path):
+    """The first SIGINT stops `toydd train` at a checkpoint (exit 130); resuming is the SIGTERM
+    path's, tested below. Then StopSignals gives SIGINT back: a second acts at once."""
+    out = tmp_path / "run"
+    args = train_command(out)
+    args[args.index("--checkpoint-every") + 1] = "0"
+    args[args.index("--steps") + 1] = "300000"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_handler(proc, signal.SIGTERM)  # set with SIGINT's (Python always catches SIGINT)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "interrupted by SIGINT: checkpoint at step" in err and len(err.strip().splitlines()) == 1
+    assert checkpoint_of(out).exists() and not out.exists()
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # recorded, not fatal
+        assert stop.received == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs between bytecodes
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("engine", ["cpu", "torch"])
 def test_stop_signal_raises_interrupted_after_a_checkpoint_and_resuming_is_exact(tiny, tmp_path, engine):
     config = tiny.replace(steps=1000, restarts=2, engine=engine, device="cpu")

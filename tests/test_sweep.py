@@ -210,6 +210,24 @@ def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_ex
     pd.testing.assert_frame_equal(comparable(stopped), comparable(clean), check_exact=True)
 
 
+def test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm(tmp_path):
+    """Ctrl-C reaches the terminal's whole process group: the driver stops starting tasks, each
+    worker's stack writes its checkpoint, and nothing is recorded as failed (resuming is the
+    SIGTERM test's path above)."""
+    out = tmp_path / "stopped"
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(write_sweep(tmp_path, steps=3000)), "--out", str(out), "--quiet", "--workers", "2", "--checkpoint-every", "200"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("*.safetensors")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before its first checkpoint"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert re.fullmatch(r".*: interrupted by SIGINT: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
+    assert not (out / "failed").exists() and list((out / "checkpoints").glob("*.safetensors"))
+
+
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):
     from distributed import Client, LocalCluster
 

@@ -43,7 +43,8 @@ from safetensors.numpy import save
 
 FORMAT = 1
 CHECKPOINT_SECONDS = 300.0  # default interval: a kill loses at most five minutes of training
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2)
+# SIGINT is Ctrl-C: the first writes a checkpoint and stops like SIGTERM; a second acts at once
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT)
 _METADATA = "toydd_checkpoint"
 
 
@@ -183,9 +184,11 @@ _active: "StopSignals | None" = None
 
 
 class StopSignals:
-    """While active, SIGTERM and SIGUSR2 are recorded instead of ending the process; the engine
-    checks `stop_requested()` between segments. Signal handlers can only be set from the main
-    thread: elsewhere (a Dask worker thread) this does nothing and the signals act as usual."""
+    """While active, SIGTERM, SIGUSR2 and a first SIGINT are recorded instead of ending the
+    process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
+    before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
+    set from the main thread: elsewhere (a Dask worker thread) this does nothing and the signals
+    act as usual."""
 
     def __enter__(self) -> "StopSignals":
         global _active
@@ -199,6 +202,8 @@ class StopSignals:
 
     def _record(self, signum, frame) -> None:
         self.received = signum
+        if signum == signal.SIGINT:  # the next Ctrl-C is not waited on
+            signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
     def __exit__(self, *exc) -> bool:
         global _active
