@@ -153,6 +153,14 @@ def test_a_boundary_doubling_with_T_over_N_is_proportional():
     assert "left out, the training set not generalizing without the repeats: T/N = 1" in claim.evidence
 
 
+def test_a_boundary_slope_on_the_edge_of_the_range_counts_despite_rounding():
+    """Boundaries 2.8, 5.7, 5.7 at T/N = 2, 4, 8 (the repeats preset's): a slope of 0.5 exactly,
+    which float rounding puts at 0.49999999999999994."""
+    rows = pd.DataFrame(repeat_rows({2_000: 4, 4_000: 8, 8_000: 8}, repeats=(1, 2, 4, 8, 16)))
+    claim = r.repeat_boundary_proportional(rows)
+    assert claim.verdict == CONFIRMED and "slope of log R against log T/N 0.50" in claim.evidence
+
+
 def test_a_boundary_over_two_neighbouring_T_over_N_is_not_measured():
     """T/N = 2 and 4 with R doubling: one R step moves the slope by 1, so 1 and 0 look alike."""
     claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4})))

@@ -1246,7 +1246,8 @@ def repeat_boundary_proportional(results: pd.DataFrame) -> Claim:
         text += ("; " if text else "") + "left out, the training set not generalizing without the repeats: T/N = " + ", ".join(f"{x:g}" for x in outside)
     if len(found) < 2 or max(found) / min(found) < BOUNDARY_MIN_SPAN:
         return Claim(claim, need + (f" ({text})" if text else ""), NOT_MEASURED)
-    slope = float(np.polyfit(np.log(list(found)), np.log(list(found.values())), 1)[0])
+    # on a grid of doublings the slope takes values such as 0.5 exactly, up to rounding: the range is inclusive
+    slope = round(float(np.polyfit(np.log(list(found)), np.log(list(found.values())), 1)[0]), 9)
     low, high = BOUNDARY_SLOPE_RANGE
     evidence = f"boundary {text}; slope of log R against log T/N {slope:.2f} (proportional: 1, within {low:g} to {high:g}); the line R = {REPEAT_LINE_COEFFICIENT:g} T/N of issue 8"
     return Claim(claim, evidence, _verdict(low <= slope <= high))
