@@ -625,6 +625,21 @@ def test_a_scheduler_address_of_an_unknown_scheme_is_refused_before_anything_is_
     assert not out.exists()
 
 
+def test_a_run_moved_into_another_runs_directory_is_trained_again(tmp_path, tiny):
+    """Its files match its own manifest, but it is not the run the directory's name says."""
+    from toydd._sweep import is_complete, run_dir
+
+    configs = [tiny.replace(engine="cpu", data_seed=seed) for seed in range(2)]
+    out = tmp_path / "sweep"
+    run_sweep(configs, out, _in_process, workers=1, threads=1)
+    first, second = (run_dir(out, c.run_id()) for c in configs)
+    shutil.rmtree(second)
+    shutil.copytree(first, second)
+    assert not is_complete(out, configs[1].run_id()) and is_complete(out, configs[0].run_id())
+    report = run_sweep(configs, out, _in_process, workers=1, threads=1)
+    assert report.trained == 1 and any("not of " + configs[1].run_id() in message for message in report.redone)
+
+
 def test_results_tables_of_another_shape_and_odd_records_are_one_line_errors(tmp_path):
     """A parquet file without the results' columns, a failure record of another JSON shape and a
     broken record of mixed engines: one line naming the file, never a traceback."""

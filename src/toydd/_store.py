@@ -263,11 +263,13 @@ class StoredRun:
         return data["steps"], data["W"], data["b"]
 
 
-def verify_run(path: str | os.PathLike) -> dict:
+def verify_run(path: str | os.PathLike, run_id: str | None = None) -> dict:
     """Check the manifest against the files; returns the manifest or raises CorruptRun.
 
     A run is complete when its manifest lists every file the run must have (`_required_files`)
-    and each matches its size and sha256: sweeps retrain what fails this (`is_complete`)."""
+    and each matches its size and sha256: sweeps retrain what fails this (`is_complete`). With
+    `run_id` (a sweep's runs/<run_id>), config.json must be that run's: a run copied or renamed
+    into another's directory is not taken for it."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
@@ -285,6 +287,10 @@ def verify_run(path: str | os.PathLike) -> dict:
         if file.stat().st_size != expected["bytes"] or _sha256(file) != expected["sha256"]:
             raise CorruptRun(f"{file}: contents do not match the manifest (truncated or edited)")
     _check_listed(manifest_path, files, _required_files(path / "config.json"))  # config.json verified above
+    if run_id is not None:
+        stored = _read_json(path / "config.json").get("run_id")
+        if stored != run_id:
+            raise CorruptRun(f"{path / 'config.json'}: the config of run {stored}, not of {run_id} (a run moved into another's directory)")
     return manifest
 
 

@@ -84,7 +84,7 @@ def checkpoint_folder(out: Path) -> Path:
 def is_complete(out: Path, run_id: str) -> bool:
     """True if the run's directory exists and every file matches its manifest."""
     try:
-        verify_run(run_dir(out, run_id))
+        verify_run(run_dir(out, run_id), run_id)
     except CorruptRun:
         return False
     return True
@@ -115,7 +115,7 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
         path = run_dir(out, run_id)
         if path.exists():
             try:
-                verify_run(path)
+                verify_run(path, run_id)
                 status.complete.append(config)
                 failure_file(out, run_id).unlink(missing_ok=True)  # finished after all
                 continue
