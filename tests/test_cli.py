@@ -80,11 +80,11 @@ def test_divergence_says_at_which_step(tmp_path):
 def test_missing_optional_executor_is_one_line_naming_the_extra(tmp_path, missing, executor, extra):
     sweep = tmp_path / "s.toml"
     sweep.write_text("[base]\nn_features = 50\nsteps = 5\n[grid]\ndataset_size = [3]\n")
+    backend = ["--submitit-cluster", "local"] if executor == "slurm" else []  # an option of slurm's only
     # None in sys.modules makes `import NAME` fail as if the package were not installed
     script = (
         f"import sys; sys.modules[{missing!r}] = None; import toydd.cli; "
-        f"toydd.cli.main(['sweep', {str(sweep)!r}, '--out', {str(tmp_path / 'out')!r}, '--executor', {executor!r}, "
-        "'--submitit-cluster', 'local', '--quiet'])"
+        f"toydd.cli.main({['sweep', str(sweep), '--out', str(tmp_path / 'out'), '--executor', executor, *backend, '--quiet']!r})"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr

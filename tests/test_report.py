@@ -314,6 +314,16 @@ def test_generalization_onset_near_ten_sightings_per_feature(first, verdict):
     assert claim.verdict == verdict and f"generalizing from T = {first:,} on" in claim.evidence
 
 
+@pytest.mark.parametrize("first", [3000, 7000])
+def test_generalization_onset_names_its_T_and_takes_the_range_end_despite_rounding(first):
+    """3,000 (1 - 0.99) is 30.00000000000003 in floats, the range's end; 7,000 came out as 6,999
+    when T was rebuilt from T(1 - S)."""
+    series = table([run(10, regime="memorizing"), run(first, regime="generalizing")])
+    claim = r.generalization_onset(series)
+    assert f"generalizing from T = {first:,} on" in claim.evidence
+    assert claim.verdict == (CONFIRMED if first == 3000 else NOT_CONFIRMED)
+
+
 def test_generalization_onset_without_generalizing_or_finite_T():
     never = table([run(10, regime="memorizing"), run(10_000, regime="intermediate"), run(np.inf, regime="generalizing")])
     assert r.generalization_onset(never).verdict == NOT_CONFIRMED

@@ -161,6 +161,13 @@ def test_a_boundary_slope_on_the_edge_of_the_range_counts_despite_rounding():
     assert claim.verdict == CONFIRMED and "slope of log R against log T/N 0.50" in claim.evidence
 
 
+def test_a_T_where_every_run_memorizes_its_point_is_named_as_unjudged():
+    rows = pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 16_000: 1}))  # T/N = 16: memorized from R = 1
+    claim = r.repeat_boundary_proportional(rows)
+    assert "left out, no run with the point not memorized to judge the training set by: T/N = 16" in claim.evidence
+    assert "not generalizing" not in claim.evidence
+
+
 def test_a_boundary_over_two_neighbouring_T_over_N_is_not_measured():
     """T/N = 2 and 4 with R doubling: one R step moves the slope by 1, so 1 and 0 look alike."""
     claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4})))

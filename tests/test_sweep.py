@@ -78,7 +78,6 @@ def test_grid_times_base_plus_points():
         ("[grid\nn_hidden = [1]", "line 1"),
         ("[model]\nx = 1", "unknown table 'model'"),
         ("[base]\nn_hidden = 2", "no runs"),
-        ("[base]\nn_hidden = 2\n[[points]]\n", "points[0] is empty"),
     ],
 )
 def test_bad_sweep_files_name_the_key_or_line(tmp_path, text, message):
@@ -89,6 +88,12 @@ def test_bad_sweep_files_name_the_key_or_line(tmp_path, text, message):
     done = toydd("sweep", str(path), "--out", str(tmp_path / "out"))
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1 and message.split("'")[0] in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_point_is_the_base_run():
+    """[[points]] with no keys is one run of [base]: the way to sweep the base alone."""
+    (config,) = parse_sweep("[base]\nn_features = 50\n[[points]]\n").configs()
+    assert config == Config(n_features=50)
 
 
 def test_plan_stacks_runs_sharing_data_and_orders_by_cost():
@@ -351,23 +356,37 @@ def _in_process(tasks, out, done):
         done(task, run_task(task, out))
 
 
-def test_a_sweep_refuses_a_users_folder_or_a_train_run_but_resumes_its_own(tmp_path, tiny):
+def test_a_sweep_refuses_a_train_run_or_a_foreign_runs_folder_but_takes_its_sweep_files_folder(tmp_path, tiny):
+    from toydd._sweep import check_sweep_out
+
     configs = [tiny.replace(engine="cpu", data_seed=seed) for seed in range(2)]
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "sweep.toml").write_text("# mine")
-    with pytest.raises(ConfigError, match="not a toydd sweep directory \\(it holds sweep.toml\\)"):
-        run_sweep(configs, notes, _in_process, workers=1, threads=1)
-    assert [p.name for p in notes.iterdir()] == ["sweep.toml"] and (notes / "sweep.toml").read_text() == "# mine"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="a toydd train run, not a sweep directory"):
+        run_sweep(configs, run, _in_process, workers=1, threads=1)
+    photos = tmp_path / "photos"
+    (photos / "runs" / "marathon").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="its runs/ holds more than toydd run directories"):
+        run_sweep(configs, photos, _in_process, workers=1, threads=1)
+    assert [p.name for p in run.iterdir()] == ["config.json"] and [p.name for p in (photos / "runs").iterdir()] == ["marathon"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         run_sweep(configs, a_file, _in_process, workers=1, threads=1)
+    # `toydd sweep DIR/sweep.toml --out DIR`: the sweep file and notes stay, and so does a rerun
     out = tmp_path / "sweep"
-    assert run_sweep(configs[:1], out, _in_process, workers=1, threads=1).trained == 1  # new: accepted
-    (out / "my notes.txt").write_text("kept")  # a sweep's own directory with the user's notes in it
+    out.mkdir()
+    (out / "sweep.toml").write_text("# mine")
+    assert run_sweep(configs[:1], out, _in_process, workers=1, threads=1).trained == 1
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "sweep.toml").write_text("# mine")
+    check_sweep_out(notes)  # `sweep` writes no sweep.toml
+    with pytest.raises(ConfigError, match="would overwrite its sweep.toml"):  # `reproduce` does
+        check_sweep_out(notes, ("sweep.toml", "report.html", "figures"))
     report = run_sweep(configs[1:], out, _in_process, workers=1, threads=1)  # another plan: says so
-    assert report.trained == 1 and report.outside_plan == [configs[0].run_id()] and (out / "my notes.txt").exists()
+    assert report.trained == 1 and report.outside_plan == [configs[0].run_id()] and (out / "sweep.toml").read_text() == "# mine"
 
 
 def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp_path):
@@ -606,13 +625,22 @@ def test_results_prints_the_chosen_columns_all_of_them_or_names_an_unknown_one(t
     for empty in ("", ",,"):
         none = runner.invoke(main, ["results", str(tmp_path), "--columns", empty])
         assert none.exit_code == 2 and none.stderr.strip().splitlines() == ["error: --columns: no column named (comma-separated names, or 'all')"]
+    (tmp_path / "empty").mkdir()
+    write_results(tmp_path / "empty", [])  # no run complete yet: a table without columns
+    for columns in ("all", "run_id"):
+        nothing = runner.invoke(main, ["results", str(tmp_path / "empty"), "--columns", columns])
+        assert nothing.exit_code == 0 and nothing.stdout == "(no complete runs)\n"
 
 
-@pytest.mark.parametrize("option,executor", [(["--scheduler", "tcp://127.0.0.1:1"], "dask"), (["--partition", "gpu"], "slurm"), (["--time", "30"], "slurm")])
-def test_an_option_of_another_executor_is_refused_not_ignored(tmp_path, option, executor):
+@pytest.mark.parametrize(
+    "option,owner,executor",
+    [(["--scheduler", "tcp://127.0.0.1:1"], "dask", "local"), (["--partition", "gpu"], "slurm", "local"), (["--time", "30"], "slurm", "local"),
+     (["--workers", "2"], "local or dask", "slurm")],
+)  # fmt: skip
+def test_an_option_of_another_executor_is_refused_not_ignored(tmp_path, option, owner, executor):
     out = tmp_path / "out"
-    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(out), *option)
-    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {option[0]} is an option of --executor {executor}, not local"]
+    done = toydd("sweep", str(write_sweep(tmp_path)), "--out", str(out), "--executor", executor, *option)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [f"error: {option[0]} is an option of --executor {owner}, not {executor}"]
     assert not out.exists()
 
 

@@ -21,8 +21,8 @@ that determines the numbers: run ids in stack order, engine, device, history poi
 version), the run ids, the training seconds so far and the sha256 of the arrays. A checkpoint whose
 key differs is never resumed; an unreadable one is reported in one line and training starts over.
 
-SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit) do not kill a process that
-trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
+SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit) and a first Ctrl-C (SIGINT)
+do not kill a process that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
 second away, see `_engine_cpu.segments`) and raises `Interrupted`.
 """
 
@@ -196,13 +196,14 @@ class StopSignals:
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._record)
+                if signal.getsignal(signum) is not None:  # None: set outside Python, which could not be put back
+                    self.previous[signum] = signal.signal(signum, self._record)
         self._outer, _active = _active, self
         return self
 
     def _record(self, signum, frame) -> None:
         self.received = signum
-        if signum == signal.SIGINT:  # the next Ctrl-C is not waited on
+        if signum == signal.SIGINT:  # the next Ctrl-C is not waited on (a pool worker's: ignored)
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
     def __exit__(self, *exc) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -64,13 +65,16 @@ def local(workers: int):
     """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
     the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
     already saved stay complete), and a new pool takes the tasks not yet submitted. After a stop
-    signal (SIGTERM, SIGUSR2) in the driver no more tasks start; the running ones, which receive
-    the signal too (SLURM and a terminal signal the whole process group), stop at a checkpoint."""
+    signal (SIGTERM, SIGUSR2, Ctrl-C) in the driver no more tasks start; the running ones, which
+    receive the signal too (SLURM and a terminal signal the whole process group), stop at a
+    checkpoint. Workers ignore Ctrl-C outside a task: one idle or starting up would otherwise die
+    of it and break the pool, and the running tasks would be recorded as crashed."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
         while pending:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            ignore_ctrl_c = (signal.SIGINT, signal.SIG_IGN)  # a task's StopSignals catches it while it runs
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=signal.signal, initargs=ignore_ctrl_c) as pool:
                 running = {}
                 broken = False
                 while (pending or running) and not broken:
@@ -120,10 +124,17 @@ def dask(workers: int, scheduler: str | None):
         else:
             client = distributed.Client(scheduler)
         try:
-            futures = {client.submit(run_task, task, out, pure=False): task for task in tasks}
-            for future in distributed.as_completed(futures):
-                task = futures[future]
-                done(task, _outcomes(task, out, future.result))
+            pending = {client.submit(run_task, task, out, pure=False): task for task in tasks}
+            while pending:
+                if stop_requested():  # a stop signal in the driver: start nothing more, record no crash
+                    client.cancel(list(pending))
+                    return
+                finished = [future for future in pending if future.done()]
+                if not finished:
+                    time.sleep(0.2)
+                for future in finished:
+                    task = pending.pop(future)
+                    done(task, _outcomes(task, out, future.result))
         finally:
             client.close()
             if cluster is not None:

@@ -429,8 +429,10 @@ def runs_at_common_setting(results: pd.DataFrame, varying) -> pd.DataFrame:
 
 
 def sightings(results: pd.DataFrame) -> pd.Series:
-    """T(1 - S) per run: the expected number of training examples in which a feature is active."""
-    return results["dataset_size"] * (1 - results["sparsity"])
+    """T(1 - S) per run: the expected number of training examples in which a feature is active.
+    Rounded to 9 decimals: 3,000 (1 - 0.99) is 30.00000000000003 in floats, and a claim's range
+    ends at 30."""
+    return (results["dataset_size"] * (1 - results["sparsity"])).round(9)
 
 
 def _value_colors(values, cmap: str = "viridis") -> dict:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 import traceback
@@ -134,22 +135,33 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
     return status
 
 
-# What marks a directory as a toydd sweep's: a sweep may resume or extend it. Anything else that is
-# not empty is the user's, and a sweep would overwrite its sweep.toml, report.html and figures.
-SWEEP_MARKERS = ("plan.json", "results.parquet", "runs")
+RUN_ID = re.compile(r"[0-9a-f]{16}")  # `Config.run_id`: the name of a sweep's run directory
 
 
-def check_sweep_out(out: Path) -> None:
-    """Refuse a sweep directory that exists, is not empty and is not a sweep's (no SWEEP_MARKERS):
-    a user's folder or a `toydd train` run, whose files a sweep would overwrite."""
+def is_sweep_dir(out: Path) -> bool:
+    """A sweep's directory: its plan or results table, or a runs/ folder of run directories only."""
+    if (out / "plan.json").exists() or (out / "results.parquet").exists():
+        return True
+    runs = out / "runs"
+    return runs.is_dir() and all(RUN_ID.fullmatch(p.name) or p.name.startswith(".") for p in runs.iterdir())
+
+
+def check_sweep_out(out: Path, writes: tuple[str, ...] = ()) -> None:
+    """Refuse an --out that a sweep would spoil: a file, a `toydd train` run, a runs/ folder of
+    other things, or a folder that is not a sweep's holding one of `writes` (the files the command
+    writes besides a sweep's own: `reproduce` writes sweep.toml, report.html and figures/). A
+    folder holding the sweep file and notes is fine: `toydd sweep DIR/sweep.toml --out DIR`."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: not a directory")
-    if not out.is_dir() or any((out / name).exists() for name in SWEEP_MARKERS):
+    if not out.is_dir() or is_sweep_dir(out):
         return
-    entries = sorted(path.name for path in out.iterdir())
-    if entries:
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
-        raise ConfigError(f"--out {out}: not a toydd sweep directory (it holds {shown}); choose a new or empty directory")
+    if (out / "manifest.json").exists() or (out / "config.json").exists():
+        raise ConfigError(f"--out {out}: a toydd train run, not a sweep directory; choose a new or empty directory")
+    if (out / "runs").exists():
+        raise ConfigError(f"--out {out}: its runs/ holds more than toydd run directories; choose a new or empty directory")
+    clash = [name for name in writes if (out / name).exists()]
+    if clash:
+        raise ConfigError(f"--out {out}: not a toydd sweep directory, and this would overwrite its {clash[0]}; choose a new or empty directory")
 
 
 def runs_outside_plan(out: Path, configs: list[Config]) -> list[str]:
@@ -354,8 +366,8 @@ def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_ev
 def run_task(task: Task, out: str) -> list[Outcome]:
     """Train the task's runs that are not complete yet and save each one. A run that diverges,
     or a stack that crashes, is recorded as failed rather than raised. The stack resumes from
-    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM or SIGUSR2 stops it
-    at a checkpoint, and its runs come back as interrupted (not failed)."""
+    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM, SIGUSR2 or Ctrl-C stops
+    it at a checkpoint, and its runs come back as interrupted (not failed)."""
     from ._train import train_runs
 
     out = Path(out)

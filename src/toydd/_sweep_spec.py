@@ -103,9 +103,6 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
     points = data.get("points", [])
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise SweepError(f"{source}: points must be an array of tables ([[points]])")
-    for i, point in enumerate(points):  # as an empty grid list is refused: an empty point is a slip, not a run
-        if not point:
-            raise SweepError(f"{source}: points[{i}] is empty (name the keys that set this run apart, or leave it out)")
     if not any(grids) and not points:
         raise SweepError(f"{source}: no runs: give a [grid] or [[points]]")
     spec = SweepSpec(

@@ -191,17 +191,17 @@ def _executor_options(command):
 
 
 # Options that only one executor reads: given with another, they would be silently ignored.
-EXECUTOR_OF_OPTION = {"scheduler": "dask", "partition": "slurm", "time_minutes": "slurm", "cpus_per_task": "slurm",
-                      "gpus_per_task": "slurm", "max_parallel": "slurm", "submitit_cluster": "slurm"}  # fmt: skip
+EXECUTORS_OF_OPTION = {"workers": ("local", "dask"), "scheduler": ("dask",), "partition": ("slurm",), "time_minutes": ("slurm",),
+                       "cpus_per_task": ("slurm",), "gpus_per_task": ("slurm",), "max_parallel": ("slurm",), "submitit_cluster": ("slurm",)}  # fmt: skip
 
 
 def _check_executor_options(executor: str) -> None:
     """Refuse an option given on the command line that the chosen executor does not read."""
     ctx = click.get_current_context()
-    for name, owner in EXECUTOR_OF_OPTION.items():
-        if owner != executor and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+    for name, owners in EXECUTORS_OF_OPTION.items():
+        if executor not in owners and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
             flag = next(param.opts[0] for param in ctx.command.params if param.name == name)
-            raise ConfigError(f"{flag} is an option of --executor {owner}, not {executor}")
+            raise ConfigError(f"{flag} is an option of --executor {' or '.join(owners)}, not {executor}")
 
 
 def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
@@ -329,7 +329,7 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
 
     table = read_results(sweep_dir)
     wanted = list(table.columns) if columns == "all" else [c.strip() for c in columns.split(",") if c.strip()]
-    if not wanted:
+    if not wanted and columns != "all":  # (a table of no runs has no columns: 'all' is none)
         raise ConfigError("--columns: no column named (comma-separated names, or 'all')")
     unknown = [c for c in wanted if c not in table.columns]
     if len(table) and unknown:  # checked before the CSV is written: a mistyped command writes nothing
@@ -379,6 +379,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 10 else f"{hours:,.0f} h"
 
 
+# What `reproduce` writes into DIR besides a sweep's own files: never over a user's.
+REPRODUCE_WRITES = ("sweep.toml", "report.html", "figures")
+
+
 @main.command()
 @click.option("--preset", default=None, help="a shipped preset: quick, paper, heatmap, appendix, onset, onset_paper, repeats, repeats_paper, envelope, envelope_paper, discrepancy, discrepancy_paper (see --list)")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="sweep directory (created or resumed)")
@@ -390,6 +394,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     from . import _executors, _presets
     from ._report import figures as draw_figures
     from ._report import report as write_report
+    from ._sweep import check_sweep_out
     from ._sweep_spec import parse_overrides, with_overrides
 
     if list_presets:
@@ -406,8 +411,11 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     note = "".join(f"#   --set {item}\n" for item in overrides)
     header = f"# toydd reproduce --preset {preset}, with these overrides applied to every run:\n{note}\n" if note else ""
     text = (header + _presets.preset_text(preset)).encode()
+    check_sweep_out(out, REPRODUCE_WRITES)  # before anything is written, a user's files among them
     # written once the sweep is accepted, whole or not at all: a refused one leaves the old file
     status = _run_sweep_command(spec.configs(), out, opts, on_accept=lambda: write_atomic(out / "sweep.toml", text))
+    if status >= 128:  # stopped by a signal: stop now, not minutes later after drawing (`toydd report DIR` draws them)
+        sys.exit(status)
     paths = draw_figures(out)
     report_path = write_report(out)
     echo(f"{len(paths)} figure files in {out / 'figures'}; report: {report_path}")
