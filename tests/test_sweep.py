@@ -666,6 +666,11 @@ def test_a_run_moved_into_another_runs_directory_is_trained_again(tmp_path, tiny
     assert not is_complete(out, configs[1].run_id()) and is_complete(out, configs[0].run_id())
     report = run_sweep(configs, out, _in_process, workers=1, threads=1)
     assert report.trained == 1 and any("not of " + configs[1].run_id() in message for message in report.redone)
+    # a run renamed into a free directory of another id goes back to its own, not to the bin
+    shutil.rmtree(first)
+    second.rename(first)  # now configs[1]'s run sits in configs[0]'s directory, its own is free
+    again = run_sweep(configs, out, _in_process, workers=1, threads=1)
+    assert again.trained == 1 and is_complete(out, configs[1].run_id()) and is_complete(out, configs[0].run_id())
 
 
 def test_results_tables_of_another_shape_and_odd_records_are_one_line_errors(tmp_path):

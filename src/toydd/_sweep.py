@@ -91,6 +91,21 @@ def is_complete(out: Path, run_id: str) -> bool:
     return True
 
 
+def _move_or_remove(out: Path, path: Path) -> None:
+    """Clear a run directory that is not the run its name says: a complete run of another id
+    (copied or renamed by hand) goes to its own directory when that is free, anything else is
+    removed, to be trained again."""
+    try:
+        own = json.loads((path / "config.json").read_text())["run_id"]
+        if isinstance(own, str) and RUN_ID.fullmatch(own) and own != path.name and not run_dir(out, own).exists():
+            verify_run(path, own)
+            path.rename(run_dir(out, own))
+            return
+    except (OSError, ValueError, KeyError, TypeError):  # CorruptRun is a ValueError: not a whole run
+        pass
+    shutil.rmtree(path)
+
+
 @dataclass
 class Status:
     complete: list[Config]
@@ -122,7 +137,7 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
                 continue
             except CorruptRun as error:
                 status.redone.append(str(error))
-                shutil.rmtree(path)
+                _move_or_remove(out, path)
         if failure_file(out, run_id).exists() and not retry_failed:
             status.failed.append(config)
         else:
