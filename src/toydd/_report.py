@@ -30,7 +30,7 @@ from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
 from ._metrics import ANGLE_TOLERANCE, FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, angular_gap_to_next, hidden_vectors, zero_output_losses
 from ._store import CorruptRun, StoredRun, load_run, write_atomic
-from ._sweep import read_results, run_dir, sweep_progress
+from ._sweep import failure_file, read_plan, read_results, run_dir
 
 SMALL_T = (3, 5, 6, 8, 10, 15, 30)  # figure 1's dataset sizes (docs/science.md section 6)
 VECTOR_PLOTS = 6  # vector plots across T in figure 2 (c)
@@ -1897,7 +1897,7 @@ def report(out: str | Path) -> Path:
     note = paper_setting_note(main_series(results)) if len(results) else ""
     if note:
         body.append(f"<p><b>Setting:</b> {html.escape(note[0].upper() + note[1:])}. The paper's values are shown as they are.</p>")
-    body.append(completeness_html(out))
+    body.append(completeness_html(out, results))
     body.append(claims_html(claims))
     if len(results):
         body.append("<h2>Test loss by T, beside the paper</h2>")
@@ -1932,25 +1932,26 @@ def _config_size(config: Config) -> float:
     return np.inf if config.infinite_data else float(config.dataset_size)
 
 
-def completeness_html(out: Path) -> str:
-    """A warning above the claims when the sweep's plan (DIR/plan.json) has runs that are not
-    complete: how many failed, are in progress or not started, and at which T runs are missing;
-    empty for a complete sweep or a directory without a plan."""
+def completeness_html(out: Path, results: pd.DataFrame) -> str:
+    """A warning above the claims when the sweep's plan (DIR/plan.json) has runs missing from
+    `results` (the table the claims read): how many, how many of those failed, and at which T;
+    empty for a complete sweep or a directory without a plan. Reads no run's files: `toydd
+    status` says which runs are in progress."""
     try:
-        progress = sweep_progress(out)
+        planned, _ = read_plan(out)
     except CorruptRun:  # no plan (results copied without one) or an unreadable one: nothing to compare with
         return ""
-    complete = {c.run_id() for c in progress.complete}
-    missing = [c for c in progress.planned if c.run_id() not in complete]
+    complete = set(results["run_id"]) if len(results) else set()
+    missing = [c for c in planned if c.run_id() not in complete]
     if not missing:
         return ""
-    planned_by_t = pd.Series([_config_size(c) for c in progress.planned]).value_counts()
+    failed = sum(failure_file(out, c.run_id()).exists() for c in missing)
+    planned_by_t = pd.Series([_config_size(c) for c in planned]).value_counts()
     missing_by_t = pd.Series([_config_size(c) for c in missing]).value_counts().sort_index()
     where = ", ".join(f"T = {_figures.t_label(t)} ({planned_by_t[t] - n} of {planned_by_t[t]})" for t, n in missing_by_t.items())
-    failed = (f" {len(progress.failed)} failed (reasons in <code>failed/</code>; <code>--retry-failed</code> trains them again);"
-              if progress.failed else "")  # fmt: skip
-    return (f"<p><b>This sweep is incomplete:</b> {len(progress.complete)} of {len(progress.planned)} planned runs are complete;{failed} "
-            f"{progress.resuming} in progress, {progress.not_started} not started (<code>toydd status</code>). The claims read the "
+    failed_text = f", {failed} of them failed (reasons in <code>failed/</code>; <code>--retry-failed</code> trains them again)" if failed else ""
+    return (f"<p><b>This sweep is incomplete:</b> {len(planned) - len(missing)} of {len(planned)} planned runs are complete; "
+            f"{len(missing)} are not{failed_text} (<code>toydd status</code> says which are in progress). The claims read the "
             f"complete runs only, so their verdicts are provisional: a claim about the largest T reads the largest T complete so far. "
             f"Runs complete of planned where some are missing: {where}.</p>")
 
