@@ -125,7 +125,7 @@ def test_overrides_replace_axes_or_add_them():
     assert len(with_overrides(spec, parse_overrides(("dataset_size=inf",))).configs()) == 8
     with pytest.raises(SweepError, match="expected KEY=VALUE"):
         parse_overrides(("steps",))
-    with pytest.raises(SweepError, match="^--set n_hiden: unknown config key 'n_hiden' .did you mean 'n_hidden'"):
+    with pytest.raises(SweepError, match="^--set: unknown config key 'n_hiden' .did you mean 'n_hidden'"):
         with_overrides(spec, parse_overrides(("n_hiden=3",)))
     done = toydd("reproduce", "--preset", "nope", "--out", "x")
     assert done.returncode != 0 and "unknown preset 'nope'" in done.stderr

@@ -188,6 +188,20 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(comparable(killed), comparable(clean), check_exact=True)
 
 
+def signal_at_first_checkpoint(command: list[str], out: Path, signum: int) -> tuple[subprocess.Popen, str]:
+    """Start a sweep in its own process group, send `signum` to the whole group (driver and
+    workers, as a terminal or a scheduler does) once its first checkpoint exists, and wait: the
+    process and its stderr."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("*.safetensors")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before its first checkpoint"
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    return proc, err
+
+
 def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_exactly(tmp_path):
     """`kill -TERM` to a sweep's process group (driver and workers), as a scheduler or a user
     stopping it does: exit 128 + 15 with one line saying how many runs stopped at a checkpoint, and
@@ -198,13 +212,7 @@ def test_sigterm_stops_a_sweep_at_checkpoints_and_the_same_command_resumes_it_ex
     assert reference.returncode == 0, reference.stderr
     assert "100%" in reference.stderr and "runs done 7, failed 0, remaining 0" in reference.stderr
     command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(stopped), "--quiet", "--workers", "1", "--checkpoint-every", "200"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not list((stopped / "checkpoints").glob("*.safetensors")):
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sweep ended before its first checkpoint"
-    os.killpg(proc.pid, signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    proc, err = signal_at_first_checkpoint(command, stopped, signal.SIGTERM)
     assert proc.returncode == 128 + signal.SIGTERM, err
     interrupted = re.findall(r"interrupted by SIGTERM: (\d+) run\(s\) stopped at a checkpoint; run the same command to resume", err)
     assert len(interrupted) == 1 and int(interrupted[0]) >= 1, err  # a run was in flight and stopped at its checkpoint
@@ -221,13 +229,7 @@ def test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm(tmp_path):
     SIGTERM test's path above)."""
     out = tmp_path / "stopped"
     command = [sys.executable, "-m", "toydd.cli", "sweep", str(write_sweep(tmp_path, steps=3000)), "--out", str(out), "--quiet", "--workers", "2", "--checkpoint-every", "200"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("*.safetensors")):
-        time.sleep(0.05)
-    assert proc.poll() is None, "the sweep ended before its first checkpoint"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    proc, err = signal_at_first_checkpoint(command, out, signal.SIGINT)
     assert proc.returncode == 128 + signal.SIGINT, err
     assert re.fullmatch(r".*: interrupted by SIGINT: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
     assert not (out / "failed").exists() and list((out / "checkpoints").glob("*.safetensors"))
@@ -360,16 +362,22 @@ def test_a_sweep_refuses_a_train_run_or_a_foreign_runs_folder_but_takes_its_swee
     from toydd._sweep import check_sweep_out
 
     configs = [tiny.replace(engine="cpu", data_seed=seed) for seed in range(2)]
+    from toydd import train
+    from toydd._store import save_run
+
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_text("{}")
+    save_run(train(configs[0]), run)
     with pytest.raises(ConfigError, match="a toydd train run, not a sweep directory"):
         run_sweep(configs, run, _in_process, workers=1, threads=1)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("{}")  # the user's own, not a toydd run's: a sweep writes no config.json
+    check_sweep_out(mine)
     photos = tmp_path / "photos"
     (photos / "runs" / "marathon").mkdir(parents=True)
     with pytest.raises(ConfigError, match="its runs/ holds more than toydd run directories"):
         run_sweep(configs, photos, _in_process, workers=1, threads=1)
-    assert [p.name for p in run.iterdir()] == ["config.json"] and [p.name for p in (photos / "runs").iterdir()] == ["marathon"]
+    assert not (run / "plan.json").exists() and [p.name for p in (photos / "runs").iterdir()] == ["marathon"]
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):

@@ -17,8 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 INF = "inf"  # dataset_size value for infinite data: a fresh batch every step
-MAX_SEED = 2**63  # seeds are int64 inside the compiled sampler
-MAX_INT = 2**63  # every integer setting becomes an int64 in the compiled code (sizes, counts, seeds)
+MAX_SEED = 2**63  # seeds are int64 inside the compiled sampler, and so is every other integer setting
 # A stack holds every restart's weights at once, and its inits are drawn one by one in Python:
 # beyond this many the drawing alone takes minutes before memory runs out.
 MAX_RESTARTS = 1_000_000
@@ -293,9 +292,9 @@ def _check_ranges(c: Config) -> None:
     for name in ("data_seed", "test_seed", "init_seed"):  # seeds are mixed as 64-bit integers in numba
         need(0 <= getattr(c, name) < MAX_SEED, f"{name} must be in [0, 2^63), got {getattr(c, name)}")
     need(c.init_seed + c.restarts - 1 < MAX_SEED, f"init_seed + restarts - 1 must be < 2^63, got {c.init_seed + c.restarts - 1}")
-    for f in fields(Config):  # after the fields' own checks, which say more
+    for f in fields(Config):  # sizes and counts become int64 too; after the fields' own checks, which say more
         value = getattr(c, f.name)
-        need(not isinstance(value, int) or isinstance(value, bool) or abs(value) < MAX_INT, f"{f.name} must be below 2^63, got {value}")
+        need(not isinstance(value, int) or isinstance(value, bool) or abs(value) < MAX_SEED, f"{f.name} must be below 2^63, got {value}")
 
 
 def _check_repeats(c: Config) -> None:

@@ -248,13 +248,14 @@ def read_views(out: Path, item_runs: list[str], panel_runs: set[str], animated: 
     return RunViews(items, panels, animation, repeat_panels)
 
 
-def _dataset_size(stored: StoredRun) -> float:
-    return np.inf if stored.config.infinite_data else float(stored.config.dataset_size)
+def _config_size(config: Config) -> float:
+    """T as results.parquet stores it: a float, inf for infinite data."""
+    return np.inf if config.infinite_data else float(config.dataset_size)
 
 
 def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]:
     """The run's strongest FEATURES_PER_RUN features and up to EXAMPLES_PER_RUN of its examples."""
-    size = _dataset_size(stored)
+    size = _config_size(stored.config)
     features = stored.features.nlargest(FEATURES_PER_RUN, "dimensionality")
     rows = [pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "feature", "dimensionality": features["dimensionality"],
                           "norm": features["norm"], "angle_gap": np.nan})]  # fmt: skip
@@ -271,7 +272,7 @@ def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]
 
 def vector_panel(stored: StoredRun) -> _figures.VectorPanel:
     hidden = hidden_vectors(stored.W, stored.train_set) if stored.train_set is not None else None
-    return _figures.VectorPanel(_dataset_size(stored), stored.W, hidden)
+    return _figures.VectorPanel(_config_size(stored.config), stored.W, hidden)
 
 
 def repeat_panel(stored: StoredRun) -> _figures.RepeatPanel:
@@ -722,7 +723,7 @@ def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
     small = series[series["dataset_size"] <= SMALL_T_MAX]
     if len(small) < 2:
         return Claim(claim, f"needs 2 or more runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
-    logs = np.log(np.maximum(small["test_loss"].values, np.finfo(float).tiny)) - np.log(ZERO_OUTPUT_LOSS)
+    logs = _log_loss(small["test_loss"].values) - np.log(ZERO_OUTPUT_LOSS)
     if np.std(logs) == 0:  # all equal: the test has no spread to work with, and the answer is exact
         p = float(logs[0] <= 0)
     else:
@@ -874,12 +875,18 @@ def _monotone(sequence: list[str]) -> bool:
     return all(b >= a for a, b in zip(values, values[1:]))
 
 
+def _log_loss(losses):
+    """log of test losses; a loss of 0 (impossible on a test set, but a table may say so) as the
+    log of the smallest float rather than -inf."""
+    return np.log(np.maximum(losses, np.finfo(float).tiny))
+
+
 def loss_cells(runs: pd.DataFrame, keys) -> pd.DataFrame:
     """Per group of `keys`: the mean test loss and its standard error over the runs (`mean`,
     `sem`), their count, and the mean and std of log test loss (`log_mean`, `log_std`), which
     `one_sided_p` tests: in the middle regime the seeds' losses differ by factors (tens against
     hundreds), a spread far from normal, and nearly normal in log; near 1 log is linear."""
-    frame = runs.assign(log_loss=np.log(np.maximum(runs["test_loss"], np.finfo(float).tiny)))
+    frame = runs.assign(log_loss=_log_loss(runs["test_loss"]))
     return frame.groupby(keys).agg(
         mean=("test_loss", "mean"), sem=("test_loss", "sem"), count=("test_loss", "count"),
         log_mean=("log_loss", "mean"), log_std=("log_loss", "std"),
@@ -957,9 +964,8 @@ def bump_height(runs: pd.DataFrame) -> Bump | None:
 
 
 def _cells(results: pd.DataFrame) -> pd.DataFrame | None:
-    """Mean, std and count of the test loss of each (m, T) cell with 2 or more runs (index
-    (n_hidden, dataset_size)), among the runs at one setting of everything else; None unless both
-    m and T vary."""
+    """`loss_cells` of each (m, T) cell with 2 or more runs (index (n_hidden, dataset_size)),
+    among the runs at one setting of everything else; None unless both m and T vary."""
     runs = _figures.runs_at_common_setting(results, ("n_hidden", "dataset_size", "data_seed", "init_seed"))
     if runs["n_hidden"].nunique() < 2 or runs["dataset_size"].nunique() < 2:
         return None
@@ -1277,7 +1283,7 @@ def _countable(runs: pd.DataFrame) -> pd.Series:
     """Whether each run's repeated points could all be counted memorized: the top-fraction rule
     admits at most `_repeats.memorized_cap` of them, so beyond it a count says nothing of the rest."""
     caps = [_repeats.memorized_cap(t, k, r) for t, k, r in zip(runs["dataset_size"], runs["repeated_points"], runs["repeats"])]
-    return runs["repeated_points"] <= pd.Series(caps, index=runs.index)
+    return runs["repeated_points"] <= pd.Series(caps, index=runs.index, dtype=float)
 
 
 def few_repeats_change_nothing(results: pd.DataFrame) -> Claim:
@@ -1285,10 +1291,10 @@ def few_repeats_change_nothing(results: pd.DataFrame) -> Claim:
     run at the same T without copies (R = 1; their median), in at least RUN_SHARE of them."""
     claim = "A few repeats behave as before: an unmemorized repeated point leaves the features as they were"
     runs = repeat_runs(results, points=None)
-    if not len(runs):
-        return Claim(claim, "needs runs with repeated points not memorized, and a run at the same T without copies (R = 1)", NOT_MEASURED)
-    baseline = runs[runs["repeats"] == 1].groupby("dataset_size")["features_learned"].median()
-    judged = runs[(runs["repeats"] > 1) & (runs["repeated_memorized"] == 0) & runs["dataset_size"].isin(baseline.index)]
+    judged = runs.iloc[:0]
+    if len(runs):
+        baseline = runs[runs["repeats"] == 1].groupby("dataset_size")["features_learned"].median()
+        judged = runs[(runs["repeats"] > 1) & (runs["repeated_memorized"] == 0) & runs["dataset_size"].isin(baseline.index)]
     if not len(judged):
         return Claim(claim, "needs runs with repeated points not memorized, and a run at the same T without copies (R = 1)", NOT_MEASURED)
     good = int((judged["features_learned"].values == baseline.reindex(judged["dataset_size"]).values).sum())
@@ -1308,8 +1314,9 @@ def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
         return Claim(claim, f"needs runs with 1 to {PENTAGON_FEATURES} memorized repeated points, and runs at the same T without", NOT_MEASURED)
     baseline = runs[runs["repeated_memorized"] == 0].groupby("dataset_size")["features_learned"].median()
     judged = runs[(runs["repeated_memorized"] >= 1) & (runs["repeated_memorized"] <= PENTAGON_FEATURES)]
-    capped = int((~_countable(judged)).sum()) if len(judged) else 0
-    judged = judged[_countable(judged)] if len(judged) else judged
+    countable = _countable(judged)
+    capped = int((~countable).sum())
+    judged = judged[countable]
     unmatched = int((~judged["dataset_size"].isin(baseline.index)).sum())
     judged = judged[judged["dataset_size"].isin(baseline.index)]
     left_out = "".join([
@@ -1926,10 +1933,6 @@ def report(out: str | Path) -> Path:
     path = out / "report.html"
     write_atomic(path, page.encode())
     return path
-
-
-def _config_size(config: Config) -> float:
-    return np.inf if config.infinite_data else float(config.dataset_size)
 
 
 def completeness_html(out: Path, results: pd.DataFrame) -> str:

@@ -110,6 +110,12 @@ def written_by_toydd(folder: Path) -> bool:
     return ("toydd_version" in header and "run_id" in header) or (manifest.get("format") == FORMAT_VERSION and "files" in manifest)
 
 
+def stored_run_id(path: Path) -> str | None:
+    """The run id that a run directory's config.json names, or None."""
+    run_id = _read_json(path / "config.json").get("run_id")
+    return run_id if isinstance(run_id, str) else None
+
+
 def _read_json(path: Path) -> dict:
     """The JSON object in `path`, or {} when it is absent, unreadable or not an object."""
     try:
@@ -288,7 +294,7 @@ def verify_run(path: str | os.PathLike, run_id: str | None = None) -> dict:
             raise CorruptRun(f"{file}: contents do not match the manifest (truncated or edited)")
     _check_listed(manifest_path, files, _required_files(path / "config.json"))  # config.json verified above
     if run_id is not None:
-        stored = _read_json(path / "config.json").get("run_id")
+        stored = stored_run_id(path)
         if stored != run_id:
             raise CorruptRun(f"{path / 'config.json'}: the config of run {stored}, not of {run_id} (a run moved into another's directory)")
     return manifest

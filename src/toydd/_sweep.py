@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
-from ._store import CorruptRun, remove_leftovers, save_run, verify_run, write_atomic
+from ._store import CorruptRun, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
@@ -95,14 +95,14 @@ def _move_or_remove(out: Path, path: Path) -> None:
     """Clear a run directory that is not the run its name says: a complete run of another id
     (copied or renamed by hand) goes to its own directory when that is free, anything else is
     removed, to be trained again."""
-    try:
-        own = json.loads((path / "config.json").read_text())["run_id"]
-        if isinstance(own, str) and RUN_ID.fullmatch(own) and own != path.name and not run_dir(out, own).exists():
+    own = stored_run_id(path)
+    if own is not None and RUN_ID.fullmatch(own) and own != path.name and not run_dir(out, own).exists():
+        try:
             verify_run(path, own)
             path.rename(run_dir(out, own))
             return
-    except (OSError, ValueError, KeyError, TypeError):  # CorruptRun is a ValueError: not a whole run
-        pass
+        except CorruptRun:  # not a whole run either
+            pass
     shutil.rmtree(path)
 
 
@@ -170,7 +170,7 @@ def check_sweep_out(out: Path, writes: tuple[str, ...] = ()) -> None:
         raise ConfigError(f"--out {out}: not a directory")
     if not out.is_dir() or is_sweep_dir(out):
         return
-    if (out / "manifest.json").exists() or (out / "config.json").exists():
+    if written_by_toydd(out):  # not a sweep's (above), so a run's
         raise ConfigError(f"--out {out}: a toydd train run, not a sweep directory; choose a new or empty directory")
     if (out / "runs").exists():
         raise ConfigError(f"--out {out}: its runs/ holds more than toydd run directories; choose a new or empty directory")

@@ -121,11 +121,10 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     """The sweep with KEY=VALUE overrides: a list makes KEY an axis of every grid and every point
     (each point once per value); a single value sets KEY for every run."""
     base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
-    for key in overrides:  # named here, not as the preset's first grid that the key would reach
-        try:
-            check_keys([key])
-        except ConfigError as error:
-            raise SweepError(f"--set {key}: {error}") from None
+    try:  # named here, not as the preset's first grid that the key would reach
+        check_keys(overrides)
+    except ConfigError as error:
+        raise SweepError(f"--set: {error}") from None
     for key, value in overrides.items():
         if isinstance(value, list):
             if not value:
