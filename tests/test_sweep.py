@@ -416,6 +416,90 @@ def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp
     assert again.trained == 1
 
 
+def test_reuse_copies_the_complete_runs_of_another_sweep_or_a_train_run_instead_of_training_them(tmp_path):
+    """--reuse: a planned run complete elsewhere under its id (a sweep's runs/, or a `toydd
+    train` run) is copied in, byte for byte, and its row is the source's; a recorded failure
+    of it goes; a checkpoint of a stack holding it can never resume and goes too; a copy that
+    fails verification is trained instead, with a note; the rest trains as usual."""
+    from toydd import train
+    from toydd._checkpoint import TrainState
+    from toydd._store import save_run
+    from toydd._sweep import failure_file, run_dir
+    from toydd._train import stack_checkpoint
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=6)
+    configs = [base.replace(data_seed=seed) for seed in range(5)]
+    first = tmp_path / "first"
+    run_sweep(configs[:3], first, _in_process, workers=1, threads=1)
+    lone = tmp_path / "lone"
+    save_run(train(configs[3]), lone)
+    with open(run_dir(first, configs[2].run_id()) / "metrics.json", "a") as f:
+        f.write(" ")  # corrupt: not reused, trained
+    out = tmp_path / "out"
+    failure_file(out, configs[1].run_id()).parent.mkdir(parents=True)
+    failure_file(out, configs[1].run_id()).write_text(json.dumps({"reason": "diverged"}))
+    zeros = [np.zeros((2, 1)) for _ in range(7)]
+    state = TrainState(*zeros, next_step=np.array([5, 5]), tree_order=np.zeros((2, 0), np.int64), tree_stats=np.zeros((2, 5), np.int64), seconds=1.0)
+    dead = stack_checkpoint([configs[0], configs[4]], folder=out / "checkpoints")
+    dead.save(state)
+    report = run_sweep(configs, out, _in_process, workers=1, threads=1, reuse=[first, lone])
+    assert report.reused == 3 and report.trained == 2 and report.already_complete == 3 and not report.failed
+    assert report.redone == [f"not reused: {run_dir(first, configs[2].run_id()) / 'metrics.json'}: contents do not match the manifest (truncated or edited)"]
+    for config, source in [(configs[0], run_dir(first, configs[0].run_id())), (configs[1], run_dir(first, configs[1].run_id())), (configs[3], lone)]:
+        copied = run_dir(out, config.run_id())
+        assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in source.iterdir())
+        assert all((copied / p.name).read_bytes() == p.read_bytes() for p in source.iterdir())
+    assert not failure_file(out, configs[1].run_id()).exists() and not list((out / "checkpoints").glob("*.safetensors"))
+    assert not [p for p in out.joinpath("runs").iterdir() if p.name.startswith(".")]  # no scratch copies left
+    rows = comparable(out).set_index("run_id")
+    source_rows = comparable(first).set_index("run_id")
+    reused = [configs[0].run_id(), configs[1].run_id()]
+    pd.testing.assert_frame_equal(rows.loc[reused], source_rows.loc[reused])
+    assert len(rows) == 5 and report.planned == 5
+    again = run_sweep(configs, out, _in_process, workers=1, threads=1, reuse=[first])
+    assert again.trained == 0 and again.reused == 0  # complete here: nothing copied
+
+
+def test_reuse_is_refused_in_one_line_when_it_is_no_run_or_mixes_engines_and_then_nothing_is_copied(tmp_path):
+    from toydd._sweep import run_dir
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    out = tmp_path / "out"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for source, message in [(tmp_path / "absent", "not a directory"), (photos, "neither a toydd sweep directory nor a toydd run")]:
+        with pytest.raises(ConfigError, match=f"--reuse {re.escape(str(source))}: {message}"):
+            run_sweep([base], out, _in_process, workers=1, threads=1, reuse=[source])
+    run_sweep([base], out, _in_process, workers=1, threads=1)
+    with pytest.raises(ConfigError, match="is --out itself"):
+        run_sweep([base], out, _in_process, workers=1, threads=1, reuse=[out])
+    torch_sweep = tmp_path / "torch"
+    run_sweep([base.replace(dataset_size=6, engine="torch", device="cpu")], torch_sweep, _in_process, workers=1, threads=1)
+    wanted = [base, base.replace(dataset_size=6), base.replace(dataset_size=7)]
+    with pytest.raises(ConfigError, match=r"trained by engine cpu on cpu, torch on cpu; this would train with engine cpu on cpu") as error:
+        run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep])
+    assert "\n" not in str(error.value) and not run_dir(out, wanted[1].run_id()).exists() and len(read_results(out)) == 1
+    assert len(json.loads((out / "plan.json").read_text())["runs"]) == 1  # the refused plan was not written
+    report = run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep], allow_mixed_engines=True)
+    assert report.reused == 1 and report.trained == 1 and sorted(read_results(out)["engine"]) == ["cpu", "cpu", "torch"]
+
+
+def test_the_sweep_command_says_what_it_reused(tmp_path):
+    from click.testing import CliRunner
+
+    from toydd.cli import main
+
+    sweep = write_sweep(tmp_path, steps=20)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert CliRunner().invoke(main, ["sweep", str(sweep), "--out", str(first), "--workers", "1", "--quiet"]).exit_code == 0
+    shown = CliRunner().invoke(main, ["sweep", str(sweep), "--out", str(second), "--workers", "1", "--quiet", "--reuse", str(first)])
+    assert shown.exit_code == 0, shown.output
+    assert "reused 7 complete run(s) from --reuse instead of training them" in shown.stderr
+    assert shown.stdout.endswith(f"{second}: nothing to train: 7 of 7 runs complete (7 copied from --reuse)\n")
+    refused = CliRunner().invoke(main, ["sweep", str(sweep), "--out", str(tmp_path / "third"), "--reuse", str(tmp_path / "nowhere")])
+    assert refused.exit_code != 0 and refused.stderr == f"error: --reuse {tmp_path / 'nowhere'}: not a directory\n"
+
+
 def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monkeypatch):
     """engine = "auto" trains large T with the tree and small T with the dense pass: a sweep that
     stopped after its large runs resumes without --allow-mixed-engines."""

@@ -32,12 +32,18 @@ def test_restarts_keep_the_lowest_final_train_loss(tiny):
     assert result.metrics["kept_init_seed"] == tiny.init_seed + result.kept_restart
 
 
-def test_runs_in_one_stack_equal_runs_alone(tiny):
-    configs = [tiny.replace(lr=lr, weight_decay=wd, init_seed=s) for lr, wd, s in [(1e-3, 0.0, 1), (3e-3, 0.1, 2)]]
+@pytest.mark.parametrize("engine,T", [("cpu", 20), ("tree", 700)])
+def test_runs_in_one_stack_equal_runs_alone(tiny, engine, T):
+    """Bit for bit, so that a run's id names its numbers wherever it was trained (`--reuse`
+    copies a run trained alone into a sweep that stacks it with others, as the envelope does)."""
+    base = tiny.replace(engine=engine, dataset_size=T)
+    configs = [base.replace(lr=lr, weight_decay=wd, init_seed=s) for lr, wd, s in [(1e-3, 0.0, 1), (3e-3, 0.1, 2)]]
     together = train_runs(configs)
     for cfg, result in zip(configs, together):
         alone = train(cfg)
+        assert result.engine == alone.engine == engine
         np.testing.assert_array_equal(result.W, alone.W)
+        np.testing.assert_array_equal(result.b, alone.b)
         assert result.metrics["test_loss"] == alone.metrics["test_loss"]
 
 

@@ -140,6 +140,22 @@ def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
     return out
 
 
+def copy_run(source: Path, out: Path) -> None:
+    """Copy the complete run directory `source` to `out` (absent or empty) atomically: into a
+    writer-named scratch directory, each file synced, verified against its manifest, then renamed."""
+    tmp = out.parent / f".{out.name}{_scratch_suffix('tmp')}"
+    try:
+        shutil.copytree(source, tmp)
+        for file in (p for p in tmp.iterdir() if p.is_file()):
+            with open(file, "rb") as f:
+                os.fsync(f.fileno())
+        verify_run(tmp, stored_run_id(source))
+        _replace_dir(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write_files(result, folder: Path) -> None:
     cfg: Config = result.config
     run_id = cfg.run_id()

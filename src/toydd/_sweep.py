@@ -26,9 +26,9 @@ import re
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
-from ._store import CorruptRun, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
+from ._store import CorruptRun, copy_run, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
@@ -112,6 +112,7 @@ class Status:
     failed: list[Config]
     todo: list[Config]
     redone: list[str]  # messages about incomplete or corrupt runs that will be trained again
+    reused: list[Config] = field(default_factory=list)  # complete runs copied in from --reuse (in `complete` too)
 
 
 def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
@@ -143,11 +144,54 @@ def survey(out: Path, configs: list[Config], retry_failed: bool) -> Status:
         else:
             failure_file(out, run_id).unlink(missing_ok=True)
             status.todo.append(config)
-    complete = {c.run_id() for c in status.complete}
-    for path, run_ids in stored_stacks(checkpoint_folder(out)).items():
-        if set(run_ids) <= complete:
-            path.unlink(missing_ok=True)
+    remove_dead_checkpoints(out, {c.run_id() for c in status.complete})
     return status
+
+
+def remove_dead_checkpoints(out: Path, complete: set[str]) -> None:
+    """Remove the checkpoints of stacks holding a complete run: a stack resumes only whole
+    (`_resumed_tasks`), so such a checkpoint never would (a kill between saving a stack's runs,
+    or a run reused from elsewhere); its other runs start again in a new stack."""
+    for path, run_ids in stored_stacks(checkpoint_folder(out)).items():
+        if complete.intersection(run_ids):
+            path.unlink(missing_ok=True)
+
+
+def check_reuse_sources(out: Path, sources: Sequence[Path]) -> None:
+    """Refuse, in one line, a --reuse that is not a sweep directory or a `toydd train` run, or is --out itself."""
+    for source in sources:
+        if not source.is_dir():
+            raise ConfigError(f"--reuse {source}: not a directory")
+        if not is_sweep_dir(source) and stored_run_id(source) is None:
+            raise ConfigError(f"--reuse {source}: neither a toydd sweep directory nor a toydd run")
+        if out.exists() and source.resolve() == out.resolve():
+            raise ConfigError(f"--reuse {source}: is --out itself")
+
+
+def reusable_runs(configs: list[Config], sources: Sequence[Path]) -> tuple[dict[str, Path], list[str]]:
+    """The complete runs of `configs` that `sources` hold (in a sweep directory's runs/, or a
+    `toydd train` run directory itself), by run id, the first source first; and a note for each
+    candidate that failed verification (it is trained again instead). A run id hashes every field
+    that determines a run's numbers, so a complete run of the same id is this run; which engine
+    trained it is in its row, for `check_engines`."""
+    wanted = {c.run_id() for c in configs}
+    found: dict[str, Path] = {}
+    notes: list[str] = []
+    for source in sources:
+        if is_sweep_dir(source):
+            candidates = [run_dir(source, r) for r in sorted(wanted) if run_dir(source, r).is_dir()]
+        else:
+            candidates = [source] if stored_run_id(source) in wanted else []
+        for path in candidates:
+            run_id = stored_run_id(path) if path == source else path.name
+            if run_id in found:
+                continue
+            try:
+                verify_run(path, run_id)
+                found[run_id] = path
+            except CorruptRun as error:
+                notes.append(f"not reused: {error}")
+    return found, notes
 
 
 RUN_ID = re.compile(r"[0-9a-f]{16}")  # `Config.run_id`: the name of a sweep's run directory
@@ -509,6 +553,7 @@ class SweepReport:
     redone: list[str]
     interrupted: list[Outcome]
     outside_plan: list[str]  # run directories kept from an earlier, other plan (`runs_outside_plan`)
+    reused: int = 0  # of already_complete: copied in from --reuse
 
 
 def run_sweep(
@@ -522,18 +567,33 @@ def run_sweep(
     on_task_done: Callable[[Task, list[Outcome]], None] | None = None,
     checkpoint_every: int = 0,
     allow_mixed_engines: bool = False,
+    reuse: Sequence[Path] = (),
 ) -> SweepReport:
     """Train every run of `configs` not complete in `out` with `execute`; resumable at any point.
+    Runs complete in a `reuse` directory (`reusable_runs`) are copied in instead of trained.
 
     on_start(status, tasks, resuming) learns how many runs resume from checkpoints.
     """
     out = Path(out)
     check_sweep_out(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    check_reuse_sources(out, reuse)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
-    check_engines(out, [(c, rows[c.run_id()]) for c in status.complete], status.todo, allow_mixed_engines)
+    found, notes = reusable_runs(status.todo + status.failed, reuse)
+    status.redone += notes
+    reused = [c for c in status.todo + status.failed if c.run_id() in found]
+    rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
+    status.todo = [c for c in status.todo if c.run_id() not in found]
+    status.failed = [c for c in status.failed if c.run_id() not in found]
+    stored = status.complete + reused
+    check_engines(out, [(c, rows[c.run_id()]) for c in stored], status.todo, allow_mixed_engines)
     write_plan(out, configs)  # once the sweep is accepted: a refused one leaves the plan as it was
+    for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
+        copy_run(found[config.run_id()], run_dir(out, config.run_id()))
+        failure_file(out, config.run_id()).unlink(missing_ok=True)
+    status.complete, status.reused = stored, reused
+    remove_dead_checkpoints(out, {c.run_id() for c in reused})
     resumable = list(stored_stacks(checkpoint_folder(out)).values())
     tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
     write_results(out, list(rows.values()))
@@ -559,7 +619,7 @@ def run_sweep(
 
     if tasks:
         execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs))
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:

@@ -183,6 +183,8 @@ def _executor_options(command):
         click.option("--retry-failed", is_flag=True, help="train again the runs recorded as failed"),
         click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, metavar="STEPS", help="also checkpoint every STEPS steps (default: every 5 minutes)"),
         click.option("--allow-mixed-engines", is_flag=True, help="train with another engine or device than the stored runs' (recorded in DIR/engines.json)"),
+        click.option("--reuse", type=click.Path(path_type=Path), multiple=True, metavar="DIR",
+                     help="copy in the planned runs complete in DIR (a sweep directory or a toydd train run) instead of training them; repeatable"),
         click.option("--quiet", is_flag=True, help="no progress bar"),
     ]
     for option in reversed(options):
@@ -241,7 +243,7 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
     with StopSignals() as stop:  # stop starting tasks; running ones stop at a checkpoint
         report = run_sweep(
             configs, out, execute, workers, threads, opts["retry_failed"], start, bar.task_done,
-            opts["checkpoint_every"], opts["allow_mixed_engines"],
+            opts["checkpoint_every"], opts["allow_mixed_engines"], opts["reuse"],
         )  # fmt: skip
     bar.close()
     for message in report.redone:
@@ -253,9 +255,11 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
         return 128 + stop.received if stop.received else 1
     if report.trained == 0 and not report.failed:
-        echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete")
+        reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
+        echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete{reused}")
     else:
-        echo(f"{out}: trained {report.trained}, {report.already_complete} were complete, {len(report.failed)} failed")
+        reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
+        echo(f"{out}: trained {report.trained}, {report.already_complete} were complete{reused}, {len(report.failed)} failed")
     reasons = failure_reasons(out, configs)
     if reasons:
         click.echo(f"{len(reasons)} failed run(s) (see {out / 'failed'}; --retry-failed to retry):", err=True)
@@ -276,6 +280,8 @@ class _SweepBar:
     def start(self, status, tasks, resuming: int) -> None:
         if status.failed:
             click.echo(f"skipping {len(status.failed)} failed run(s); --retry-failed to retry", err=True)
+        if status.reused:
+            click.echo(f"reused {len(status.reused)} complete run(s) from --reuse instead of training them", err=True)
         if resuming:
             click.echo(f"resuming {resuming} run(s) from checkpoints", err=True)
         self.remaining = sum(len(t.configs) for t in tasks)
