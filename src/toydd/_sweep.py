@@ -381,7 +381,10 @@ def _engines_record(path: Path) -> dict:
 def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_every: int = 0, resumable=()) -> list[Task]:
     """Group runs that can share a stack, split groups so every worker has work, order the
     tasks by estimated seconds (`Task.estimated_seconds`), largest first, so that the longest
-    stacks do not start last and leave the other workers idle at the end.
+    stacks do not start last and leave the other workers idle at the end. A group estimated at
+    more than a worker's share of the whole (the sum over `configs` over `workers`) is split too,
+    into as few near-equal pieces as bring each under it: one stack of the envelope's five
+    T = 1,000,000 runs would hold a worker longer than all the other runs hold the other.
 
     `resumable` lists the run ids of stacks with a checkpoint: each whose runs are all planned
     becomes the same task again, so that it resumes however the rest is grouped now.
@@ -393,10 +396,14 @@ def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_eve
             groups.setdefault(stack_key(config), []).append(config)
     total_models = sum(c.restarts for c in configs)
     spread = max(1, math.ceil(total_models / max(1, workers)))
+    share = sum(map(run_seconds, configs)) / max(1, workers)
     for group in groups.values():
         c = group[0]
         per_model = 4 * (c.n_hidden + 1) * c.n_features * (c.history_points + 8)
         limit = max(1, min(MAX_MODELS_PER_TASK, spread, int(MAX_TASK_BYTES // per_model)))
+        if workers > 1 and share > 0:
+            pieces = math.ceil(sum(map(run_seconds, group)) / share)
+            limit = max(1, min(limit, math.ceil(sum(p.restarts for p in group) / pieces)))
         piece: list[Config] = []
         for config in group:
             if piece and sum(p.restarts for p in piece) + config.restarts > limit:
