@@ -225,3 +225,20 @@ def test_atomic_write_onto_a_directory_names_the_target(tmp_path):
         write_atomic(target, b"page")
     assert error.value.filename == str(target) and ".tmp-" not in str(error.value)
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no scratch file left
+
+
+def test_copy_run_is_verified_as_the_planned_run_and_leaves_a_complete_one_standing(saved, tmp_path):
+    from toydd._store import copy_run
+
+    _, saved = saved
+    run_id = load_run(saved).run_id
+    target = tmp_path / "sweep" / "runs" / run_id
+    target.parent.mkdir(parents=True)
+    copy_run(saved, target, run_id)
+    verify_run(target, run_id)
+    before = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
+    copy_run(saved, target, run_id)  # complete already (another process got there first): it stands
+    assert before == {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
+    with pytest.raises(CorruptRun, match=f"^{re.escape(str(saved))}: changed while being copied"):
+        copy_run(saved, tmp_path / "sweep" / "runs" / "0123456789abcdef", "0123456789abcdef")
+    assert sorted(p.name for p in target.parent.iterdir()) == [run_id]  # no scratch copy left

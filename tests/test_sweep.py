@@ -142,6 +142,8 @@ def test_plan_splits_a_stack_that_would_outlast_the_other_workers():
     total = sum(map(run_seconds, configs))
     assert max(t.estimated_seconds for t in tasks) <= total / 2
     assert makespan(whole, 2) > 1.1 * total / 2 and makespan(tasks, 2) < 1.06 * total / 2
+    with_restarts = plan_tasks([c.replace(restarts=3) for c in configs if c.dataset_size == 1_000_000], workers=2, threads=1)
+    assert sorted(len(t.configs) for t in with_restarts) == [2, 3]  # whole runs, near-equal halves
 
 
 def test_second_run_trains_nothing_and_results_are_complete(tmp_path):
@@ -445,46 +447,72 @@ def test_resuming_with_another_engine_is_refused_unless_allowed_and_recorded(tmp
 
 def test_reuse_copies_the_complete_runs_of_another_sweep_or_a_train_run_instead_of_training_them(tmp_path):
     """--reuse: a planned run complete elsewhere under its id (a sweep's runs/, or a `toydd
-    train` run) is copied in, byte for byte, and its row is the source's; a recorded failure
-    of it goes; a checkpoint of a stack holding it can never resume and goes too; a copy that
-    fails verification is trained instead, with a note; the rest trains as usual."""
+    train` run) is copied in, byte for byte, and its row is the source's; a recorded failure of
+    it goes, and so does the checkpoint of a stack whose runs are all copied. Trained instead,
+    each with a note: a copy that fails verification, one recording other history points than
+    planned, and one whose stack a checkpoint resumes with runs not found (copying it would start
+    them again from step 0)."""
     from toydd import train
     from toydd._checkpoint import TrainState
-    from toydd._store import save_run
+    from toydd._store import load_run, save_run
     from toydd._sweep import failure_file, run_dir
     from toydd._train import stack_checkpoint
 
     base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=6)
-    configs = [base.replace(data_seed=seed) for seed in range(5)]
+    pair = [base, base.replace(lr=3e-3)]  # one stack, both in `first`
+    corrupt, fewer_points = base.replace(data_seed=1), base.replace(data_seed=3)
+    held = [base.replace(data_seed=2), base.replace(data_seed=2, lr=3e-3)]  # one stack; the first in `lone`
+    configs = pair + [corrupt, fewer_points] + held
     first = tmp_path / "first"
-    run_sweep(configs[:3], first, _in_process, workers=1, threads=1)
+    run_sweep(pair + [corrupt, fewer_points.replace(history_points=3)], first, _in_process, workers=1, threads=1)
     lone = tmp_path / "lone"
-    save_run(train(configs[3]), lone)
-    with open(run_dir(first, configs[2].run_id()) / "metrics.json", "a") as f:
-        f.write(" ")  # corrupt: not reused, trained
+    save_run(train(held[0]), lone)
+    with open(run_dir(first, corrupt.run_id()) / "metrics.json", "a") as f:
+        f.write(" ")
     out = tmp_path / "out"
-    failure_file(out, configs[1].run_id()).parent.mkdir(parents=True)
-    failure_file(out, configs[1].run_id()).write_text(json.dumps({"reason": "diverged"}))
+    failure_file(out, pair[1].run_id()).parent.mkdir(parents=True)
+    failure_file(out, pair[1].run_id()).write_text(json.dumps({"reason": "diverged"}))
     zeros = [np.zeros((2, 1)) for _ in range(7)]
     state = TrainState(*zeros, next_step=np.array([5, 5]), tree_order=np.zeros((2, 0), np.int64), tree_stats=np.zeros((2, 5), np.int64), seconds=1.0)
-    dead = stack_checkpoint([configs[0], configs[4]], folder=out / "checkpoints")
-    dead.save(state)
-    report = run_sweep(configs, out, _in_process, workers=1, threads=1, reuse=[first, lone])
-    assert report.reused == 3 and report.trained == 2 and report.already_complete == 3 and not report.failed
-    assert report.redone == [f"not reused: {run_dir(first, configs[2].run_id()) / 'metrics.json'}: contents do not match the manifest (truncated or edited)"]
-    for config, source in [(configs[0], run_dir(first, configs[0].run_id())), (configs[1], run_dir(first, configs[1].run_id())), (configs[3], lone)]:
-        copied = run_dir(out, config.run_id())
+    stack_checkpoint(pair, folder=out / "checkpoints").save(state)
+    kept = stack_checkpoint(held, folder=out / "checkpoints")
+    kept.save(state)  # its shapes are not the runs': it resumes as a stack and trains from step 0
+    report = run_sweep(configs, out, _in_process, workers=1, threads=1, reuse=[first, lone], retry_failed=False)
+    assert report.reused == 2 and report.trained == 4 and report.already_complete == 2 and not report.failed
+    assert report.redone == [
+        f"not reused: {run_dir(first, corrupt.run_id()) / 'metrics.json'}: contents do not match the manifest (truncated or edited)",
+        f"not reused: {run_dir(first, fewer_points.run_id())} records history_points = 3, snapshots = false; the plan has 2, false",
+        f"not reused: run {held[0].run_id()} resumes with its stack from {kept.path} (remove that file to reuse it instead)",
+    ]
+    for config in pair:
+        copied, source = run_dir(out, config.run_id()), run_dir(first, config.run_id())
         assert sorted(p.name for p in copied.iterdir()) == sorted(p.name for p in source.iterdir())
         assert all((copied / p.name).read_bytes() == p.read_bytes() for p in source.iterdir())
-    assert not failure_file(out, configs[1].run_id()).exists() and not list((out / "checkpoints").glob("*.safetensors"))
+    assert not failure_file(out, pair[1].run_id()).exists() and not list((out / "checkpoints").glob("*.safetensors"))
     assert not [p for p in out.joinpath("runs").iterdir() if p.name.startswith(".")]  # no scratch copies left
     rows = comparable(out).set_index("run_id")
-    source_rows = comparable(first).set_index("run_id")
-    reused = [configs[0].run_id(), configs[1].run_id()]
-    pd.testing.assert_frame_equal(rows.loc[reused], source_rows.loc[reused])
-    assert len(rows) == 5 and report.planned == 5
+    ids = [c.run_id() for c in pair]
+    pd.testing.assert_frame_equal(rows.loc[ids], comparable(first).set_index("run_id").loc[ids])
+    assert len(rows) == 6 and report.planned == 6
+    np.testing.assert_array_equal(load_run(run_dir(out, held[0].run_id())).W, load_run(lone).W)  # trained here: the same numbers
     again = run_sweep(configs, out, _in_process, workers=1, threads=1, reuse=[first])
     assert again.trained == 0 and again.reused == 0  # complete here: nothing copied
+
+
+def test_a_copy_that_fails_after_the_sweep_is_accepted_is_trained_instead(tmp_path, monkeypatch):
+    from toydd import _sweep
+    from toydd._store import CorruptRun
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    first = tmp_path / "first"
+    run_sweep([base], first, _in_process, workers=1, threads=1)
+
+    def vanished(source, out, run_id):
+        raise CorruptRun(f"{source}: changed while being copied")
+
+    monkeypatch.setattr(_sweep, "copy_run", vanished)
+    report = run_sweep([base], tmp_path / "out", _in_process, workers=1, threads=1, reuse=[first])
+    assert report.reused == 0 and report.trained == 1 and report.redone == [f"not reused: {_sweep.run_dir(first, base.run_id())}: changed while being copied"]
 
 
 def test_reuse_is_refused_in_one_line_when_it_is_no_run_or_mixes_engines_and_then_nothing_is_copied(tmp_path):
@@ -507,6 +535,9 @@ def test_reuse_is_refused_in_one_line_when_it_is_no_run_or_mixes_engines_and_the
         run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep])
     assert "\n" not in str(error.value) and not run_dir(out, wanted[1].run_id()).exists() and len(read_results(out)) == 1
     assert len(json.loads((out / "plan.json").read_text())["runs"]) == 1  # the refused plan was not written
+    with pytest.raises(ConfigError, match=r"trained by engine cpu on cpu, torch on cpu"):  # nothing to train: still a mix
+        run_sweep(wanted[:2], out, _in_process, workers=1, threads=1, reuse=[torch_sweep])
+    assert not run_dir(out, wanted[1].run_id()).exists()
     report = run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep], allow_mixed_engines=True)
     assert report.reused == 1 and report.trained == 1 and sorted(read_results(out)["engine"]) == ["cpu", "cpu", "torch"]
 
@@ -525,6 +556,7 @@ def test_the_sweep_command_says_what_it_reused(tmp_path):
     assert shown.stdout.endswith(f"{second}: nothing to train: 7 of 7 runs complete (7 copied from --reuse)\n")
     refused = CliRunner().invoke(main, ["sweep", str(sweep), "--out", str(tmp_path / "third"), "--reuse", str(tmp_path / "nowhere")])
     assert refused.exit_code != 0 and refused.stderr == f"error: --reuse {tmp_path / 'nowhere'}: not a directory\n"
+    assert not (tmp_path / "third").exists()  # refused before anything is written
 
 
 def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monkeypatch):

@@ -140,16 +140,26 @@ def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
     return out
 
 
-def copy_run(source: Path, out: Path) -> None:
-    """Copy the complete run directory `source` to `out` (absent or empty) atomically: into a
-    writer-named scratch directory, each file synced, verified against its manifest, then renamed."""
+def copy_run(source: Path, out: Path, run_id: str) -> None:
+    """Copy the complete run `run_id` from directory `source` to `out` atomically: into a
+    writer-named scratch directory, each file synced, verified as that run, then renamed. Where
+    `out` holds that run complete already (another process got there first), it stands."""
     tmp = out.parent / f".{out.name}{_scratch_suffix('tmp')}"
     try:
         shutil.copytree(source, tmp)
         for file in (p for p in tmp.iterdir() if p.is_file()):
             with open(file, "rb") as f:
                 os.fsync(f.fileno())
-        verify_run(tmp, stored_run_id(source))
+        try:
+            verify_run(tmp, run_id)
+        except CorruptRun as error:  # the scratch copy's name means nothing to a user
+            raise CorruptRun(f"{source}: changed while being copied ({error})") from None
+        if out.is_dir() and any(out.iterdir()):
+            try:
+                verify_run(out, run_id)
+                return
+            except CorruptRun:
+                pass
         _replace_dir(tmp, out)
     finally:
         if tmp.exists():
@@ -378,6 +388,11 @@ def load_run(path: str | os.PathLike) -> StoredRun:
     features = _read(path / "features.parquet", pd.read_parquet)
     examples = _read(path / "examples.parquet", pd.read_parquet) if "examples.parquet" in files else None
     return StoredRun(path, config, run_id, W, b, metrics, history, features, examples, train_rows)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """The Config in a run directory's config.json, checked against its run id (`_read_config`)."""
+    return _read_config(Path(path) / "config.json")[0]
 
 
 def _read_config(file: Path) -> tuple[Config, str]:

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
-from ._store import CorruptRun, copy_run, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
+from ._store import CorruptRun, copy_run, load_config, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
@@ -171,27 +171,52 @@ def check_reuse_sources(out: Path, sources: Sequence[Path]) -> None:
 def reusable_runs(configs: list[Config], sources: Sequence[Path]) -> tuple[dict[str, Path], list[str]]:
     """The complete runs of `configs` that `sources` hold (in a sweep directory's runs/, or a
     `toydd train` run directory itself), by run id, the first source first; and a note for each
-    candidate that failed verification (it is trained again instead). A run id hashes every field
-    that determines a run's numbers, so a complete run of the same id is this run; which engine
-    trained it is in its row, for `check_engines`."""
-    wanted = {c.run_id() for c in configs}
+    candidate left out (it is trained instead): one that fails verification or cannot be read,
+    or one that records other history points or snapshots than planned (fields outside the id,
+    but the report's figures read them). A run id hashes every field that determines a run's
+    numbers, so a complete run of the same id is this run; which engine trained it is in its
+    row, for `check_engines`."""
+    planned = {c.run_id(): c for c in configs}
     found: dict[str, Path] = {}
     notes: list[str] = []
     for source in sources:
         if is_sweep_dir(source):
-            candidates = [run_dir(source, r) for r in sorted(wanted) if run_dir(source, r).is_dir()]
+            candidates = [(r, run_dir(source, r)) for r in sorted(planned) if run_dir(source, r).is_dir()]
         else:
-            candidates = [source] if stored_run_id(source) in wanted else []
-        for path in candidates:
-            run_id = stored_run_id(path) if path == source else path.name
+            candidates = [(stored_run_id(source), source)] if stored_run_id(source) in planned else []
+        for run_id, path in candidates:
             if run_id in found:
                 continue
             try:
                 verify_run(path, run_id)
-                found[run_id] = path
-            except CorruptRun as error:
+                recorded = load_config(path)
+            except (CorruptRun, OSError) as error:
                 notes.append(f"not reused: {error}")
+                continue
+            wanted = planned[run_id]
+            if (recorded.history_points, recorded.snapshots) != (wanted.history_points, wanted.snapshots):
+                notes.append(
+                    f"not reused: {path} records history_points = {recorded.history_points}, snapshots = {str(recorded.snapshots).lower()}; "
+                    f"the plan has {wanted.history_points}, {str(wanted.snapshots).lower()}"
+                )
+                continue
+            found[run_id] = path
     return found, notes
+
+
+def _keep_resumable_stacks(out: Path, todo: list[Config], found: dict[str, Path]) -> list[str]:
+    """Take out of `found` the runs of a stack that a checkpoint resumes (all its runs to do),
+    unless all of them were found: reusing some would start the others again from step 0.
+    Returns a note for each run kept training."""
+    to_do = {c.run_id() for c in todo}
+    notes = []
+    for path, run_ids in stored_stacks(checkpoint_folder(out)).items():
+        taken = [r for r in run_ids if r in found]
+        if taken and len(taken) < len(run_ids) and set(run_ids) <= to_do:
+            for run_id in taken:
+                del found[run_id]
+                notes.append(f"not reused: run {run_id} resumes with its stack from {path} (remove that file to reuse it instead)")
+    return notes
 
 
 RUN_ID = re.compile(r"[0-9a-f]{16}")  # `Config.run_id`: the name of a sweep's run directory
@@ -325,15 +350,16 @@ def sweep_progress(out: Path) -> SweepProgress:
     return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
 
 
-def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool) -> None:
+def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool, adding: bool = False) -> None:
     """Refuse, in one line, to mix engines or devices in one sweep (float32 trajectories differ
     between them): when a stored run (its config and its row of the results table) was trained by
     another engine or device than would train it now, or when a run to train names an engine that
     trained none of the stored runs. Runs that "auto" gives different engines by the same rule
     (`_engines.TREE_SETTINGS`: the tree from some T on) are no mix; a stored run that a newer rule
     would give another engine is. With allow_mixed the mix goes ahead
-    and is recorded in DIR/engines.json."""
-    if not stored or not todo:
+    and is recorded in DIR/engines.json. With nothing to train the stored runs stand as they
+    are, unless runs are `adding` (copied in by --reuse), which are checked like runs trained."""
+    if not stored or not (todo or adding):
         return
     have, changed = set(), set()
     for config, row in stored:
@@ -400,18 +426,30 @@ def plan_tasks(configs: list[Config], workers: int, threads: int, checkpoint_eve
     for group in groups.values():
         c = group[0]
         per_model = 4 * (c.n_hidden + 1) * c.n_features * (c.history_points + 8)
-        limit = max(1, min(MAX_MODELS_PER_TASK, spread, int(MAX_TASK_BYTES // per_model)))
+        limit = max(1, min(MAX_MODELS_PER_TASK, int(MAX_TASK_BYTES // per_model)))  # what one stack may hold
+        models = sum(p.restarts for p in group)
+        pieces = max(math.ceil(models / limit), math.ceil(models / spread))
         if workers > 1 and share > 0:
-            pieces = math.ceil(sum(map(run_seconds, group)) / share)
-            limit = max(1, min(limit, math.ceil(sum(p.restarts for p in group) / pieces)))
-        piece: list[Config] = []
-        for config in group:
-            if piece and sum(p.restarts for p in piece) + config.restarts > limit:
-                tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
-                piece = []
-            piece.append(config)
-        tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
+            pieces = max(pieces, math.ceil(sum(map(run_seconds, group)) / share))
+        for piece in _split(group, pieces, limit):
+            tasks.append(Task(tuple(p.to_dict() for p in piece), threads, checkpoint_every))
     return sorted(tasks, key=lambda t: -t.estimated_seconds)
+
+
+def _split(group: list[Config], pieces: int, limit: int) -> list[list[Config]]:
+    """`group` in consecutive pieces of near-equal models (restarts), about `pieces` of them, none
+    over `limit` models unless one run alone is (a piece ends once it reaches its share of the
+    models, or before a run that would take it over the limit)."""
+    total = sum(c.restarts for c in group)
+    out: list[list[Config]] = [[]]
+    held = done = 0  # models in the current piece, and in the pieces before it
+    for config in group:
+        if out[-1] and (held + config.restarts > limit or done + held >= total * len(out) / pieces):
+            out.append([])
+            done, held = done + held, 0
+        out[-1].append(config)
+        held += config.restarts
+    return out
 
 
 def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_every: int) -> tuple[list[Task], set[str]]:
@@ -583,24 +621,31 @@ def run_sweep(
     """
     out = Path(out)
     check_sweep_out(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     check_reuse_sources(out, reuse)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
     found, notes = reusable_runs(status.todo + status.failed, reuse)
-    status.redone += notes
+    status.redone += notes + _keep_resumable_stacks(out, status.todo, found)
     reused = [c for c in status.todo + status.failed if c.run_id() in found]
     rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
-    status.todo = [c for c in status.todo if c.run_id() not in found]
-    status.failed = [c for c in status.failed if c.run_id() not in found]
-    stored = status.complete + reused
-    check_engines(out, [(c, rows[c.run_id()]) for c in stored], status.todo, allow_mixed_engines)
+    todo = [c for c in status.todo if c.run_id() not in found]
+    check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
     write_plan(out, configs)  # once the sweep is accepted: a refused one leaves the plan as it was
     for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
-        copy_run(found[config.run_id()], run_dir(out, config.run_id()))
+        try:
+            copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
+        except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
+            status.redone.append(f"not reused: {error}")
+            del rows[config.run_id()]
+            continue
         failure_file(out, config.run_id()).unlink(missing_ok=True)
-    status.complete, status.reused = stored, reused
-    remove_dead_checkpoints(out, {c.run_id() for c in reused})
+        status.reused.append(config)
+    copied = {c.run_id() for c in status.reused}
+    status.complete += status.reused
+    status.todo = [c for c in status.todo if c.run_id() not in copied]
+    status.failed = [c for c in status.failed if c.run_id() not in copied]
+    remove_dead_checkpoints(out, copied)
     resumable = list(stored_stacks(checkpoint_folder(out)).values())
     tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
     write_results(out, list(rows.values()))
