@@ -57,7 +57,7 @@ def test_existing_out_needs_overwrite_and_overwrite_never_deletes_a_users_direct
     assert (out / "keep.txt").read_text() == "mine"
     done = toydd("train", "--out", str(out), "--overwrite", *TINY)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-    assert str(out) in done.stderr and "not a toydd run or sweep directory" in done.stderr
+    assert str(out) in done.stderr and "not a toydd run directory" in done.stderr
     assert (out / "keep.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 

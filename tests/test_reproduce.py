@@ -118,11 +118,26 @@ def test_overrides_replace_axes_or_add_them():
     assert len(spec.configs()) == 60
     assert len(with_overrides(spec, parse_overrides(("data_seed=0",))).configs()) == 15
     assert len(with_overrides(spec, parse_overrides(("n_hidden=[2, 3]",))).configs()) == 120
-    # a list crosses the points too, keeping their other settings (no run at a default T appears)
-    crossed = with_overrides(spec, parse_overrides(("dataset_size=[10, 100]",))).configs()
-    assert {c.dataset_size for c in crossed} == {10, 100} and len(crossed) == 16
-    assert sum(c.snapshots for c in crossed) == 2
-    assert len(with_overrides(spec, parse_overrides(("dataset_size=inf",))).configs()) == 8
+    # T is tied to quick's grids (4 restarts up to T = 200, 1 above): a list or a value selects
+    # those runs as their grid has them, once each, and the point (T = 8, snapshots) where asked
+    narrowed = with_overrides(spec, parse_overrides(("dataset_size=[10, 1000]",))).configs()
+    assert sorted((c.dataset_size, c.restarts) for c in narrowed) == [(10, 4)] * 4 + [(1000, 1)] * 4
+    with_point = with_overrides(spec, parse_overrides(("dataset_size=[8, inf]",))).configs()
+    assert len(with_point) == 8 and sum(c.snapshots for c in with_point) == 1
+    assert [(c.dataset_size, c.restarts) for c in with_overrides(spec, parse_overrides(("dataset_size=inf",))).configs()] == [("inf", 1)] * 4
+    with pytest.raises(SweepError, match=r"^--set dataset_size: 7 is not among the values quick's grids give it \(3, 5, .*, 5000, inf\)"):
+        with_overrides(spec, parse_overrides(("dataset_size=[5, 7]",)))
+    # an axis the grids share stays an axis: more seeds everywhere
+    assert len(with_overrides(spec, parse_overrides(("data_seed=[0, 5]",))).configs()) == 30
+    # onset's sparsities each have their own T: a sparsity selects its runs
+    onset = with_overrides(_presets.load_preset("onset"), parse_overrides(("sparsity=0.99",))).configs()
+    assert {c.sparsity for c in onset} == {0.99} and {c.dataset_size for c in onset} == {100, 200, 500, 1_000, 2_000, 5_000}
+    # heatmap has one grid: a list adds its values (the preset file's way to add T = 10,000)
+    heatmap = with_overrides(_presets.load_preset("heatmap"), parse_overrides(("dataset_size=[10, 10000]",))).configs()
+    assert {c.dataset_size for c in heatmap} == {10, 10_000} and len(heatmap) == 56
+    for item, message in [("dataset_size=[5,10", r"^--set dataset_size: '\[5,10' is not valid TOML"), ("steps=3e2", "^--set steps: steps must be an integer, got 300.0")]:
+        with pytest.raises(SweepError, match=message):
+            with_overrides(spec, parse_overrides((item,)))
     with pytest.raises(SweepError, match="expected KEY=VALUE"):
         parse_overrides(("steps",))
     with pytest.raises(SweepError, match="^--set: unknown config key 'n_hiden' .did you mean 'n_hidden'"):

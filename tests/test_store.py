@@ -77,7 +77,7 @@ def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    with pytest.raises(ConfigError, match=f"--out {mine} is not a toydd run or sweep directory"):
+    with pytest.raises(ConfigError, match=f"--out {mine} is not a toydd run directory"):
         save_run(result, mine, overwrite=True)
     assert (mine / "notes.txt").read_text() == "keep"
     (mine / "config.json").write_text('{"config": {}}')  # a config.json that is not toydd's
@@ -86,8 +86,14 @@ def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
     sweep = tmp_path / "sweep"
     (sweep / "runs").mkdir(parents=True)
     (sweep / "results.parquet").write_bytes(b"PAR1")
-    save_run(result, sweep, overwrite=True)  # a sweep directory is toydd's to replace
-    load_run(sweep)
+    with pytest.raises(ConfigError, match=f"--out {sweep} is a sweep directory: --overwrite replaces only a run's directory"):
+        save_run(result, sweep, overwrite=True)  # hours of runs: never replaced by one
+    assert sorted(p.name for p in sweep.iterdir()) == ["results.parquet", "runs"]
+    planned = tmp_path / "planned"  # a sweep that has not saved a run yet
+    planned.mkdir()
+    (planned / "plan.json").write_text("{}")
+    with pytest.raises(ConfigError, match="is a sweep directory"):
+        save_run(result, planned, overwrite=True)
 
 
 def _reseal(path):
@@ -242,3 +248,16 @@ def test_copy_run_is_verified_as_the_planned_run_and_leaves_a_complete_one_stand
     with pytest.raises(CorruptRun, match=f"^{re.escape(str(saved))}: changed while being copied"):
         copy_run(saved, tmp_path / "sweep" / "runs" / "0123456789abcdef", "0123456789abcdef")
     assert sorted(p.name for p in target.parent.iterdir()) == [run_id]  # no scratch copy left
+
+
+def test_every_file_of_a_run_is_readable_as_the_umask_allows(saved):
+    """Run directories on shared storage (a cluster's sweep): the tensors too, not only the JSON."""
+    import os
+    import stat
+
+    _, path = saved
+    mask = os.umask(0)
+    os.umask(mask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()}
+    assert "model.safetensors" in modes and "snapshots.safetensors" in modes
+    assert all(mode == 0o666 & ~mask for mode in modes.values()), modes

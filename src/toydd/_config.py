@@ -16,6 +16,8 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
+
 INF = "inf"  # dataset_size value for infinite data: a fresh batch every step
 MAX_SEED = 2**63  # seeds are int64 inside the compiled sampler, and so is every other integer setting
 # A stack holds every restart's weights at once, and its inits are drawn one by one in Python:
@@ -220,12 +222,22 @@ def _normalize(name: str, value: Any) -> Any:
     """One spelling per value, so that equal configs hash equally: 0 and 0.0 for a float field,
     numpy integers as int, and TOML's bare inf for dataset_size."""
     kind = _TYPES[name]
+    if isinstance(value, np.generic):  # numpy scalars (np.float32(1e-3), np.bool_) as Python's
+        value = value.item()
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = int(value)
         if kind == "float":
             return float(value)
     if name == "dataset_size" and isinstance(value, float) and math.isinf(value) and value > 0:
         return INF
+    return value
+
+
+def checked_value(name: str, value: Any) -> Any:
+    """`value` (as a sweep file or --set spells it) in the one spelling a Config holds; ConfigError
+    unless it has field `name`'s type."""
+    value = _normalize(name, value)
+    _check_type(name, value)
     return value
 
 

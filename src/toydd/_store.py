@@ -34,7 +34,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 from safetensors import safe_open
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 
 from ._config import INF, Config, ConfigError
 from ._data import SparseRows
@@ -70,16 +70,18 @@ def _version() -> str:
 
 def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Raise ConfigError unless `out` can receive a run: absent, empty, or, with overwrite, a
-    directory toydd wrote (a run or a sweep), in a folder toydd can write. Anything else is never
-    deleted."""
+    run directory toydd wrote, in a folder toydd can write. Anything else is never deleted: a
+    sweep's directory (hours of runs) no more than a user's."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+        if (out / "runs").is_dir() or (out / "results.parquet").exists() or (out / "plan.json").exists():
+            raise ConfigError(f"--out {out} is a sweep directory: --overwrite replaces only a run's directory, nothing was deleted")
         if not written_by_toydd(out):
-            raise ConfigError(f"--out {out} is not a toydd run or sweep directory: --overwrite replaces only those, nothing was deleted")
+            raise ConfigError(f"--out {out} is not a toydd run directory: --overwrite replaces only those, nothing was deleted")
     _check_writable_parent(out)
     return out
 
@@ -171,10 +173,10 @@ def _write_files(result, folder: Path) -> None:
     run_id = cfg.run_id()
     meta = {"run_id": run_id, "toydd_version": _version()}
     _write_json(folder / "config.json", {"toydd_version": _version(), "run_id": run_id, "config": cfg.to_dict()})
-    save_file({"W": np.ascontiguousarray(result.W), "b": np.ascontiguousarray(result.b)}, folder / "model.safetensors", metadata=meta)
+    _save_tensors(folder / "model.safetensors", {"W": np.ascontiguousarray(result.W), "b": np.ascontiguousarray(result.b)}, meta)
     if result.train_set is not None:
         rows = result.train_set
-        save_file({"indptr": rows.indptr, "indices": rows.indices, "values": rows.values}, folder / "train_set.safetensors", metadata=meta)
+        _save_tensors(folder / "train_set.safetensors", {"indptr": rows.indptr, "indices": rows.indices, "values": rows.values}, meta)
     _write_json(folder / "metrics.json", result.metrics)
     pq.write_table(pa.table(result.history), folder / "history.parquet")
     features = {"feature": np.arange(cfg.n_features), **result.measurements.features}
@@ -185,9 +187,19 @@ def _write_files(result, folder: Path) -> None:
     if result.snapshots is not None:
         W_snap, b_snap = result.snapshots
         steps = np.asarray(result.history["step"], np.int64)
-        save_file({"steps": steps, "W": np.ascontiguousarray(W_snap), "b": np.ascontiguousarray(b_snap)}, folder / "snapshots.safetensors", metadata=meta)
+        _save_tensors(folder / "snapshots.safetensors", {"steps": steps, "W": np.ascontiguousarray(W_snap), "b": np.ascontiguousarray(b_snap)}, meta)
     files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in sorted(folder.iterdir())}
     _write_json(folder / MANIFEST, {"format": FORMAT_VERSION, "files": files})
+
+
+def _save_tensors(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> None:
+    """A safetensors file written as an ordinary file (readable as the umask allows, like the run's
+    other files; safetensors' own writer makes it private to its owner, which hides runs on shared
+    storage from the rest of a group)."""
+    with open(path, "wb") as f:
+        f.write(save(tensors, metadata=meta))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _write_json(path: Path, payload) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._config import Config, ConfigError, check_keys
+from ._config import Config, ConfigError, check_keys, checked_value
 
 
 class SweepError(ConfigError):
@@ -82,8 +82,10 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SweepError(f"{source}: not valid TOML: {error}") from None
-    for key in data:
+    for key, value in data.items():
         if key not in ("sweep", "base", "grid", "points"):
+            if not isinstance(value, (dict, list)):
+                raise SweepError(f"{source}: top-level key '{key}': config keys go in [base], [grid] or [[points]]")
             raise SweepError(f"{source}: unknown table '{key}' (expected sweep, base, grid, points)")
     meta = _table(data, "sweep", source)
     for key in meta:
@@ -105,6 +107,12 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
         raise SweepError(f"{source}: points must be an array of tables ([[points]])")
     if not any(grids) and not points:
         raise SweepError(f"{source}: no runs: give a [grid] or [[points]]")
+    tables = [("base", base)] + [("grid" if len(grids) == 1 else f"grid[{g}]", grid) for g, grid in enumerate(grids)]
+    for where, table in tables + [(f"points[{i}]", point) for i, point in enumerate(points)]:
+        try:
+            check_keys(table)
+        except ConfigError as error:
+            raise SweepError(f"{source}: {where}: {error}") from None
     spec = SweepSpec(
         name=str(meta.get("name", Path(source).stem)),
         description=str(meta.get("description", "")),
@@ -119,19 +127,31 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
 
 def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     """The sweep with KEY=VALUE overrides: a list makes KEY an axis of every grid and every point
-    (each point once per value); a single value sets KEY for every run."""
+    (each point once per value); a single value sets KEY for every run. For a key that grids
+    vary each their own way (`_tied_to_grids`), a list or a value instead keeps the runs at those
+    values, each as its grid has it: an axis in every grid would train each T of `quick` once
+    per grid, with and without restarts."""
     base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
     try:  # named here, not as the preset's first grid that the key would reach
         check_keys(overrides)
     except ConfigError as error:
         raise SweepError(f"--set: {error}") from None
     for key, value in overrides.items():
+        try:  # a value of the wrong type is named as --set's, not as the preset's
+            value = [checked_value(key, v) for v in value] if isinstance(value, list) else checked_value(key, value)
+        except ConfigError as error:
+            raise SweepError(f"--set {key}: {error}") from None
         if isinstance(value, list):
             if not value:
                 raise SweepError(f"--set {key}: empty list")
+            if _tied_to_grids(grids, key):
+                grids, points = _select(spec, base, grids, points, key, value)
+                continue
             base.pop(key, None)
             grids = [{**g, key: value} for g in grids]
             points = [{**p, key: v} for p in points for v in value]
+        elif _tied_to_grids(grids, key):
+            grids, points = _select(spec, base, grids, points, key, [value])
         else:
             base[key] = value
             grids = [{k: v for k, v in g.items() if k != key} for g in grids]  # an emptied grid is one run
@@ -139,6 +159,40 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     changed = SweepSpec(spec.name, spec.description, base, grids, points, spec.source)
     changed.configs()
     return changed
+
+
+def _tied_to_grids(grids: list[dict], key: str) -> bool:
+    """True when two or more grids have `key` as an axis with different values: each grid's other
+    settings go with its own values (quick gives small T more restarts, onset each sparsity its
+    own T), so an override selects among them rather than crossing every grid with it."""
+    axes = [{checked_value(key, v) for v in g[key]} for g in grids if key in g]
+    return len(axes) > 1 and any(a != axes[0] for a in axes)
+
+
+def _select(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict], key: str, values: list):
+    """The grids and points narrowed to the runs whose `key` is among `values` (a grid or point
+    without the key has base's value); a value that no grid or point has is refused, since no
+    grid says how to run it."""
+    def spelled(v):  # the preset's spelling of a value (1_000 or 1000.0, inf or "inf") as a Config's
+        return checked_value(key, v)
+
+    default = spelled(base.get(key, getattr(Config(), key)))
+    have = [spelled(v) for g in grids for v in g.get(key, [default])] + [spelled(p.get(key, default)) for p in points]
+    missing = [v for v in values if v not in have]
+    if missing:
+        shown = ", ".join(map(str, sorted(set(have), key=lambda v: (isinstance(v, str), 0 if isinstance(v, str) else v))))
+        raise SweepError(
+            f"--set {key}: {missing[0]!r} is not among the values {spec.name}'s grids give it ({shown}), each with its own other settings; "
+            f"choose among those, or run a sweep file (`toydd sweep FILE --out DIR`) with the grids you want"
+        )
+    narrowed = []
+    for grid in grids:
+        if key not in grid:
+            if default in values:
+                narrowed.append(grid)
+        elif kept := [v for v in grid[key] if spelled(v) in values]:
+            narrowed.append({**grid, key: kept})
+    return narrowed, [p for p in points if spelled(p.get(key, default)) in values]
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
@@ -150,7 +204,9 @@ def parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
             raise SweepError(f"--set {item!r}: expected KEY=VALUE")
         try:
             value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
+        except tomllib.TOMLDecodeError as error:
+            if text.strip()[:1] in ('[', '"', "'", "{"):  # meant as TOML, not a bare word
+                raise SweepError(f"--set {key.strip()}: {text!r} is not valid TOML ({error})") from None
             value = text
         overrides[key.strip()] = value
     return overrides
