@@ -152,3 +152,14 @@ def test_version_bare_command_and_a_half_given_reproduce():
     assert bare.exit_code == 0 and "Usage:" in bare.stdout and "reproduce" in bare.stdout
     half = runner.invoke(main, ["reproduce", "--preset", "quick"])
     assert half.exit_code == 2 and half.stderr.strip().splitlines() == ["error: reproduce needs --preset NAME and --out DIR (or --list)"]
+
+
+def test_python_m_toydd_show_of_a_sweep_and_the_list_of_one_preset(tmp_path):
+    assert subprocess.run([sys.executable, "-m", "toydd", "--version"], capture_output=True, text=True).returncode == 0
+    listed = toydd("reproduce", "--list", "--preset", "repeats")
+    assert listed.returncode == 0 and listed.stdout.startswith("repeats: 13 runs") and "quick:" not in listed.stdout
+    sweep = tmp_path / "sweep"
+    (sweep / "runs").mkdir(parents=True)
+    (sweep / "results.parquet").write_bytes(b"PAR1")
+    shown = toydd("show", str(sweep))
+    assert shown.returncode == 2 and shown.stderr == f"error: {sweep}: a sweep directory; show takes one run's directory ({sweep / 'runs'}/RUN_ID), and `toydd results` a sweep's table\n"

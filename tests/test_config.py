@@ -147,3 +147,13 @@ def test_recipe_keys_have_help_and_choices():
     for name in ("lr_schedule", "gradient_chunks", "matmul_precision"):
         assert name in FIELD_HELP
     assert CHOICES["matmul_precision"] == ("float32", "tf32", "bfloat16")
+
+
+def test_numpy_scalars_are_taken_as_their_python_values():
+    """A config built from numpy arithmetic (np.float32 learning rates, np.bool_ flags) is the
+    same config, with the same run id, as one built from Python numbers."""
+    import numpy as np
+
+    from_numpy = Config(lr=np.float32(0.5), sparsity=np.float64(0.99), normalize=np.bool_(True), n_hidden=np.int64(3))
+    assert from_numpy == Config(lr=0.5, sparsity=0.99, normalize=True, n_hidden=3)
+    assert from_numpy.run_id() == Config(lr=0.5, sparsity=0.99, normalize=True, n_hidden=3).run_id()

@@ -205,3 +205,18 @@ def test_estimates_of_tree_runs_follow_the_measured_whole_runs():
     # outside the measured range (infinite data, small n) engine = "tree" is costed as the dense pass
     for outside in (paper.replace(dataset_size="inf"), paper.replace(n_features=500)):
         assert _presets.run_seconds(outside.replace(engine="tree")) == _presets.run_seconds(outside.replace(engine="cpu"))
+
+
+def test_the_report_shows_the_sweep_that_last_planned_the_directory(tmp_path):
+    """`reproduce` writes DIR/sweep.toml; a `toydd sweep` of another file on DIR afterwards must
+    not leave the report showing the preset for its runs."""
+    from toydd._report import report
+
+    out = tmp_path / "q"
+    assert toydd("reproduce", "--preset", "quick", "--out", str(out), *ONE_RUN, "--set", "dataset_size=[5]").returncode == 0
+    assert "--set dataset_size=[5]" in (out / "report.html").read_text()
+    mine = tmp_path / "mine.toml"
+    mine.write_text("# my own sweep\n[base]\nn_features = 60\nsteps = 30\ntest_size = 100\nhistory_points = 3\n[grid]\ndataset_size = [5, 6]\n")
+    assert toydd("sweep", str(mine), "--out", str(out), "--quiet", "--workers", "1").returncode == 0
+    page = report(out).read_text()
+    assert "# my own sweep" in page and "--set dataset_size" not in page

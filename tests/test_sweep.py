@@ -70,7 +70,10 @@ def test_grid_times_base_plus_points():
 @pytest.mark.parametrize(
     "text,message",
     [
-        ("[grid]\nn_hidn = [1]", "unknown config key 'n_hidn'"),
+        ("[grid]\nn_hidn = [1]", "grid: unknown config key 'n_hidn'"),
+        ("[base]\nn_hiden = 3\n[grid]\nn_hidden = [1]", "base: unknown config key 'n_hiden'"),
+        ("[grid]\nn_hidden = [1]\n[[points]]\nlrr = 0.1", "points[0]: unknown config key 'lrr'"),
+        ("n_features = 3\n[grid]\nn_hidden = [1]", "top-level key 'n_features': config keys go in"),
         ("[grid]\nn_hidden = []", "grid.n_hidden is an empty list"),
         ("[grid]\nn_hidden = 2", "grid.n_hidden must be a list"),
         ("[grid]\nn_hidden = ['two']", "n_hidden must be an integer"),
@@ -531,13 +534,17 @@ def test_reuse_is_refused_in_one_line_when_it_is_no_run_or_mixes_engines_and_the
     torch_sweep = tmp_path / "torch"
     run_sweep([base.replace(dataset_size=6, engine="torch", device="cpu")], torch_sweep, _in_process, workers=1, threads=1)
     wanted = [base, base.replace(dataset_size=6), base.replace(dataset_size=7)]
-    with pytest.raises(ConfigError, match=r"trained by engine cpu on cpu, torch on cpu; this would train with engine cpu on cpu") as error:
+    with pytest.raises(ConfigError, match=r"stored and reused runs were trained by engine cpu on cpu, torch on cpu; this would train with engine cpu on cpu") as error:
         run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep])
     assert "\n" not in str(error.value) and not run_dir(out, wanted[1].run_id()).exists() and len(read_results(out)) == 1
     assert len(json.loads((out / "plan.json").read_text())["runs"]) == 1  # the refused plan was not written
     with pytest.raises(ConfigError, match=r"trained by engine cpu on cpu, torch on cpu"):  # nothing to train: still a mix
         run_sweep(wanted[:2], out, _in_process, workers=1, threads=1, reuse=[torch_sweep])
     assert not run_dir(out, wanted[1].run_id()).exists()
+    fresh = tmp_path / "fresh"  # a refused sweep leaves no trace, not even an empty runs/
+    with pytest.raises(ConfigError, match=r"^\S+fresh: stored and reused runs were trained by engine torch on cpu"):
+        run_sweep(wanted[1:], fresh, _in_process, workers=1, threads=1, reuse=[torch_sweep])
+    assert not fresh.exists()
     report = run_sweep(wanted, out, _in_process, workers=1, threads=1, reuse=[torch_sweep], allow_mixed_engines=True)
     assert report.reused == 1 and report.trained == 1 and sorted(read_results(out)["engine"]) == ["cpu", "cpu", "torch"]
 

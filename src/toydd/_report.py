@@ -30,7 +30,7 @@ from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
 from ._metrics import ANGLE_TOLERANCE, FAILURES, NO_FAILURE, STRONG_FEATURE, TAIL_MARGIN, angular_gap_to_next, hidden_vectors, zero_output_losses
 from ._store import CorruptRun, StoredRun, load_run, write_atomic
-from ._sweep import failure_file, read_plan, read_results, run_dir
+from ._sweep import failure_file, planned_sweep_text, read_plan, read_results, run_dir
 
 SMALL_T = (3, 5, 6, 8, 10, 15, 30)  # figure 1's dataset sizes (docs/science.md section 6)
 VECTOR_PLOTS = 6  # vector plots across T in figure 2 (c)
@@ -1890,8 +1890,12 @@ def report(out: str | Path) -> Path:
         else:
             views = claim_views(out, results)
         claims = check_claims(results, views.items)
-    # shown as written; bytes that are not UTF-8 (an edited file) as replacement characters
-    sweep_text = (out / "sweep.toml").read_text(errors="replace") if (out / "sweep.toml").is_file() else None
+    # the sweep that last planned DIR (a `toydd sweep` after a `reproduce` leaves a sweep.toml
+    # that is not its own); else DIR/sweep.toml as written, bytes that are not UTF-8 (an edited
+    # file) as replacement characters
+    sweep_text = planned_sweep_text(out)
+    if sweep_text is None and (out / "sweep.toml").is_file():
+        sweep_text = (out / "sweep.toml").read_text(errors="replace")
     cost = {"runs": len(results)}
     if len(results):
         cost["wall time of training (sum over runs)"] = f"{results['wall_seconds'].sum() / 60:.1f} min"

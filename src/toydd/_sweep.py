@@ -260,10 +260,23 @@ def plan_file(out: Path) -> Path:
     return out / "plan.json"
 
 
-def write_plan(out: Path, configs: list[Config]) -> None:
-    """DIR/plan.json: the configs of every planned run, so that `toydd status` knows the whole sweep."""
+def write_plan(out: Path, configs: list[Config], sweep_text: str | None = None) -> None:
+    """DIR/plan.json: the configs of every planned run, so that `toydd status` knows the whole
+    sweep, and the sweep file (or preset) that planned them, for the report."""
     record = {"format": 1, "written": time.strftime("%Y-%m-%d %H:%M"), "runs": [c.to_dict() for c in configs]}
+    if sweep_text is not None:
+        record["sweep"] = sweep_text
     write_atomic(plan_file(out), json.dumps(record).encode())
+
+
+def planned_sweep_text(out: Path) -> str | None:
+    """The sweep file or preset text that last planned DIR (plan.json), or None where none was
+    recorded (a plan of an older toydd, or of `run_sweep` called without it)."""
+    try:
+        text = json.loads(plan_file(out).read_text()).get("sweep")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return text if isinstance(text, str) else None
 
 
 def read_plan(out: Path) -> tuple[list[Config], str]:
@@ -378,7 +391,7 @@ def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Confi
     named = ", ".join(f"{engine} on {device or 'an unrecorded device'}" for engine, device in sorted(have, key=str))
     if not allow_mixed:
         raise ConfigError(
-            f"{out}: stored runs were trained by engine {named}; this would train with engine {new[0][0]} on {new[0][1]}, "
+            f"{out}: stored{' and reused' if adding else ''} runs were trained by engine {named}; this would train with engine {new[0][0]} on {new[0][1]}, "
             "whose float32 numbers differ (set engine and device to match: in the sweep file, or `--set engine=...` for reproduce; "
             "or pass --allow-mixed-engines)"
         )
@@ -613,16 +626,17 @@ def run_sweep(
     checkpoint_every: int = 0,
     allow_mixed_engines: bool = False,
     reuse: Sequence[Path] = (),
+    sweep_text: str | None = None,
 ) -> SweepReport:
     """Train every run of `configs` not complete in `out` with `execute`; resumable at any point.
     Runs complete in a `reuse` directory (`reusable_runs`) are copied in instead of trained.
+    `sweep_text` (the sweep file or preset that planned `configs`) is kept in DIR/plan.json.
 
     on_start(status, tasks, resuming) learns how many runs resume from checkpoints.
     """
     out = Path(out)
     check_sweep_out(out)
     check_reuse_sources(out, reuse)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     status = survey(out, configs, retry_failed)
     rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
     found, notes = reusable_runs(status.todo + status.failed, reuse)
@@ -631,7 +645,8 @@ def run_sweep(
     rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
     todo = [c for c in status.todo if c.run_id() not in found]
     check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
-    write_plan(out, configs)  # once the sweep is accepted: a refused one leaves the plan as it was
+    (out / "runs").mkdir(parents=True, exist_ok=True)  # once the sweep is accepted: a refused one leaves DIR as it was
+    write_plan(out, configs, sweep_text)
     for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
         try:
             copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())

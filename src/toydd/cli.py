@@ -206,7 +206,7 @@ def _check_executor_options(executor: str) -> None:
             raise ConfigError(f"{flag} is an option of --executor {' or '.join(owners)}, not {executor}")
 
 
-def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
+def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None, sweep_text: str | None = None) -> int:
     """Run a planned sweep with the chosen executor and a progress bar; returns the exit status.
     `on_accept()` runs once the sweep is accepted (its engines checked, its plan written), before
     any training: `reproduce` writes DIR/sweep.toml there, so a refused sweep leaves it as it was."""
@@ -243,7 +243,7 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None) -> int:
     with StopSignals() as stop:  # stop starting tasks; running ones stop at a checkpoint
         report = run_sweep(
             configs, out, execute, workers, threads, opts["retry_failed"], start, bar.task_done,
-            opts["checkpoint_every"], opts["allow_mixed_engines"], opts["reuse"],
+            opts["checkpoint_every"], opts["allow_mixed_engines"], opts["reuse"], sweep_text,
         )  # fmt: skip
     bar.close()
     for message in report.redone:
@@ -318,8 +318,8 @@ def sweep(sweep_file: Path, out: Path, **opts):
     """Train every run of SWEEP_FILE not yet complete in --out; resumable."""
     from ._sweep_spec import load_sweep
 
-    configs = load_sweep(sweep_file).configs()
-    sys.exit(_run_sweep_command(configs, out, opts))
+    configs = load_sweep(sweep_file).configs()  # read and checked: the text below is that file's
+    sys.exit(_run_sweep_command(configs, out, opts, sweep_text=sweep_file.read_text(encoding="utf-8")))
 
 
 @main.command()
@@ -404,7 +404,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     from ._sweep_spec import parse_overrides, with_overrides
 
     if list_presets:
-        for name in _presets.names():
+        for name in [preset] if preset is not None else _presets.names():
             spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
             took = _duration(3600 * _presets.estimated_hours(spec, _executors.cores()))
             echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
@@ -419,7 +419,7 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
     text = (header + _presets.preset_text(preset)).encode()
     check_sweep_out(out, REPRODUCE_WRITES)  # before anything is written, a user's files among them
     # written once the sweep is accepted, whole or not at all: a refused one leaves the old file
-    status = _run_sweep_command(spec.configs(), out, opts, on_accept=lambda: write_atomic(out / "sweep.toml", text))
+    status = _run_sweep_command(spec.configs(), out, opts, on_accept=lambda: write_atomic(out / "sweep.toml", text), sweep_text=text.decode())
     if status >= 128:  # stopped by a signal: stop now, not minutes later after drawing (`toydd report DIR` draws them)
         sys.exit(status)
     paths = draw_figures(out)
@@ -455,7 +455,10 @@ def report(sweep_dir: Path):
 def show(run: Path):
     """Print a saved run's config and metrics (verifying its files)."""
     from ._store import load_run
+    from ._sweep import is_sweep_dir
 
+    if run.is_dir() and is_sweep_dir(run):
+        raise ConfigError(f"{run}: a sweep directory; show takes one run's directory ({run / 'runs'}/RUN_ID), and `toydd results` a sweep's table")
     stored = load_run(run)
     echo(json.dumps({"run_id": stored.run_id, "config": stored.config.to_dict(), "metrics": stored.metrics}, indent=2))
 

@@ -1,0 +1,5 @@
+"""`python -m toydd`: the `toydd` command."""
+
+from .cli import main
+
+main()
