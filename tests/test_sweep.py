@@ -566,6 +566,23 @@ def test_the_sweep_command_says_what_it_reused(tmp_path):
     assert not (tmp_path / "third").exists()  # refused before anything is written
 
 
+def test_a_second_sweep_on_a_directory_in_use_is_refused_in_one_line(tmp_path):
+    """Two drivers on one DIR would train the same runs twice; the second stops, writing nothing."""
+    from toydd._sweep import plan_file, sweep_lock
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    out = tmp_path / "out"
+    run_sweep([base], out, _in_process, workers=1, threads=1)
+    plan = plan_file(out).read_bytes()
+    with sweep_lock(out):  # as a running sweep holds it
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(out))}: a sweep is already running on it \(pid {os.getpid()} on \S+\); wait for it"):
+            run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1)
+        assert plan_file(out).read_bytes() == plan and len(read_results(out)) == 1
+        shown = toydd("sweep", str(write_sweep(tmp_path, steps=20)), "--out", str(out), "--quiet")
+        assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1 and "a sweep is already running on it" in shown.stderr
+    assert run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1).trained == 1  # released
+
+
 def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monkeypatch):
     """engine = "auto" trains large T with the tree and small T with the dense pass: a sweep that
     stopped after its large runs resumes without --allow-mixed-engines."""

@@ -20,10 +20,14 @@ stopped mid-way is planned as the same task again and resumes from its checkpoin
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import os
 import re
 import shutil
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -41,6 +45,7 @@ from ._store import CorruptRun, copy_run, load_config, remove_leftovers, save_ru
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
+LOCK_NAME = ".toydd.lock"  # held by the process driving a sweep (`sweep_lock`)
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
 
 
@@ -646,47 +651,70 @@ def run_sweep(
     todo = [c for c in status.todo if c.run_id() not in found]
     check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
     (out / "runs").mkdir(parents=True, exist_ok=True)  # once the sweep is accepted: a refused one leaves DIR as it was
-    write_plan(out, configs, sweep_text)
-    for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
-        try:
-            copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
-        except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
-            status.redone.append(f"not reused: {error}")
-            del rows[config.run_id()]
-            continue
-        failure_file(out, config.run_id()).unlink(missing_ok=True)
-        status.reused.append(config)
-    copied = {c.run_id() for c in status.reused}
-    status.complete += status.reused
-    status.todo = [c for c in status.todo if c.run_id() not in copied]
-    status.failed = [c for c in status.failed if c.run_id() not in copied]
-    remove_dead_checkpoints(out, copied)
-    resumable = list(stored_stacks(checkpoint_folder(out)).values())
-    tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
-    write_results(out, list(rows.values()))
-    failed: list[Outcome] = []
-    interrupted: list[Outcome] = []
-    trained = 0
-    if on_start is not None:
-        on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
-
-    def done(task: Task, outcomes: list[Outcome]) -> None:
-        nonlocal trained
-        for outcome in outcomes:
-            if outcome.ok:
-                rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
-                trained += 1
-            elif outcome.interrupted:
-                interrupted.append(outcome)
-            else:
-                failed.append(outcome)
+    with sweep_lock(out):  # one driver at a time: a second would train the same runs again
+        write_plan(out, configs, sweep_text)
+        for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
+            try:
+                copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
+            except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
+                status.redone.append(f"not reused: {error}")
+                del rows[config.run_id()]
+                continue
+            failure_file(out, config.run_id()).unlink(missing_ok=True)
+            status.reused.append(config)
+        copied = {c.run_id() for c in status.reused}
+        status.complete += status.reused
+        status.todo = [c for c in status.todo if c.run_id() not in copied]
+        status.failed = [c for c in status.failed if c.run_id() not in copied]
+        remove_dead_checkpoints(out, copied)
+        resumable = list(stored_stacks(checkpoint_folder(out)).values())
+        tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
         write_results(out, list(rows.values()))
-        if on_task_done is not None:
-            on_task_done(task, outcomes)
+        failed: list[Outcome] = []
+        interrupted: list[Outcome] = []
+        trained = 0
+        if on_start is not None:
+            on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
 
-    if tasks:
-        execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
+        def done(task: Task, outcomes: list[Outcome]) -> None:
+            nonlocal trained
+            for outcome in outcomes:
+                if outcome.ok:
+                    rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
+                    trained += 1
+                elif outcome.interrupted:
+                    interrupted.append(outcome)
+                else:
+                    failed.append(outcome)
+            write_results(out, list(rows.values()))
+            if on_task_done is not None:
+                on_task_done(task, outcomes)
+
+        if tasks:
+            execute(tasks, str(out), done)
+        return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
+
+
+@contextlib.contextmanager
+def sweep_lock(out: Path):
+    """Hold DIR/.toydd.lock (an advisory lock, released when this process ends however it ends)
+    while a sweep drives DIR; refuse, in one line, when another process holds it."""
+    path = out / LOCK_NAME
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise ConfigError(f"{out}: a sweep is already running on it ({holder}); wait for it, or stop it, before starting another") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:
