@@ -3,6 +3,7 @@ measured, with values just inside and just outside each threshold; and each run 
 
 import html
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -245,7 +246,7 @@ def test_bump_must_rise_and_fall_significantly(inside):
     height = 0.01 + (high * 1.001 if inside else low * 0.999)
     claim = r.bump(table(bump_case(height, noise)))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    assert "to 0.99" in claim.evidence and "(T = 100)" in claim.evidence and "× 1 comparisons" in claim.evidence
+    assert "and 0.99 at T = 1,000" in claim.evidence and "at T = 100 (the highest between)" in claim.evidence and "× 1 comparisons" in claim.evidence
 
 
 def test_a_falling_curve_has_no_bump():
@@ -254,7 +255,7 @@ def test_a_falling_curve_has_no_bump():
     losses = np.linspace(1.05, 0.999, len(sizes))
     rows = [run(t, seed, test_loss=loss + sign * 1e-4) for t, loss in zip(sizes, losses) for seed, sign in enumerate((-1, 1))]
     claim = r.bump(table(rows))
-    assert claim.verdict == NOT_CONFIRMED and "the smaller step -" in claim.evidence
+    assert claim.verdict == NOT_CONFIRMED and "the smaller of the rise and the fall -" in claim.evidence
 
 
 def test_a_bump_needs_its_rise_as_well_as_its_fall():
@@ -591,6 +592,15 @@ def test_no_bump_where_the_paper_has_one_differs_from_the_paper():
     assert claim.verdict == NOT_CONFIRMED and claim.agreement == DIFFERS and claim.comparison.startswith(f"no bump; height -0.0010 vs {PAPER_BUMP:.4f} in the paper (×-0.07)")
 
 
+def test_a_bump_of_the_papers_height_lost_in_seed_noise_differs_from_the_paper():
+    """The height is the paper's, but the rise is not significant: the claim did not hold, so
+    the row must not say it matches the paper."""
+    means = {3: 1.05, 10: 0.99, 100: 0.99 + PAPER_BUMP, 1000: 0.99}
+    noisy = table([run(t, seed, test_loss=mean * (1 + 0.05 * sign)) for t, mean in means.items() for seed, sign in enumerate((-1, 1))])
+    claim = r.bump(noisy)
+    assert claim.verdict == NOT_CONFIRMED and claim.agreement == DIFFERS and f"height {PAPER_BUMP:.4f}" in claim.comparison
+
+
 @pytest.mark.parametrize("inside", [True, False])
 def test_small_T_losses_are_compared_T_by_T(inside):
     difference = just(r.LOSS_AGREEMENT, inside, passes_above=False)
@@ -856,6 +866,9 @@ def test_a_recorded_sweep_file_that_is_not_utf8_is_shown_not_fatal(tiny_sweep, t
     copy = tmp_path / "copy"
     shutil.copytree(tiny_sweep, copy)
     (copy / "sweep.toml").write_bytes(b"# edited \xff\xfe\n[sweep]\n")
+    plan = json.loads((copy / "plan.json").read_text())
+    assert plan.pop("sweep").startswith("# toydd reproduce --preset quick")  # the text the report shows first
+    (copy / "plan.json").write_text(json.dumps(plan))  # a plan of a toydd that kept no sweep text in it
     page = r.report(copy).read_text()
     assert "# edited \ufffd\ufffd" in page
 

@@ -146,7 +146,7 @@ def draw_panel(ax, panel, title: str, fontsize: int) -> None:
 
 def t_label(t: float) -> str:
     """A dataset size as text: 1,000 or ∞."""
-    return "∞" if not np.isfinite(t) else f"{int(t):,}"
+    return "∞" if not np.isfinite(t) else f"{int(round(t)):,}"  # rounded: T(1 - S) / (1 - S) can land at 49.999...
 
 
 # --- figure 1: small T -------------------------------------------------------------------------

@@ -517,12 +517,13 @@ def paper_setting_note(series: pd.DataFrame) -> str:
 
 def _with_paper(claim: Claim, series: pd.DataFrame, paper: str, in_size: bool | None, details: str) -> Claim:
     """A copy of `claim` with the paper's value and the comparison `details` (measured vs paper).
-    Its agreement: IN_SIZE when `in_size`, else QUALITATIVE if the claim is confirmed, else
-    DIFFERS; none when nothing could be compared (in_size None) or the claim was not measured.
+    Its agreement: IN_SIZE when the claim is confirmed and `in_size`, QUALITATIVE when confirmed
+    only, else DIFFERS (a number the paper's size does not make a claim that did not hold agree);
+    none when nothing could be compared (in_size None) or the claim was not measured.
     At another setting than the paper's, the comparison says which setting the paper's numbers are for."""
     if claim.verdict == NOT_MEASURED or in_size is None:
         return replace(claim, paper=paper, comparison=details)
-    agreement = IN_SIZE if in_size else (QUALITATIVE if claim.verdict == CONFIRMED else DIFFERS)
+    agreement = (IN_SIZE if in_size else QUALITATIVE) if claim.verdict == CONFIRMED else DIFFERS
     other_setting = bool(paper_setting_note(series))
     comparison = details + (f" (the paper's numbers are for {PAPER.setting()})" if other_setting else "")
     return replace(claim, paper=paper, comparison=comparison, agreement=agreement)
@@ -925,8 +926,8 @@ class Bump:
 
     def evidence(self) -> str:
         t = _figures.t_label
-        return (f"mean test loss rises from {self.left:.4g} (T = {t(self.left_t)}) to {self.peak:.4g} (T = {t(self.peak_t)}) and falls to "
-                f"{self.end:.4g} at T = {t(self.end_t)}: the smaller step {self.height:+.4g} ± {self.standard_error:.2g}; "
+        return (f"mean test loss {self.left:.4g} at T = {t(self.left_t)}, {self.peak:.4g} at T = {t(self.peak_t)} (the highest between) and "
+                f"{self.end:.4g} at T = {t(self.end_t)}: the smaller of the rise and the fall {self.height:+.4g} ± {self.standard_error:.2g}; "
                 f"both steps one-sided Welch p × {self.comparisons} comparisons = {min(self.p, 1.0):.2g} (needs < {SIGNIFICANCE:g})")  # fmt: skip
 
 
