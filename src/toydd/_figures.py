@@ -174,7 +174,7 @@ def small_t_figure(panels: list[VectorPanel], title: str = ""):
 # --- figure 2: the main figure -----------------------------------------------------------------
 
 
-def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorPanel]):
+def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorPanel], zero_output: float = 1.0):
     """(a) test loss vs T: the mean over seeds of each run's mean test loss (the paper's
     statistic) with its range, of each run's median, and on a right-hand axis the share of test
     examples in the heavy tail; (b) every feature and data-point dimensionality vs T with m/T,
@@ -183,6 +183,8 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     results: one row per run (dataset_size, data_seed, test_loss, regime, n_hidden, ...; the
         median and tail share, test_loss_median and test_loss_tail_share, are drawn when present)
     items: rows of (dataset_size, kind in {"feature", "data"}, dimensionality)
+    zero_output: the test loss of the all-zero output on the runs' test set (1 when every test
+        example has an active feature; less when some are all zero, as at small n (1 - S))
     """
     fig = Figure(figsize=(11, 8.5))
     grid = fig.add_gridspec(3, max(1, len(panels)), height_ratios=[1.1, 1.1, 0.8])
@@ -199,7 +201,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
     if "test_loss_median" in results:  # the mean hides a heavy tail; the median shows the typical example
         medians = results.groupby("dataset_size")["test_loss_median"].mean()
         loss_ax.plot(x, medians.values, "s--", color=MEDIAN_COLOR, ms=3, lw=1, label="median test loss")
-    loss_ax.axhline(1.0, color="gray", ls="--", lw=1, label="loss of the zero output")
+    loss_ax.axhline(zero_output, color="gray", ls="--", lw=1, label="loss of the zero output")
     loss_ax.set_ylabel("test loss")
     if stats["max"].max() > 3 * max(stats["min"].min(), 1e-3):  # a bump far above 1: log scale shows both
         loss_ax.set_yscale("log")
