@@ -1,5 +1,6 @@
 """Sweeps: files, planning, resuming, failures, corruption, and every executor."""
 
+import io
 import json
 import os
 import re
@@ -581,6 +582,23 @@ def test_a_second_sweep_on_a_directory_in_use_is_refused_in_one_line(tmp_path):
         shown = toydd("sweep", str(write_sweep(tmp_path, steps=20)), "--out", str(out), "--quiet")
         assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1 and "a sweep is already running on it" in shown.stderr
     assert run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1).trained == 1  # released
+
+
+def test_results_shows_the_fields_a_sweep_varies_and_suggests_a_mistyped_column(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from toydd.cli import main
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    out = tmp_path / "out"
+    run_sweep([base, base.replace(lr=3e-3)], out, _in_process, workers=1, threads=1)
+    shown = CliRunner().invoke(main, ["results", str(out)])
+    assert shown.exit_code == 0 and shown.stdout.split()[:3] == ["run_id", "lr", "dataset_size"]  # rows tell apart
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    piped = CliRunner().invoke(main, ["results", str(out), "--csv", "-"])
+    assert piped.exit_code == 0 and len(pd.read_csv(io.StringIO(piped.stdout))) == 2 and not (tmp_path / "-").exists()
+    typo = CliRunner().invoke(main, ["results", str(out), "--columns", "test_los"])
+    assert typo.exit_code == 2 and typo.stderr.endswith("no column 'test_los' in " + str(out / "results.parquet") + " (did you mean 'test_loss'?)\n")
 
 
 def test_auto_giving_runs_different_engines_resumes_without_a_mix(tmp_path, monkeypatch):

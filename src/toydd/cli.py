@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import signal
@@ -12,11 +13,13 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ._config import _EXECUTION_FIELDS as EXECUTION_FIELDS
 from ._config import CHOICES, FIELD_HELP, Config, ConfigError, parse_dataset_size
 from ._executors import EXECUTORS
 from ._store import CorruptRun, write_atomic
 
 USER_ERRORS = (ConfigError, CorruptRun)
+RESULTS_COLUMNS = "run_id,dataset_size,n_hidden,data_seed,train_loss,test_loss,test_loss_sem,feature_dimensionality_sum,data_dimensionality_sum"
 
 
 class ReaderLeft(Exception):
@@ -324,9 +327,9 @@ def sweep(sweep_file: Path, out: Path, **opts):
 
 @main.command()
 @click.argument("sweep_dir", type=click.Path(path_type=Path))
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="also write the whole table as CSV")
-@click.option("--columns", default="run_id,dataset_size,n_hidden,data_seed,train_loss,test_loss,test_loss_sem,feature_dimensionality_sum,data_dimensionality_sum",
-              show_default=True, help="comma-separated columns to print, or 'all'")  # fmt: skip
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="also write the whole table as CSV (-: to stdout instead of the printed table)")
+@click.option("--columns", default=RESULTS_COLUMNS, show_default=True,
+              help="comma-separated columns to print, or 'all'; by default also every config field the sweep varies")  # fmt: skip
 def results(sweep_dir: Path, csv_path: Path | None, columns: str):
     """Print a sweep's results table (results.parquet)."""
     import pandas as pd
@@ -339,7 +342,14 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
         raise ConfigError("--columns: no column named (comma-separated names, or 'all')")
     unknown = [c for c in wanted if c not in table.columns]
     if len(table) and unknown:  # checked before the CSV is written: a mistyped command writes nothing
-        raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}")
+        hint = difflib.get_close_matches(unknown[0], list(table.columns), n=1)
+        raise ConfigError(f"--columns: no column '{unknown[0]}' in {sweep_dir / 'results.parquet'}" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+    if columns == RESULTS_COLUMNS and len(table):  # the default: add the config fields this sweep varies, so rows tell apart
+        varied = [f.name for f in dataclasses.fields(Config) if f.name in table and f.name not in wanted and f.name not in EXECUTION_FIELDS and table[f.name].nunique(dropna=False) > 1]
+        wanted = wanted[:1] + varied + wanted[1:]
+    if csv_path is not None and str(csv_path) == "-":  # the CSV on stdout, for a pipe, instead of the table
+        echo(table.to_csv(index=False), nl=False)
+        return
     if csv_path is not None:
         write_atomic(csv_path, table.to_csv(index=False).encode())  # whole or not at all
     if not len(table):
