@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
+import numpy as np
+
 from ._config import Config, ConfigError
 from ._engines import tree_pays
 from ._kernels import WIDE_UNITS
@@ -18,29 +20,27 @@ from ._sweep_spec import SweepSpec, parse_sweep
 STEP_SECONDS = 3e-5
 PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
-# Runs that "auto" gives the tree engine (`_engines.tree_pays`, m <= 2): whole 50,000-step runs on
-# both cores of the same machine (benchmarks/bench_tree.py, 2026-12-01) took 423 s at n = 10,000,
-# S = 0.999, T = 20,000, 1,107 s at T = 100,000, and 135 s at n = 1,000, S = 0.99, T = 20,000.
-# Counted as two cores' seconds: the sparse passes at NONZERO_SECONDS a nonzero, and the rest
-# (the walks, which cross ~sqrt(T) leaves per feature) growing as T^TREE_GROWTH between the two
-# paper-setting runs and as n^TREE_FEATURE_GROWTH between the two settings. A whole run's
-# average: early steps cost more (docs/performance.md), so runs much shorter than 50,000 steps cost more per
-# step than this. Beyond TREE_LARGE_EXAMPLES the rest grows as T^TREE_LARGE_GROWTH instead: there the
-# examples' data leave the caches and the passes over them (the push-down's scattered writes, the
-# sparse correction) cost more per example; fitted to T = 500,000 mid-run: the state of the paper
-# preset's run of data seed 1 after 33,208 steps from the sweep's checkpoint, its steps timed in
-# sequence as `benchmarks/tree_step_costs.py --sweep` does, on both cores, the sweep paused,
-# 2026-12-01, after the sparse passes took unsigned indices (`_kernels.U`): 91.2 and 88.2 ms a
-# step in two rounds, alternating with the code before it (117.2 and 109.0 ms, as measured at
-# step 9,000 before: 110.9), so 179.4 ms of two cores' seconds, less 45 ms of sparse passes, over
-# the model's 35.3 at T = 100,000: 3.8 times for 5 times the examples; beyond 500,000 an
-# extrapolation. The whole runs at T <= 100,000 predate unsigned indices, which took 5 to 25% off
-# a step there, round by round, in the same alternating timing (T = 20,000 and 100,000, the same
-# weights): there the model is that much too high. Below
-# T = 20,000 the same model is within 25% of the whole runs measured later (the same script, both
-# cores): at n = 10,000, S = 0.999, T = 200, 500, 1,000, 2,000, 5,000 and 10,000 it gives 68, 110,
-# 160, 234, 387 and 570 core-seconds against 62, 96, 130, 198, 404 and 558 measured; at n = 1,000,
-# S = 0.99, T = 10,000, 171 against 180.
+# Runs that "auto" gives the tree engine (`_engines.tree_pays`, m <= 2): a step costs the sparse
+# passes (NONZERO_SECONDS a nonzero, as for the dense engine) and the rest (the walks, which cross
+# ~sqrt(T) leaves per feature, the boxes and the push-down), interpolated log-log between these
+# measured points at n = TREE_FEATURES, S = 0.999, and growing as n^TREE_FEATURE_GROWTH between the
+# two settings. Each is a whole 50,000-step run's seconds per step on one core of a 2-core AMD EPYC
+# (AVX2), less its sparse passes:
+# - T = 200, 1,000, 10,000 and 20,000: `benchmarks/bench_tree.py` on both cores, counted as two
+#   cores' seconds (62, 130, 558 and 846 core-seconds a run), 2026-12-01;
+# - T = 100,000, 200,000 and 500,000: the `paper` preset's runs at those T, two single-threaded runs
+#   side by side at the lowest priority, 2026-12-02 (`toydd results runs/paper`): 1,838 and 1,834 s
+#   at 100,000 (beside short test runs), 3,187 and 3,182 s at 200,000 (little else running), and at
+#   500,000 the pace of two runs with nothing else running, 0.182 and 0.187 s a step (9,200 s a run;
+#   their whole runs took longer, beside other jobs). Between 200,000 and 500,000 the rest grows as
+#   T^1.2, where the examples' data leave the caches; beyond 500,000 (envelope_paper's 1,000,000) it
+#   is taken to grow as T, each pass over the examples costing the same per example once none fit:
+#   an extrapolation, not a measurement. n = 1,000, S = 0.99, T = 20,000 took 135 s on both cores
+#   (5.4 ms a step less 1.8 of sparse passes against 15.1 at n = 10,000: TREE_FEATURE_GROWTH).
+TREE_FEATURES = 10_000
+TREE_REST_SECONDS = ((200, 1.22e-3), (1_000, 2.51e-3), (10_000, 10.3e-3), (20_000, 15.1e-3), (100_000, 27.7e-3), (200_000, 45.7e-3), (500_000, 139.5e-3))
+TREE_GROWTH_BEYOND = 1.0  # the rest's growth as T^this past the last measured T (an assumption, above)
+TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
 # m > 12 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
 # HIDDEN_PAIR_FACTOR * m times the m = 2 one, from m = 5 to 12 when those took it (the README's
 # "before" column: 3.5, 4.3, 5.6, 8.4 and 9.6 times at m = 5, 6, 8, 10 and 12; 6.4 at m = 8 in an
@@ -82,12 +82,23 @@ def run_seconds(config: Config) -> float:
     pairs = float(config.n_features) * config.examples_per_step
     nonzeros = pairs * (1 - config.sparsity)
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
-        examples = config.dataset_size
-        growth = (min(examples, TREE_LARGE_EXAMPLES) / TREE_EXAMPLES) ** TREE_GROWTH * (max(examples, TREE_LARGE_EXAMPLES) / TREE_LARGE_EXAMPLES) ** TREE_LARGE_GROWTH
-        walks = TREE_WALK_SECONDS * growth * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
-        return (walks + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
+        rest = tree_rest_seconds(config.dataset_size) * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
+        return (rest + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
     step = STEP_SECONDS + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden) + NONZERO_SECONDS * nonzeros
     return step * config.steps * config.restarts
+
+
+def tree_rest_seconds(examples: float) -> float:
+    """A tree step's core-seconds besides the sparse passes at n = TREE_FEATURES (TREE_REST_SECONDS,
+    log-log between the measured T; beyond the largest as T^TREE_GROWTH_BEYOND, below the
+    smallest along the first two's line)."""
+    sizes, seconds = np.log([t for t, _ in TREE_REST_SECONDS]), np.log([r for _, r in TREE_REST_SECONDS])
+    x = np.log(examples)
+    if x > sizes[-1]:
+        return float(np.exp(seconds[-1] + TREE_GROWTH_BEYOND * (x - sizes[-1])))
+    if x < sizes[0]:
+        return float(np.exp(seconds[0] + (seconds[1] - seconds[0]) / (sizes[1] - sizes[0]) * (x - sizes[0])))
+    return float(np.exp(np.interp(x, sizes, seconds)))
 
 
 def estimated_hours(spec: SweepSpec, cores: int) -> float:
