@@ -127,6 +127,9 @@ def test_overrides_replace_axes_or_add_them():
     assert [(c.dataset_size, c.restarts) for c in with_overrides(spec, parse_overrides(("dataset_size=inf",))).configs()] == [("inf", 1)] * 4
     with pytest.raises(SweepError, match=r"^--set dataset_size: 7 is not among the values quick's grids give it \(3, 5, .*, 5000, inf\)"):
         with_overrides(spec, parse_overrides(("dataset_size=[5, 7]",)))
+    # a value no grid has sets every run, as for any key: appendix's smoke runs at 30 steps
+    appendix = with_overrides(_presets.load_preset("appendix"), parse_overrides(("steps=30",))).configs()
+    assert {c.steps for c in appendix} == {30} and len(appendix) == 70  # decay 0.01 once, not once per grid
     # an axis the grids share stays an axis: more seeds everywhere
     assert len(with_overrides(spec, parse_overrides(("data_seed=[0, 5]",))).configs()) == 30
     # onset's sparsities each have their own T: a sparsity selects its runs

@@ -128,9 +128,9 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepSpec:
 def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     """The sweep with KEY=VALUE overrides: a list makes KEY an axis of every grid and every point
     (each point once per value); a single value sets KEY for every run. For a key that grids
-    vary each their own way (`_tied_to_grids`), a list or a value instead keeps the runs at those
-    values, each as its grid has it: an axis in every grid would train each T of `quick` once
-    per grid, with and without restarts."""
+    vary each their own way (`_tied_to_grids`), values that the grids have instead keep the runs
+    at those values, each as its grid has it (`_selects`): an axis in every grid would train
+    each T of `quick` once per grid, with and without restarts."""
     base, grids, points = dict(spec.base), [dict(g) for g in spec.grids], [dict(p) for p in spec.points]
     try:  # named here, not as the preset's first grid that the key would reach
         check_keys(overrides)
@@ -141,17 +141,15 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
             value = [checked_value(key, v) for v in value] if isinstance(value, list) else checked_value(key, value)
         except ConfigError as error:
             raise SweepError(f"--set {key}: {error}") from None
+        if isinstance(value, list) and not value:
+            raise SweepError(f"--set {key}: empty list")
+        if _tied_to_grids(grids, key) and _selects(spec, base, grids, points, key, value if isinstance(value, list) else [value]):
+            grids, points = _select(base, grids, points, key, value if isinstance(value, list) else [value])
+            continue
         if isinstance(value, list):
-            if not value:
-                raise SweepError(f"--set {key}: empty list")
-            if _tied_to_grids(grids, key):
-                grids, points = _select(spec, base, grids, points, key, value)
-                continue
             base.pop(key, None)
             grids = [{**g, key: value} for g in grids]
             points = [{**p, key: v} for p in points for v in value]
-        elif _tied_to_grids(grids, key):
-            grids, points = _select(spec, base, grids, points, key, [value])
         else:
             base[key] = value
             grids = [{k: v for k, v in g.items() if k != key} for g in grids]  # an emptied grid is one run
@@ -169,30 +167,43 @@ def _tied_to_grids(grids: list[dict], key: str) -> bool:
     return len(axes) > 1 and any(a != axes[0] for a in axes)
 
 
-def _select(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict], key: str, values: list):
-    """The grids and points narrowed to the runs whose `key` is among `values` (a grid or point
-    without the key has base's value); a value that no grid or point has is refused, since no
-    grid says how to run it."""
-    def spelled(v):  # the preset's spelling of a value (1_000 or 1000.0, inf or "inf") as a Config's
-        return checked_value(key, v)
+def _values_of(base: dict, grids: list[dict], points: list[dict], key: str) -> tuple[Any, list]:
+    """`key`'s value where a grid or point leaves it to base (or the default), and every value
+    that the grids and points give it, each in a Config's spelling (1_000 or 1000.0, inf or "inf")."""
+    default = checked_value(key, base.get(key, getattr(Config(), key)))
+    have = [checked_value(key, v) for g in grids for v in g.get(key, [default])] + [checked_value(key, p.get(key, default)) for p in points]
+    return default, have
 
-    default = spelled(base.get(key, getattr(Config(), key)))
-    have = [spelled(v) for g in grids for v in g.get(key, [default])] + [spelled(p.get(key, default)) for p in points]
-    missing = [v for v in values if v not in have]
-    if missing:
+
+def _selects(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict], key: str, values: list) -> bool:
+    """Whether an override of a key tied to the grids selects their runs: every value is one
+    they have. None is: the override sets every run, as for any key (appendix's smoke runs at
+    30 steps). Some but not all: refused, since no grid says how to run the others."""
+    _, have = _values_of(base, grids, points, key)
+    among = [v for v in values if v in have]
+    if among and len(among) < len(values):
+        missing = next(v for v in values if v not in have)
         shown = ", ".join(map(str, sorted(set(have), key=lambda v: (isinstance(v, str), 0 if isinstance(v, str) else v))))
         raise SweepError(
-            f"--set {key}: {missing[0]!r} is not among the values {spec.name}'s grids give it ({shown}), each with its own other settings; "
-            f"choose among those, or run a sweep file (`toydd sweep FILE --out DIR`) with the grids you want"
+            f"--set {key}: {missing!r} is not among the values {spec.name}'s grids give it ({shown}), each with its own other settings, "
+            f"while the others are; choose among those, or run a sweep file (`toydd sweep FILE --out DIR`) with the grids you want"
         )
+    return bool(among)
+
+
+def _select(base: dict, grids: list[dict], points: list[dict], key: str, values: list):
+    """The grids and points narrowed to the runs whose `key` is among `values` (all of them
+    values the grids have, `_selects`; a grid or point without the key has base's value), each
+    as its grid has it."""
+    default, _ = _values_of(base, grids, points, key)
     narrowed = []
     for grid in grids:
         if key not in grid:
             if default in values:
                 narrowed.append(grid)
-        elif kept := [v for v in grid[key] if spelled(v) in values]:
+        elif kept := [v for v in grid[key] if checked_value(key, v) in values]:
             narrowed.append({**grid, key: kept})
-    return narrowed, [p for p in points if spelled(p.get(key, default)) in values]
+    return narrowed, [p for p in points if checked_value(key, p.get(key, default)) in values]
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
