@@ -926,7 +926,8 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert progress.remaining_seconds == pytest.approx(left) and progress.estimated_seconds == pytest.approx(sum(map(run_seconds, configs)))
     shown = toydd("status", str(out))
     assert shown.returncode == 0, shown.stderr
-    assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started" in shown.stdout
+    assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started (1 of the runs not complete have a run directory that fails verification" in shown.stdout
+    assert progress.corrupt == [corrupt]
     assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
     assert "2 min of training so far, about 5 min more at its pace so far" in shown.stdout  # 100 s for 50 steps, 150 to go
     assert progress.failed_seconds == pytest.approx(run_seconds(failed))

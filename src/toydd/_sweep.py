@@ -323,6 +323,7 @@ class SweepProgress:
     in_progress: list[StackProgress]
     estimated_seconds: float  # core-seconds of every planned run (`Task.estimated_seconds`'s model)
     remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
+    corrupt: list[Config] = field(default_factory=list)  # not complete, but with a run directory that fails verification
 
     @property
     def failed_seconds(self) -> float:
@@ -365,7 +366,8 @@ def sweep_progress(out: Path) -> SweepProgress:
         in_progress.append(StackProgress(configs, step, steps_done, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
-    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining)
+    corrupt = [c for c in planned if c.run_id() not in settled and run_dir(out, c.run_id()).is_dir()]
+    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining, corrupt)
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool, adding: bool = False) -> None:

@@ -372,6 +372,7 @@ def status(sweep_dir: Path):
     echo(
         f"{sweep_dir}: {len(p.planned)} runs planned (plan of {p.planned_at}): {len(p.complete)} complete, {len(p.failed)} failed, "
         f"{p.resuming} in progress, {p.not_started} not started"
+        + (f" ({len(p.corrupt)} of the runs not complete have a run directory that fails verification: the next sweep trains them again)" if p.corrupt else "")
     )
     for stack in sorted(p.in_progress, key=lambda s: -s.step):
         c = stack.configs[0]
