@@ -584,6 +584,19 @@ def test_a_second_sweep_on_a_directory_in_use_is_refused_in_one_line(tmp_path):
     assert run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1).trained == 1  # released
 
 
+def test_a_file_system_without_locks_runs_the_sweep_unguarded_and_says_so(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    assert run_sweep([base], tmp_path / "out", _in_process, workers=1, threads=1).trained == 1
+    assert capsys.readouterr().err == f"note: {tmp_path / 'out'}: no file lock here (No locks available); nothing stops a second sweep on it\n"
+
+
 def test_results_shows_the_fields_a_sweep_varies_and_suggests_a_mistyped_column(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -700,23 +701,29 @@ def run_sweep(
 @contextlib.contextmanager
 def sweep_lock(out: Path):
     """Hold DIR/.toydd.lock (an advisory lock, released when this process ends however it ends)
-    while a sweep drives DIR; refuse, in one line, when another process holds it."""
-    path = out / LOCK_NAME
-    with open(path, "a+") as lock:
+    while a sweep drives DIR; refuse, in one line, when another process holds it. On a file
+    system without locks (some network mounts) the sweep goes on unguarded, with a note."""
+    with open(out / LOCK_NAME, "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
             raise ConfigError(f"{out}: a sweep is already running on it ({holder}); wait for it, or stop it, before starting another") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()} on {socket.gethostname()}")
-        lock.flush()
+        except OSError as error:
+            print(f"note: {out}: no file lock here ({error.strerror}); nothing stops a second sweep on it", file=sys.stderr, flush=True)
+            locked = False
+        if locked:
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            lock.flush()
         try:
             yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            if locked:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:
