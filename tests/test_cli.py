@@ -155,7 +155,8 @@ def test_version_bare_command_and_a_half_given_reproduce():
 
 
 def test_python_m_toydd_show_of_a_sweep_and_the_list_of_one_preset(tmp_path):
-    assert subprocess.run([sys.executable, "-m", "toydd", "--version"], capture_output=True, text=True).returncode == 0
+    version = subprocess.run([sys.executable, "-m", "toydd", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("toydd, version ")
     listed = toydd("reproduce", "--list", "--preset", "repeats")
     assert listed.returncode == 0 and listed.stdout.startswith("repeats: 13 runs") and "quick:" not in listed.stdout
     sweep = tmp_path / "sweep"

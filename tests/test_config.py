@@ -154,6 +154,6 @@ def test_numpy_scalars_are_taken_as_their_python_values():
     same config, with the same run id, as one built from Python numbers."""
     import numpy as np
 
-    from_numpy = Config(lr=np.float32(0.5), sparsity=np.float64(0.99), normalize=np.bool_(True), n_hidden=np.int64(3))
-    assert from_numpy == Config(lr=0.5, sparsity=0.99, normalize=True, n_hidden=3)
-    assert from_numpy.run_id() == Config(lr=0.5, sparsity=0.99, normalize=True, n_hidden=3).run_id()
+    from_numpy = Config(lr=np.float32(1e-3), sparsity=np.float64(0.99), normalize=np.bool_(True), n_hidden=np.int64(3))
+    assert from_numpy == Config(lr=1e-3, sparsity=0.99, normalize=True, n_hidden=3)
+    assert from_numpy.run_id() == Config(lr=1e-3, sparsity=0.99, normalize=True, n_hidden=3).run_id()

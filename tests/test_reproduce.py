@@ -130,8 +130,13 @@ def test_overrides_replace_axes_or_add_them():
     # a value no grid has sets every run, as for any key: appendix's smoke runs at 30 steps
     appendix = with_overrides(_presets.load_preset("appendix"), parse_overrides(("steps=30",))).configs()
     assert {c.steps for c in appendix} == {30} and len(appendix) == 70  # decay 0.01 once, not once per grid
-    # an axis the grids share stays an axis: more seeds everywhere
+    # but a T no grid has is refused where the grids fix restarts apart: it would train with both
+    with pytest.raises(SweepError, match=r"^--set dataset_size: 7 is not among .*, each grid with its own restarts; choose"):
+        with_overrides(spec, parse_overrides(("dataset_size=7",)))
+    # an axis the grids share stays an axis: more seeds everywhere; seeds are never tied
     assert len(with_overrides(spec, parse_overrides(("data_seed=[0, 5]",))).configs()) == 30
+    onset_seeds = with_overrides(_presets.load_preset("onset"), parse_overrides(("data_seed=[0, 1]",))).configs()
+    assert len(onset_seeds) > len(_presets.load_preset("onset").configs()) and {c.data_seed for c in onset_seeds if c.sparsity == 0.999} == {0, 1}
     # onset's sparsities each have their own T: a sparsity selects its runs
     onset = with_overrides(_presets.load_preset("onset"), parse_overrides(("sparsity=0.99",))).configs()
     assert {c.sparsity for c in onset} == {0.99} and {c.dataset_size for c in onset} == {100, 200, 500, 1_000, 2_000, 5_000}

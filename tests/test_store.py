@@ -250,14 +250,18 @@ def test_copy_run_is_verified_as_the_planned_run_and_leaves_a_complete_one_stand
     assert sorted(p.name for p in target.parent.iterdir()) == [run_id]  # no scratch copy left
 
 
-def test_every_file_of_a_run_is_readable_as_the_umask_allows(saved):
-    """Run directories on shared storage (a cluster's sweep): the tensors too, not only the JSON."""
+def test_every_file_of_a_run_is_readable_as_the_umask_allows(saved, tmp_path):
+    """Run directories on shared storage (a cluster's sweep): the tensors too, not only the JSON
+    (safetensors' own writer made them 0600 whatever the umask)."""
     import os
     import stat
 
-    _, path = saved
-    mask = os.umask(0)
-    os.umask(mask)
+    result, _ = saved
+    mask = os.umask(0o022)  # a group's shared storage
+    try:
+        path = save_run(result, tmp_path / "shared")
+    finally:
+        os.umask(mask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()}
     assert "model.safetensors" in modes and "snapshots.safetensors" in modes
-    assert all(mode == 0o666 & ~mask for mode in modes.values()), modes
+    assert all(mode == 0o644 for mode in modes.values()), modes

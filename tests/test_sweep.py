@@ -124,8 +124,9 @@ def test_plan_orders_by_estimated_time_not_pairs():
 def test_plan_splits_a_stack_that_would_outlast_the_other_workers():
     """The envelope at the paper's setting: five learning rates at T = 1,000,000 share their data,
     but as one stack they would hold one of two workers longer than every other run holds the
-    other; split into 3 + 2 the estimated makespan falls from 12% above an even split to 6%
-    (the T = 500,000 stack, under a worker's share, stays whole). One worker keeps the stack whole."""
+    other; split into 3 + 2 the estimated makespan falls from about 20% above an even split to
+    under 10% (the T = 500,000 stack, under a worker's share, stays whole). One worker keeps the
+    stack whole."""
     from toydd._presets import run_seconds
 
     base = Config(n_features=10_000, sparsity=0.999, steps=50_000, engine="tree")
@@ -145,7 +146,7 @@ def test_plan_splits_a_stack_that_would_outlast_the_other_workers():
     assert sorted(largest) == [2, 3] and sum(len(t.configs) for t in tasks) == 15
     total = sum(map(run_seconds, configs))
     assert max(t.estimated_seconds for t in tasks) <= total / 2
-    assert makespan(whole, 2) > 1.1 * total / 2 and makespan(tasks, 2) < 1.06 * total / 2
+    assert makespan(whole, 2) > 1.15 * total / 2 and makespan(tasks, 2) < 1.1 * total / 2
     with_restarts = plan_tasks([c.replace(restarts=3) for c in configs if c.dataset_size == 1_000_000], workers=2, threads=1)
     assert sorted(len(t.configs) for t in with_restarts) == [2, 3]  # whole runs, near-equal halves
 
@@ -503,6 +504,23 @@ def test_reuse_copies_the_complete_runs_of_another_sweep_or_a_train_run_instead_
     assert again.trained == 0 and again.reused == 0  # complete here: nothing copied
 
 
+def test_a_checkpoint_of_another_job_does_not_keep_a_run_from_being_reused(tmp_path):
+    """Only a checkpoint the sweep would resume (this toydd, engine and device) holds its stack's
+    runs back; another toydd's starts from step 0 anyway."""
+    from toydd._checkpoint import Checkpoint, TrainState
+
+    base = Config(n_features=100, sparsity=0.9, steps=20, test_size=100, history_points=2, engine="cpu", dataset_size=5)
+    pair = [base, base.replace(lr=3e-3)]
+    first = tmp_path / "first"
+    run_sweep(pair[:1], first, _in_process, workers=1, threads=1)
+    out = tmp_path / "out"
+    zeros = [np.zeros((2, 1)) for _ in range(7)]
+    state = TrainState(*zeros, next_step=np.array([5, 5]), tree_order=np.zeros((2, 0), np.int64), tree_stats=np.zeros((2, 5), np.int64), seconds=1.0)
+    Checkpoint(out / "checkpoints" / "0-another-toydd.safetensors", "0-another-toydd", tuple(c.run_id() for c in pair)).save(state)
+    report = run_sweep(pair, out, _in_process, workers=1, threads=1, reuse=[first])
+    assert report.reused == 1 and report.trained == 1 and report.redone == []
+
+
 def test_a_copy_that_fails_after_the_sweep_is_accepted_is_trained_instead(tmp_path, monkeypatch):
     from toydd import _sweep
     from toydd._store import CorruptRun
@@ -575,10 +593,13 @@ def test_a_second_sweep_on_a_directory_in_use_is_refused_in_one_line(tmp_path):
     out = tmp_path / "out"
     run_sweep([base], out, _in_process, workers=1, threads=1)
     plan = plan_file(out).read_bytes()
+    failure = out / "failed" / "0123456789abcdef.json"  # the running sweep's record, which a --retry-failed survey would delete
+    failure.parent.mkdir()
+    failure.write_text("{}")
     with sweep_lock(out):  # as a running sweep holds it
         with pytest.raises(ConfigError, match=rf"^{re.escape(str(out))}: a sweep is already running on it \(pid {os.getpid()} on \S+\); wait for it"):
-            run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1)
-        assert plan_file(out).read_bytes() == plan and len(read_results(out)) == 1
+            run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1, retry_failed=True)
+        assert plan_file(out).read_bytes() == plan and len(read_results(out)) == 1 and failure.exists()  # refused before touching DIR
         shown = toydd("sweep", str(write_sweep(tmp_path, steps=20)), "--out", str(out), "--quiet")
         assert shown.returncode == 2 and len(shown.stderr.strip().splitlines()) == 1 and "a sweep is already running on it" in shown.stderr
     assert run_sweep([base, base.replace(dataset_size=6)], out, _in_process, workers=1, threads=1).trained == 1  # released

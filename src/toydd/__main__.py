@@ -3,4 +3,4 @@
 from .cli import main
 
 if __name__ == "__main__":  # not on import (tools that import every module)
-    main()
+    main(prog_name="toydd")

@@ -222,7 +222,9 @@ def _normalize(name: str, value: Any) -> Any:
     """One spelling per value, so that equal configs hash equally: 0 and 0.0 for a float field,
     numpy integers as int, and TOML's bare inf for dataset_size."""
     kind = _TYPES[name]
-    if isinstance(value, np.generic):  # numpy scalars (np.float32(1e-3), np.bool_) as Python's
+    if isinstance(value, np.floating):  # np.float32(1e-3) as 0.001, its shortest spelling, not 0.0010000000474974513
+        value = float(str(value))
+    elif isinstance(value, np.generic):  # numpy integers and np.bool_ as Python's
         value = value.item()
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = int(value)

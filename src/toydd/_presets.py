@@ -54,13 +54,6 @@ TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms les
 HIDDEN_PAIR_FACTOR = 0.8
 WIDE_PAIR_FACTOR = 0.6
 REGISTER_PAIR_FACTORS = {3: 1.2, 4: 2.05}
-TREE_WALK_SECONDS = 0.01512  # core-seconds per step besides the sparse passes at TREE_EXAMPLES, TREE_FEATURES
-TREE_EXAMPLES = 20_000
-TREE_FEATURES = 10_000
-TREE_GROWTH = 0.527  # log(35.28 / 15.12) / log(5): the T = 100,000 run's 44.28 ms less 9.0 of sparse passes
-TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
-TREE_LARGE_EXAMPLES = 100_000
-TREE_LARGE_GROWTH = 0.83  # log(134.4 / 35.3) / log(5)
 
 
 def names() -> list[str]:

@@ -214,11 +214,14 @@ def _keep_resumable_stacks(out: Path, todo: list[Config], found: dict[str, Path]
     """Take out of `found` the runs of a stack that a checkpoint resumes (all its runs to do),
     unless all of them were found: reusing some would start the others again from step 0.
     Returns a note for each run kept training."""
-    to_do = {c.run_id() for c in todo}
+    by_id = {c.run_id(): c for c in todo}
     notes = []
     for path, run_ids in stored_stacks(checkpoint_folder(out)).items():
         taken = [r for r in run_ids if r in found]
-        if taken and len(taken) < len(run_ids) and set(run_ids) <= to_do:
+        if not taken or len(taken) == len(run_ids) or not set(run_ids) <= by_id.keys():
+            continue
+        stack = [by_id[r] for r in run_ids]  # resumed only if written for this job: this toydd, engine and device
+        if path.stem == checkpoint_key(stack, *engine_identity(stack[0])):
             for run_id in taken:
                 del found[run_id]
                 notes.append(f"not reused: run {run_id} resumes with its stack from {path} (remove that file to reuse it instead)")
@@ -349,7 +352,8 @@ def sweep_progress(out: Path) -> SweepProgress:
     out = Path(out)
     planned, planned_at = read_plan(out)
     by_id = {c.run_id(): c for c in planned}
-    complete = [c for c in planned if is_complete(out, c.run_id())]
+    stored = {c.run_id() for c in planned if run_dir(out, c.run_id()).is_dir()}  # before verifying: a run saved meanwhile is not corrupt
+    complete = [c for c in planned if c.run_id() in stored and is_complete(out, c.run_id())]
     done = {c.run_id() for c in complete}
     failed = [c for c in planned if c.run_id() not in done and failure_file(out, c.run_id()).exists()]
     settled = done | {c.run_id() for c in failed}
@@ -367,7 +371,7 @@ def sweep_progress(out: Path) -> SweepProgress:
         in_progress.append(StackProgress(configs, step, steps_done, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
-    corrupt = [c for c in planned if c.run_id() not in settled and run_dir(out, c.run_id()).is_dir()]
+    corrupt = [c for c in planned if c.run_id() in stored and c.run_id() not in settled]
     return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining, corrupt)
 
 
@@ -645,57 +649,73 @@ def run_sweep(
     out = Path(out)
     check_sweep_out(out)
     check_reuse_sources(out, reuse)
-    status = survey(out, configs, retry_failed)
-    rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
-    found, notes = reusable_runs(status.todo + status.failed, reuse)
-    status.redone += notes + _keep_resumable_stacks(out, status.todo, found)
-    reused = [c for c in status.todo + status.failed if c.run_id() in found]
-    rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
-    todo = [c for c in status.todo if c.run_id() not in found]
-    check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
-    (out / "runs").mkdir(parents=True, exist_ok=True)  # once the sweep is accepted: a refused one leaves DIR as it was
-    with sweep_lock(out):  # one driver at a time: a second would train the same runs again
-        write_plan(out, configs, sweep_text)
-        for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
-            try:
-                copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
-            except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
-                status.redone.append(f"not reused: {error}")
-                del rows[config.run_id()]
-                continue
-            failure_file(out, config.run_id()).unlink(missing_ok=True)
-            status.reused.append(config)
-        copied = {c.run_id() for c in status.reused}
-        status.complete += status.reused
-        status.todo = [c for c in status.todo if c.run_id() not in copied]
-        status.failed = [c for c in status.failed if c.run_id() not in copied]
-        remove_dead_checkpoints(out, copied)
-        resumable = list(stored_stacks(checkpoint_folder(out)).values())
-        tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
+    created = not out.is_dir()
+    out.mkdir(parents=True, exist_ok=True)  # the lock lives in DIR: taken before anything in DIR is touched
+    accepted = False
+    try:
+        with sweep_lock(out):  # one driver at a time: a second would train the same runs again
+            status = survey(out, configs, retry_failed)
+            rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
+            found, notes = reusable_runs(status.todo + status.failed, reuse)
+            status.redone += notes + _keep_resumable_stacks(out, status.todo, found)
+            reused = [c for c in status.todo + status.failed if c.run_id() in found]
+            rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
+            todo = [c for c in status.todo if c.run_id() not in found]
+            check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
+            accepted = True
+            return _run_accepted(configs, out, execute, workers, threads, on_start, on_task_done, checkpoint_every, sweep_text, status, rows, found, reused)
+    except (ConfigError, CorruptRun):
+        if created and not accepted:  # a refused sweep leaves no DIR behind, not even its lock
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
+def _run_accepted(configs, out, execute, workers, threads, on_start, on_task_done, checkpoint_every, sweep_text, status, rows, found, reused) -> SweepReport:
+    """The part of `run_sweep` after the sweep is accepted, under its lock: plan, copy, train."""
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    write_plan(out, configs, sweep_text)
+    for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
+        try:
+            copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
+        except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
+            status.redone.append(f"not reused: {error}")
+            del rows[config.run_id()]
+            continue
+        failure_file(out, config.run_id()).unlink(missing_ok=True)
+        status.reused.append(config)
+    copied = {c.run_id() for c in status.reused}
+    status.complete += status.reused
+    status.todo = [c for c in status.todo if c.run_id() not in copied]
+    status.failed = [c for c in status.failed if c.run_id() not in copied]
+    remove_dead_checkpoints(out, copied)
+    resumable = list(stored_stacks(checkpoint_folder(out)).values())
+    tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
+    write_results(out, list(rows.values()))
+    failed: list[Outcome] = []
+    interrupted: list[Outcome] = []
+    trained = 0
+    if on_start is not None:
+        on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
+
+    def done(task: Task, outcomes: list[Outcome]) -> None:
+        nonlocal trained
+        for outcome in outcomes:
+            if outcome.ok:
+                rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
+                trained += 1
+            elif outcome.interrupted:
+                interrupted.append(outcome)
+            else:
+                failed.append(outcome)
         write_results(out, list(rows.values()))
-        failed: list[Outcome] = []
-        interrupted: list[Outcome] = []
-        trained = 0
-        if on_start is not None:
-            on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
+        if on_task_done is not None:
+            on_task_done(task, outcomes)
 
-        def done(task: Task, outcomes: list[Outcome]) -> None:
-            nonlocal trained
-            for outcome in outcomes:
-                if outcome.ok:
-                    rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
-                    trained += 1
-                elif outcome.interrupted:
-                    interrupted.append(outcome)
-                else:
-                    failed.append(outcome)
-            write_results(out, list(rows.values()))
-            if on_task_done is not None:
-                on_task_done(task, outcomes)
-
-        if tasks:
-            execute(tasks, str(out), done)
-        return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
+    if tasks:
+        execute(tasks, str(out), done)
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
 
 
 @contextlib.contextmanager

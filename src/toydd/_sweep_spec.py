@@ -159,12 +159,27 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
     return changed
 
 
+SEED_KEYS = ("data_seed", "init_seed", "test_seed")  # replicates, never tied to a grid's settings
+
+
 def _tied_to_grids(grids: list[dict], key: str) -> bool:
     """True when two or more grids have `key` as an axis with different values: each grid's other
     settings go with its own values (quick gives small T more restarts, onset each sparsity its
-    own T), so an override selects among them rather than crossing every grid with it."""
+    own T), so an override selects among them rather than crossing every grid with it. Seeds are
+    replicates: fewer for costly grids, but `--set data_seed=[0, 1]` means two everywhere."""
     axes = [{checked_value(key, v) for v in g[key]} for g in grids if key in g]
-    return len(axes) > 1 and any(a != axes[0] for a in axes)
+    return key not in SEED_KEYS and len(axes) > 1 and any(a != axes[0] for a in axes)
+
+
+def _fixed_apart(base: dict, grids: list[dict], key: str) -> str | None:
+    """A key other than `key` that every grid fixes to one value, not the same in all (quick's
+    restarts: 4 in one grid, 1 in the other): crossing `key` over such grids would train each of
+    its values once per grid, differing in that key alone. None if there is none."""
+    for other in sorted({k for g in grids for k in g} - {key}):
+        values = [g.get(other, [base.get(other, getattr(Config(), other))]) for g in grids]
+        if all(len(v) == 1 for v in values) and len({checked_value(other, v[0]) for v in values}) > 1:
+            return other
+    return None
 
 
 def _values_of(base: dict, grids: list[dict], points: list[dict], key: str) -> tuple[Any, list]:
@@ -178,15 +193,19 @@ def _values_of(base: dict, grids: list[dict], points: list[dict], key: str) -> t
 def _selects(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict], key: str, values: list) -> bool:
     """Whether an override of a key tied to the grids selects their runs: every value is one
     they have. None is: the override sets every run, as for any key (appendix's smoke runs at
-    30 steps). Some but not all: refused, since no grid says how to run the others."""
+    30 steps), unless the grids fix another key apart (`_fixed_apart`: quick's T = 7 would train
+    with 4 restarts and with 1). Some but not all: refused, since no grid says how to run the
+    others."""
     _, have = _values_of(base, grids, points, key)
     among = [v for v in values if v in have]
-    if among and len(among) < len(values):
+    apart = _fixed_apart(base, grids, key)
+    if among and len(among) < len(values) or not among and apart:
         missing = next(v for v in values if v not in have)
         shown = ", ".join(map(str, sorted(set(have), key=lambda v: (isinstance(v, str), 0 if isinstance(v, str) else v))))
+        why = f"each grid with its own {apart}" if apart else "each with its own other settings"
         raise SweepError(
-            f"--set {key}: {missing!r} is not among the values {spec.name}'s grids give it ({shown}), each with its own other settings, "
-            f"while the others are; choose among those, or run a sweep file (`toydd sweep FILE --out DIR`) with the grids you want"
+            f"--set {key}: {missing!r} is not among the values {spec.name}'s grids give it ({shown}), {why}; "
+            f"choose among those, or run a sweep file (`toydd sweep FILE --out DIR`) with the grids you want"
         )
     return bool(among)
 
