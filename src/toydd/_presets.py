@@ -24,21 +24,25 @@ NONZERO_SECONDS = 9e-9
 # passes (NONZERO_SECONDS a nonzero, as for the dense engine) and the rest (the walks, which cross
 # ~sqrt(T) leaves per feature, the boxes and the push-down), interpolated log-log between these
 # measured points at n = TREE_FEATURES, S = 0.999, and growing as n^TREE_FEATURE_GROWTH between the
-# two settings. Each is a whole 50,000-step run's seconds per step on one core of a 2-core AMD EPYC
-# (AVX2), less its sparse passes:
-# - T = 200, 1,000, 10,000 and 20,000: `benchmarks/bench_tree.py` on both cores, counted as two
-#   cores' seconds (62, 130, 558 and 846 core-seconds a run), 2026-12-01;
-# - T = 100,000, 200,000 and 500,000: the `paper` preset's runs at those T, two single-threaded runs
-#   side by side at the lowest priority, 2026-12-02 (`toydd results runs/paper`): 1,838 and 1,834 s
-#   at 100,000 (beside short test runs), 3,187 and 3,182 s at 200,000 (little else running), and at
-#   500,000 the pace of two runs with nothing else running, 0.182 and 0.187 s a step (9,200 s a run;
-#   their whole runs took longer, beside other jobs). Between 200,000 and 500,000 the rest grows as
-#   T^1.2, where the examples' data leave the caches; beyond 500,000 (envelope_paper's 1,000,000) it
-#   is taken to grow as T, each pass over the examples costing the same per example once none fit:
-#   an extrapolation, not a measurement. n = 1,000, S = 0.99, T = 20,000 took 135 s on both cores
-#   (5.4 ms a step less 1.8 of sparse passes against 15.1 at n = 10,000: TREE_FEATURE_GROWTH).
+# two settings. Each is a whole 50,000-step run's seconds per step (per restart) less its sparse
+# passes, from the `paper` preset's own runs on a 2-core AMD EPYC (AVX2), two single-threaded runs
+# side by side at the lowest priority (the layout `reproduce` picks by default), 2026-12-02: the
+# quickest run of each T (`toydd results runs/paper`; the others ran beside test runs). Seconds a
+# run: 173 at T = 500 (4 restarts), 211 at 5,000, 328 at 10,000, 445 at 20,000, 707 at 50,000,
+# 1,834 at 100,000 (beside short test runs), 3,182 at 200,000, and at 500,000 the pace of its runs
+# with nothing else running, 0.182 and 0.187 s a step (9,200 s a run). Two runs side by side share
+# the 32 MB L3: from 50,000 to 100,000 the rest grows 2.9 times, where each run's examples stop
+# fitting in its half; and as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line
+# through 500 and 5,000; beyond 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each
+# pass over the examples costing the same per example once none fit: an extrapolation. One run on
+# both cores costs more core-seconds (`benchmarks/bench_tree.py`: 846 at T = 20,000, against 445
+# single-threaded). n = 1,000, S = 0.99, T = 20,000 took 135 s on both cores (5.4 ms a step less
+# 1.8 of sparse passes against 15.1 at n = 10,000 the same way: TREE_FEATURE_GROWTH).
 TREE_FEATURES = 10_000
-TREE_REST_SECONDS = ((200, 1.22e-3), (1_000, 2.51e-3), (10_000, 10.3e-3), (20_000, 15.1e-3), (100_000, 27.7e-3), (200_000, 45.7e-3), (500_000, 139.5e-3))
+TREE_REST_SECONDS = (
+    (500, 0.822e-3), (5_000, 3.77e-3), (10_000, 5.66e-3), (20_000, 7.09e-3), (50_000, 9.64e-3),
+    (100_000, 27.7e-3), (200_000, 45.6e-3), (500_000, 139.5e-3),
+)  # fmt: skip
 TREE_GROWTH_BEYOND = 1.0  # the rest's growth as T^this past the last measured T (an assumption, above)
 TREE_FEATURE_GROWTH = 0.62  # log(15.12 / 3.6) / log(10): n = 1,000's 5.4 ms less 1.8 of sparse passes
 # m > 12 takes the dense pass's other loop order (`_kernels._dense_few_examples`): a pair cost
