@@ -30,9 +30,10 @@ NONZERO_SECONDS = 9e-9
 # quickest run of each T (`toydd results runs/paper`; the others ran beside test runs). Seconds a
 # run: 173 at T = 500 (4 restarts), 211 at 5,000, 328 at 10,000, 445 at 20,000, 707 at 50,000,
 # 1,834 at 100,000 (beside short test runs), 3,182 at 200,000, and at 500,000 the pace of its runs
-# with nothing else running, 0.182 and 0.187 s a step (9,200 s a run). Two runs side by side share
-# the 32 MB L3: from 50,000 to 100,000 the rest grows 2.9 times, where each run's examples stop
-# fitting in its half; and as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line
+# with nothing else running, 0.182 and 0.187 s a step (9,200 s a run). From 50,000 to 100,000 the
+# rest grows 2.9 times: the 100,000 runs ran beside short test runs, and there two runs' examples
+# no longer fit together in the shared 32 MB L3; how much each accounts for is not measured. It
+# grows as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line
 # through 500 and 5,000; beyond 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each
 # pass over the examples costing the same per example once none fit: an extrapolation. One run on
 # both cores costs more core-seconds (`benchmarks/bench_tree.py`: 846 at T = 20,000, against 445

@@ -389,8 +389,7 @@ def draw_figures(results: pd.DataFrame, views: RunViews) -> dict:
         if small:
             drawn["fig1_small_t"] = _figures.small_t_figure(small, f"Small T, lowest dataset seed   [{_figures.setting_label(series)}]")
         panels = [views.panels[panel_run(series, t)] for t in spread_sizes(sizes, VECTOR_PLOTS)]
-        zero = zero_output_loss(series)
-        drawn["fig2_main"] = _figures.main_figure(series, views.items, panels, zero if np.isfinite(zero) else ZERO_OUTPUT_LOSS)
+        drawn["fig2_main"] = _figures.main_figure(series, views.items, panels, zero_output_loss(series))
         drawn["fig3_norms"] = _figures.norms_figure(series, views.items)
     if results["n_hidden"].nunique() > 1 and results["dataset_size"].nunique() > 1:
         drawn["fig4_heatmap"] = _figures.heatmap_figure(results)
@@ -707,14 +706,14 @@ def zero_output_loss(runs: pd.DataFrame) -> float:
     feature_scale ||x||^2 per example, ZERO_OUTPUT_LOSS for one with an active feature and 0 for
     an all-zero one, averaged. Rebuilt from each config (a test set depends only on n, S,
     normalization, test_size and test_seed, so dataset seeds share one); a model that outputs
-    nothing scores exactly this, seed after seed."""
+    nothing scores exactly this, seed after seed. ZERO_OUTPUT_LOSS where no row makes a Config."""
     losses = []
     keys = [k for k in ("n_features", "sparsity", "normalize", "test_size", "test_seed", "feature_reduction") if k in runs]
     for _, row in runs.drop_duplicates(keys).iterrows():
         config = row_config(row)
         if config is not None:
             losses.append(float(zero_output_losses(_data.test_set(config), config.feature_scale).mean()))
-    return min(losses) if losses else float("nan")
+    return min(losses) if losses else ZERO_OUTPUT_LOSS
 
 
 def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
@@ -728,7 +727,6 @@ def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
     if len(small) < 2:
         return Claim(claim, f"needs 2 or more runs with T ≤ {SMALL_T_MAX}", NOT_MEASURED)
     zero = zero_output_loss(small)
-    zero = zero if np.isfinite(zero) else ZERO_OUTPUT_LOSS
     logs = _log_loss(small["test_loss"].values) - np.log(zero)
     if np.std(logs) == 0:  # all equal: the test has no spread to work with, and the answer is exact
         p = float(logs[0] <= 0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import uuid
@@ -78,7 +79,7 @@ def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
-        if (out / "runs").is_dir() or (out / "results.parquet").exists() or (out / "plan.json").exists():
+        if is_sweep_dir(out) or (out / "runs").is_dir():  # a runs/ of other things too: never a run's
             raise ConfigError(f"--out {out} is a sweep directory: --overwrite replaces only a run's directory, nothing was deleted")
         if not written_by_toydd(out):
             raise ConfigError(f"--out {out} is not a toydd run directory: --overwrite replaces only those, nothing was deleted")
@@ -110,6 +111,17 @@ def written_by_toydd(folder: Path) -> bool:
         return True
     header, manifest = _read_json(folder / "config.json"), _read_json(folder / MANIFEST)
     return ("toydd_version" in header and "run_id" in header) or (manifest.get("format") == FORMAT_VERSION and "files" in manifest)
+
+
+RUN_ID = re.compile(r"[0-9a-f]{16}")  # `Config.run_id`: the name of a sweep's run directory
+
+
+def is_sweep_dir(out: Path) -> bool:
+    """A sweep's directory: its plan or results table, or a runs/ folder of run directories only."""
+    if (out / "plan.json").exists() or (out / "results.parquet").exists():
+        return True
+    runs = out / "runs"
+    return runs.is_dir() and all(RUN_ID.fullmatch(p.name) or p.name.startswith(".") for p in runs.iterdir())
 
 
 def stored_run_id(path: Path) -> str | None:

@@ -25,7 +25,6 @@ import fcntl
 import json
 import math
 import os
-import re
 import shutil
 import socket
 import sys
@@ -42,12 +41,12 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
-from ._store import CorruptRun, copy_run, load_config, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
+from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
-LOCK_NAME = ".toydd.lock"  # held by the process driving a sweep (`sweep_lock`)
 MAX_TASK_BYTES = 2e9  # weights, optimizer state and history of one stack in memory
+LOCK_NAME = ".toydd.lock"  # held by the process driving a sweep (`sweep_lock`)
 
 
 @dataclass(frozen=True)
@@ -226,17 +225,6 @@ def _keep_resumable_stacks(out: Path, todo: list[Config], found: dict[str, Path]
                 del found[run_id]
                 notes.append(f"not reused: run {run_id} resumes with its stack from {path} (remove that file to reuse it instead)")
     return notes
-
-
-RUN_ID = re.compile(r"[0-9a-f]{16}")  # `Config.run_id`: the name of a sweep's run directory
-
-
-def is_sweep_dir(out: Path) -> bool:
-    """A sweep's directory: its plan or results table, or a runs/ folder of run directories only."""
-    if (out / "plan.json").exists() or (out / "results.parquet").exists():
-        return True
-    runs = out / "runs"
-    return runs.is_dir() and all(RUN_ID.fullmatch(p.name) or p.name.startswith(".") for p in runs.iterdir())
 
 
 def check_sweep_out(out: Path, writes: tuple[str, ...] = ()) -> None:
@@ -651,9 +639,8 @@ def run_sweep(
     check_reuse_sources(out, reuse)
     created = not out.is_dir()
     out.mkdir(parents=True, exist_ok=True)  # the lock lives in DIR: taken before anything in DIR is touched
-    accepted = False
-    try:
-        with sweep_lock(out):  # one driver at a time: a second would train the same runs again
+    with sweep_lock(out):  # one driver at a time: a second would train the same runs again
+        try:
             status = survey(out, configs, retry_failed)
             rows = {c.run_id(): result_row(run_dir(out, c.run_id())) for c in status.complete}
             found, notes = reusable_runs(status.todo + status.failed, reuse)
@@ -662,59 +649,53 @@ def run_sweep(
             rows.update({c.run_id(): result_row(found[c.run_id()]) for c in reused})
             todo = [c for c in status.todo if c.run_id() not in found]
             check_engines(out, [(c, rows[c.run_id()]) for c in status.complete + reused], todo, allow_mixed_engines, adding=bool(reused))
-            accepted = True
-            return _run_accepted(configs, out, execute, workers, threads, on_start, on_task_done, checkpoint_every, sweep_text, status, rows, found, reused)
-    except (ConfigError, CorruptRun):
-        if created and not accepted:  # a refused sweep leaves no DIR behind, not even its lock
-            (out / LOCK_NAME).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
-
-
-def _run_accepted(configs, out, execute, workers, threads, on_start, on_task_done, checkpoint_every, sweep_text, status, rows, found, reused) -> SweepReport:
-    """The part of `run_sweep` after the sweep is accepted, under its lock: plan, copy, train."""
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    write_plan(out, configs, sweep_text)
-    for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
-        try:
-            copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
-        except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
-            status.redone.append(f"not reused: {error}")
-            del rows[config.run_id()]
-            continue
-        failure_file(out, config.run_id()).unlink(missing_ok=True)
-        status.reused.append(config)
-    copied = {c.run_id() for c in status.reused}
-    status.complete += status.reused
-    status.todo = [c for c in status.todo if c.run_id() not in copied]
-    status.failed = [c for c in status.failed if c.run_id() not in copied]
-    remove_dead_checkpoints(out, copied)
-    resumable = list(stored_stacks(checkpoint_folder(out)).values())
-    tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
-    write_results(out, list(rows.values()))
-    failed: list[Outcome] = []
-    interrupted: list[Outcome] = []
-    trained = 0
-    if on_start is not None:
-        on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
-
-    def done(task: Task, outcomes: list[Outcome]) -> None:
-        nonlocal trained
-        for outcome in outcomes:
-            if outcome.ok:
-                rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
-                trained += 1
-            elif outcome.interrupted:
-                interrupted.append(outcome)
-            else:
-                failed.append(outcome)
+        except (ConfigError, CorruptRun):
+            if created:  # a refused sweep leaves no DIR behind, not even its lock (the open lock file unlinks)
+                (out / LOCK_NAME).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            raise
+        (out / "runs").mkdir(exist_ok=True)  # accepted
+        write_plan(out, configs, sweep_text)
+        for config in reused:  # copied only now, so that a refused sweep leaves DIR as it was
+            try:
+                copy_run(found[config.run_id()], run_dir(out, config.run_id()), config.run_id())
+            except (CorruptRun, OSError) as error:  # changed or unreadable since it was checked: trained instead
+                status.redone.append(f"not reused: {error}")
+                del rows[config.run_id()]
+                continue
+            failure_file(out, config.run_id()).unlink(missing_ok=True)
+            status.reused.append(config)
+        copied = {c.run_id() for c in status.reused}
+        status.complete += status.reused
+        status.todo = [c for c in status.todo if c.run_id() not in copied]
+        status.failed = [c for c in status.failed if c.run_id() not in copied]
+        remove_dead_checkpoints(out, copied)
+        resumable = list(stored_stacks(checkpoint_folder(out)).values())
+        tasks = plan_tasks(status.todo, workers, threads, checkpoint_every, resumable)
         write_results(out, list(rows.values()))
-        if on_task_done is not None:
-            on_task_done(task, outcomes)
+        failed: list[Outcome] = []
+        interrupted: list[Outcome] = []
+        trained = 0
+        if on_start is not None:
+            on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
 
-    if tasks:
-        execute(tasks, str(out), done)
+        def done(task: Task, outcomes: list[Outcome]) -> None:
+            nonlocal trained
+            for outcome in outcomes:
+                if outcome.ok:
+                    rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
+                    trained += 1
+                elif outcome.interrupted:
+                    interrupted.append(outcome)
+                else:
+                    failed.append(outcome)
+            write_results(out, list(rows.values()))
+            if on_task_done is not None:
+                on_task_done(task, outcomes)
+
+        if tasks:
+            execute(tasks, str(out), done)
     return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._config import Config, ConfigError, check_keys, checked_value
+from ._config import _DEFAULTS, Config, ConfigError, check_keys, checked_value
 
 
 class SweepError(ConfigError):
@@ -143,8 +143,9 @@ def with_overrides(spec: SweepSpec, overrides: dict[str, Any]) -> SweepSpec:
             raise SweepError(f"--set {key}: {error}") from None
         if isinstance(value, list) and not value:
             raise SweepError(f"--set {key}: empty list")
-        if _tied_to_grids(grids, key) and _selects(spec, base, grids, points, key, value if isinstance(value, list) else [value]):
-            grids, points = _select(base, grids, points, key, value if isinstance(value, list) else [value])
+        values = value if isinstance(value, list) else [value]
+        if _tied_to_grids(grids, key) and _selects(spec, base, grids, points, key, values):
+            grids, points = _select(base, grids, points, key, values)
             continue
         if isinstance(value, list):
             base.pop(key, None)
@@ -176,18 +177,22 @@ def _fixed_apart(base: dict, grids: list[dict], key: str) -> str | None:
     restarts: 4 in one grid, 1 in the other): crossing `key` over such grids would train each of
     its values once per grid, differing in that key alone. None if there is none."""
     for other in sorted({k for g in grids for k in g} - {key}):
-        values = [g.get(other, [base.get(other, getattr(Config(), other))]) for g in grids]
+        values = [g.get(other, [base.get(other, _DEFAULTS[other])]) for g in grids]
         if all(len(v) == 1 for v in values) and len({checked_value(other, v[0]) for v in values}) > 1:
             return other
     return None
 
 
-def _values_of(base: dict, grids: list[dict], points: list[dict], key: str) -> tuple[Any, list]:
-    """`key`'s value where a grid or point leaves it to base (or the default), and every value
-    that the grids and points give it, each in a Config's spelling (1_000 or 1000.0, inf or "inf")."""
-    default = checked_value(key, base.get(key, getattr(Config(), key)))
-    have = [checked_value(key, v) for g in grids for v in g.get(key, [default])] + [checked_value(key, p.get(key, default)) for p in points]
-    return default, have
+def _base_value(base: dict, key: str) -> Any:
+    """`key`'s value where a grid or point leaves it to base (or the default), in a Config's
+    spelling (1_000 or 1000.0, inf or "inf")."""
+    return checked_value(key, base.get(key, _DEFAULTS[key]))
+
+
+def _values_of(base: dict, grids: list[dict], points: list[dict], key: str) -> list:
+    """Every value that the grids and points give `key`, in a Config's spelling."""
+    default = _base_value(base, key)
+    return [checked_value(key, v) for g in grids for v in g.get(key, [default])] + [checked_value(key, p.get(key, default)) for p in points]
 
 
 def _selects(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict], key: str, values: list) -> bool:
@@ -196,7 +201,7 @@ def _selects(spec: SweepSpec, base: dict, grids: list[dict], points: list[dict],
     30 steps), unless the grids fix another key apart (`_fixed_apart`: quick's T = 7 would train
     with 4 restarts and with 1). Some but not all: refused, since no grid says how to run the
     others."""
-    _, have = _values_of(base, grids, points, key)
+    have = _values_of(base, grids, points, key)
     among = [v for v in values if v in have]
     apart = _fixed_apart(base, grids, key)
     if among and len(among) < len(values) or not among and apart:
@@ -214,7 +219,7 @@ def _select(base: dict, grids: list[dict], points: list[dict], key: str, values:
     """The grids and points narrowed to the runs whose `key` is among `values` (all of them
     values the grids have, `_selects`; a grid or point without the key has base's value), each
     as its grid has it."""
-    default, _ = _values_of(base, grids, points, key)
+    default = _base_value(base, key)
     narrowed = []
     for grid in grids:
         if key not in grid:

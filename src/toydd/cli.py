@@ -257,11 +257,10 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None, sweep_tex
         name = f" by {signal.Signals(stop.received).name}" if stop.received else ""
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
         return 128 + stop.received if stop.received else 1
+    reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
     if report.trained == 0 and not report.failed:
-        reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
         echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete{reused}")
     else:
-        reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
         echo(f"{out}: trained {report.trained}, {report.already_complete} were complete{reused}, {len(report.failed)} failed")
     reasons = failure_reasons(out, configs)
     if reasons:
@@ -465,8 +464,7 @@ def report(sweep_dir: Path):
 @click.argument("run", type=click.Path(path_type=Path))
 def show(run: Path):
     """Print a saved run's config and metrics (verifying its files)."""
-    from ._store import load_run
-    from ._sweep import is_sweep_dir
+    from ._store import is_sweep_dir, load_run
 
     if run.is_dir() and is_sweep_dir(run):
         raise ConfigError(f"{run}: a sweep directory; show takes one run's directory ({run / 'runs'}/RUN_ID), and `toydd results` a sweep's table")
