@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -844,6 +845,8 @@ def test_results_prints_the_chosen_columns_all_of_them_or_names_an_unknown_one(t
     assert chosen.exit_code == 0, chosen.output
     assert chosen.stdout.split() == ["run_id", "train_loss", "a", "0.25", "b", "0.50"]
     assert list(pd.read_csv(tmp_path / "all.csv").columns) == list(pd.read_parquet(tmp_path / "results.parquet").columns)  # the CSV has every column
+    sizes = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,dataset_size"])
+    assert sizes.stdout.split() == ["run_id", "dataset_size", "a", "5", "b", "40"]  # T as the count it is, not 5.0
     everything = runner.invoke(main, ["results", str(tmp_path), "--columns", "all"])
     assert everything.exit_code == 0 and "n_features" in everything.stdout.splitlines()[0]
     unknown = runner.invoke(main, ["results", str(tmp_path), "--columns", "run_id,nope", "--csv", str(tmp_path / "typo.csv")])
@@ -967,6 +970,36 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert progress.failed_seconds == pytest.approx(run_seconds(failed))
     assert f"not counted: the 1 failed run(s), up to {_duration(run_seconds(failed))} more on one core with --retry-failed" in shown.stdout
     assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert "no sweep is running on it on this machine: the command that planned it, run again, resumes it" in shown.stdout
     (out / "plan.json").write_text("{")
     broken = toydd("status", str(out))
     assert broken.returncode == 2 and broken.stderr.startswith("error: ") and "plan.json" in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
+
+
+def test_status_paces_a_run_by_all_its_restarts_and_names_the_sweep_running_on_it(tmp_path):
+    """A run of 4 restarts trains them as 4 models of one stack: its time left counts 4 x steps
+    (it read negative minutes). While a driver holds DIR's lock, status says so, read from the
+    kernel's lock table without taking the lock (a sweep starting meanwhile is not refused)."""
+    from toydd._checkpoint import TrainState
+    from toydd._sweep import StackProgress, lock_holder, sweep_lock
+    from toydd._train import stack_checkpoint
+
+    config = Config(n_features=100, sparsity=0.9, steps=200, test_size=100, history_points=2, engine="cpu", dataset_size=5, restarts=4)
+    assert StackProgress([config], step=150, steps_done=600, seconds=300.0).seconds_left == pytest.approx(100.0)  # 600 of 800 model steps
+    out = tmp_path / "out"
+    run_sweep([config], out, _in_process, workers=1, threads=1)
+    shutil.rmtree(out / "runs")
+    zeros = [np.zeros((4, 1)) for _ in range(7)]
+    state = TrainState(*zeros, next_step=np.array([150] * 4), tree_order=np.zeros((4, 0), np.int64), tree_stats=np.zeros((4, 5), np.int64), seconds=300.0)
+    stack_checkpoint([config], folder=out / "checkpoints").save(state)
+    shown = toydd("status", str(out))
+    assert shown.returncode == 0 and "step 150 of 200 (75%), 5 min of training so far, about 2 min more at its pace so far" in shown.stdout, shown.stdout
+    if not Path("/proc/locks").exists():
+        pytest.skip("no /proc/locks here: status cannot tell whether a sweep runs")
+    assert lock_holder(out) is None
+    with sweep_lock(out):  # as a running sweep holds it
+        assert lock_holder(out) == f"pid {os.getpid()} on {socket.gethostname()}"
+        running = toydd("status", str(out))
+        assert f"running now (pid {os.getpid()} on " in running.stdout and "no sweep is running" not in running.stdout
+        assert "a sweep is already running" in toydd("sweep", str(write_sweep(tmp_path, steps=20)), "--out", str(out), "--quiet").stderr  # status took no lock
+    assert lock_holder(out) is None

@@ -302,7 +302,7 @@ class StackProgress:
     @property
     def seconds_left(self) -> float | None:
         """Training left at the stack's pace so far (seconds per model step), None before a step."""
-        total = sum(c.steps for c in self.configs)
+        total = sum(c.steps * c.restarts for c in self.configs)  # a run's restarts are models of its stack
         return self.seconds / self.steps_done * (total - self.steps_done) if self.steps_done else None
 
 
@@ -725,6 +725,33 @@ def sweep_lock(out: Path):
         finally:
             if locked:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def lock_holder(out: Path) -> str | None:
+    """Who drives the sweep in `out` now, as its lock file names it ("pid 123 on host"), or None
+    when no process on this machine holds the lock. Read from the kernel's table of locks
+    (/proc/locks) without touching the lock, so a sweep starting meanwhile is never refused on
+    status's account. Where there is no such table, or the sweep runs on another machine of a
+    shared file system, it says None."""
+    path = Path(out) / LOCK_NAME
+    try:
+        stat = path.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 17014 fe:00:5457472 0 EOF" (blocked waiters add "->")
+        if len(fields) < 6 or fields[1] != "FLOCK" or fields[3] != "WRITE":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            held = (int(major, 16), int(minor, 16), int(inode)) == (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino)
+        except ValueError:
+            continue
+        if held:
+            return path.read_text().strip() or f"pid {fields[4]}"
+    return None
 
 
 def failure_reasons(out: Path, configs: list[Config]) -> dict[str, str]:

@@ -354,7 +354,9 @@ def results(sweep_dir: Path, csv_path: Path | None, columns: str):
     if not len(table):
         echo("(no complete runs)")
         return
-    table = table[wanted]
+    table = table[wanted].copy()
+    if "dataset_size" in table:  # stored as float so that inf fits; shown as the whole number it is
+        table["dataset_size"] = [format(t, ".0f") if t != float("inf") else "inf" for t in table["dataset_size"]]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
         echo(table.to_string(index=False))
 
@@ -365,7 +367,7 @@ def status(sweep_dir: Path):
     """Where a sweep stands: runs complete, failed, in progress (from checkpoints) and to train,
     and the estimated training time left. Reads only; a running sweep is not disturbed."""
     from . import _executors
-    from ._sweep import sweep_progress
+    from ._sweep import lock_holder, sweep_progress
 
     p = sweep_progress(sweep_dir)
     echo(
@@ -373,6 +375,13 @@ def status(sweep_dir: Path):
         f"{p.resuming} in progress, {p.not_started} not started"
         + (f" ({len(p.corrupt)} of the runs not complete have a run directory that fails verification: the next sweep trains them again)" if p.corrupt else "")
     )
+    if len(p.complete) + len(p.failed) < len(p.planned):
+        holder = lock_holder(sweep_dir)
+        echo(
+            f"  running now ({holder}); runs being trained show above only once they have a checkpoint"
+            if holder
+            else "  no sweep is running on it on this machine: the command that planned it, run again, resumes it"
+        )
     for stack in sorted(p.in_progress, key=lambda s: -s.step):
         c = stack.configs[0]
         echo(
