@@ -175,8 +175,12 @@ def test_estimates_count_steps_pairs_and_nonzeros():
 
     base = Config(n_features=1_000, sparsity=0.99, dataset_size=2_000, steps=1_000)
     pairs = 1_000 * 2_000
-    step = _presets.STEP_SECONDS + _presets.PAIR_SECONDS * pairs + _presets.NONZERO_SECONDS * pairs * 0.01
+    step = (_presets.FEATURE_SECONDS + _presets.BLOCKED_FEATURE_SECONDS) * 1_000 + _presets.PAIR_SECONDS * pairs + _presets.NONZERO_SECONDS * pairs * 0.01
     assert _presets.run_seconds(base) == pytest.approx(1_000 * step)
+    few = base.replace(dataset_size=64)  # one chunk of at most FEW_EXAMPLES: the feature-inner loop, no blocked part
+    assert _presets.run_seconds(few) == pytest.approx(1_000 * (_presets.FEATURE_SECONDS * 1_000 + (_presets.PAIR_SECONDS + _presets.NONZERO_SECONDS * 0.01) * 64_000))
+    endless = base.replace(dataset_size="inf", batch_size=2_000)  # the same pairs, and a batch sampled every step
+    assert _presets.run_seconds(endless) == pytest.approx(1_000 * (step + _presets.SAMPLE_SECONDS * 2_000))
     assert _presets.run_seconds(base.replace(restarts=4)) == pytest.approx(4_000 * step)
     assert _presets.run_seconds(base.replace(sparsity=0.9)) > _presets.run_seconds(base)  # more nonzeros, same pairs
     assert _presets.run_seconds(base.replace(n_hidden=4)) > _presets.run_seconds(base)

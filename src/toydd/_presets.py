@@ -8,18 +8,28 @@ import numpy as np
 
 from ._config import Config, ConfigError
 from ._engines import tree_pays
-from ._kernels import WIDE_UNITS
+from ._kernels import FEW_EXAMPLES, WIDE_UNITS, chunk_bounds
 from ._sweep_spec import SweepSpec, parse_sweep
 
 # The cost model of the estimates: the dense cpu engine on one free core of a 2-core AMD EPYC (AVX2,
-# no AVX-512), 2026-11-30. A training step costs a fixed part, a part per (feature, example) pair of
-# the dense pass (times `hidden_factor(m)`) and a part per nonzero of the sparse passes. Pair and nonzero costs solved from `toydd train --engine cpu
-# --threads 1 --history-points 0` at n = 10,000, S = 0.999, T = 20,000 and 500,000 (2.9e9 and 3.0e9
-# pairs/s) and n = 1,000, S = 0.99, T = 2,000 and 20,000 (2.2e9 and 2.4e9); the fixed part from the
-# step times of small-T runs.
-STEP_SECONDS = 3e-5
+# no AVX-512), 2026-11-30. A training step costs a part per feature (AdamW and the dense pass's
+# per-feature work), a part per (feature, example) pair of the dense pass (times
+# `hidden_factor(m)`) and a part per nonzero of the sparse passes. Pair and nonzero costs solved
+# from `toydd train --engine cpu --threads 1 --history-points 0` at n = 10,000, S = 0.999,
+# T = 20,000 and 500,000 (2.9e9 and 3.0e9 pairs/s) and n = 1,000, S = 0.99, T = 2,000 and 20,000
+# (2.2e9 and 2.4e9). The per-feature parts from whole runs at small T, two single-threaded runs
+# side by side (2026-12-02): the paper preset's T = 3 to 50 (n = 10,000, 4 restarts: 60 to 240 us a
+# step) and the heatmap preset's T = 10 and 30 at m = 2 (n = 1,000: 11 and 19 us), 5 ns a feature;
+# above FEW_EXAMPLES examples a chunk the dense pass takes its example-inner loop, whose short
+# loops cost more a feature: at T = 100, 0.76 ms a step at n = 10,000 (paper) and 67 us at n =
+# 1,000 (heatmap), 38 and 25 ns a feature over the rest of the model. With infinite data every
+# step also samples its batch: 4.0 ms a step at n = 10,000 (paper, T = inf, batch 1,024) and
+# 0.87 ms at n = 1,000 (heatmap), about 0.45 ms over the rest, 0.4 us an example.
+FEATURE_SECONDS = 5e-9
+BLOCKED_FEATURE_SECONDS = 3e-8
 PAIR_SECONDS = 3.3e-10
 NONZERO_SECONDS = 9e-9
+SAMPLE_SECONDS = 4e-7
 # Runs that "auto" gives the tree engine (`_engines.tree_pays`, m <= 2): a step costs the sparse
 # passes (NONZERO_SECONDS a nonzero, as for the dense engine) and the rest (the walks, which cross
 # ~sqrt(T) leaves per feature, the boxes and the push-down), interpolated log-log between these
@@ -82,7 +92,13 @@ def run_seconds(config: Config) -> float:
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
         rest = tree_rest_seconds(config.dataset_size) * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
         return (rest + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
-    step = STEP_SECONDS + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden) + NONZERO_SECONDS * nonzeros
+    blocked = chunk_bounds(config.examples_per_step)[1] > FEW_EXAMPLES  # the dense pass's example-inner loop
+    step = (
+        (FEATURE_SECONDS + BLOCKED_FEATURE_SECONDS * blocked) * config.n_features
+        + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden)
+        + NONZERO_SECONDS * nonzeros
+        + SAMPLE_SECONDS * config.examples_per_step * config.infinite_data
+    )
     return step * config.steps * config.restarts
 
 
