@@ -741,8 +741,9 @@ def lock_holder(out: Path) -> str | None:
         return None
     for line in table.splitlines():
         fields = line.split()
-        # "1: FLOCK  ADVISORY  WRITE 17014 fe:00:5457472 0 EOF" (blocked waiters add "->")
-        if len(fields) < 6 or fields[1] != "FLOCK" or fields[3] != "WRITE":
+        # "1: FLOCK  ADVISORY  WRITE 17014 fe:00:5457472 0 EOF" (blocked waiters add "->"; on NFS
+        # the kernel takes flock as a POSIX lock and lists it so)
+        if len(fields) < 6 or fields[1] not in ("FLOCK", "POSIX") or fields[3] != "WRITE":
             continue
         try:
             major, minor, inode = fields[5].split(":")
