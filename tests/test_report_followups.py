@@ -303,12 +303,38 @@ def test_envelope_claims_are_not_measured_with_one_learning_rate():
 
 
 @pytest.mark.parametrize("inside", [True, False])
-def test_a_kink_needs_the_branch_slopes_to_differ_by_the_threshold(inside):
-    change = just(r.KINK_MIN_SLOPE_CHANGE, inside, passes_above=True)
+def test_a_kink_needs_the_slope_to_change_by_the_threshold_share_of_the_steeper(inside):
+    change = just(r.KINK_MIN_RELATIVE_CHANGE, inside, passes_above=True) * 0.5
     claim = r.envelope_kink(envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5 - change))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    # the envelope's points only: memorizing up to T = 3,000, generalizing from 10,000
-    assert "below the crossover +0.500 (4 T)" in claim.evidence and f"from it on {0.5 - change:+.3f} (2 T)" in claim.evidence
+    # the envelope's points nearest the crossover only: memorizing at T = 100 to 3,000 (not 10), generalizing from 10,000
+    assert "below it +0.5000 (3 T)" in claim.evidence and float(claim.evidence.split("from it on ")[1].split(" ")[0]) == pytest.approx(0.5 - change, abs=1e-4)
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_kink_needs_a_steep_enough_side(inside):
+    """Two nearly flat stretches (a slope halving from 0.01 to 0.004) are no kink."""
+    steeper = just(r.KINK_MIN_SLOPE, inside, passes_above=True)
+    rows = envelope_rows()
+    t = rows["dataset_size"]
+    rows.loc[rows["lr"] == 3e-2, "train_loss"] = 0.5 * (t[rows["lr"] == 3e-2] / 100) ** steeper
+    general = (rows["lr"] == DEFAULT_LR) & (t >= 1_000)  # its loss passes the memorizing one between T = 3,000 and 10,000
+    rows.loc[general, "train_loss"] = 0.5217 * (t[general] / 10_000) ** (0.4 * steeper)
+    claim = r.envelope_kink(rows)
+    assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "(3 T)" in claim.evidence and "(2 T)" in claim.evidence
+
+
+def test_a_kink_is_fitted_near_the_crossover_not_from_the_smallest_T():
+    """The reduced setting's envelope: training loss about 0 at T = 10 (a log-log fit through it
+    read slope 2.0), then 0.95 to 0.98 up to the crossover and flat after it."""
+    losses = {10: 1.6e-8, 100: 0.67, 1_000: 0.9455, 3_000: 0.9793, 10_000: 0.9851, 100_000: 0.9872}
+    rows = envelope_rows()
+    rows.loc[rows["lr"] == 3e-2, "train_loss"] = rows.loc[rows["lr"] == 3e-2, "dataset_size"].map(losses).values
+    rows.loc[rows["lr"] == DEFAULT_LR, "train_loss"] = np.where(rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"] >= 10_000, rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"].map(losses), 2.0)
+    rows.loc[(rows["lr"] == 3e-2) & (rows["dataset_size"] >= 10_000), "train_loss"] = 1.5  # no longer lowest there
+    claim = r.envelope_kink(rows)
+    below = np.polyfit(np.log10([100, 1_000, 3_000]), np.log10([0.67, 0.9455, 0.9793]), 1)[0]
+    assert f"below it {below:+.4f} (3 T)" in claim.evidence and claim.verdict == CONFIRMED
 
 
 def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
@@ -317,7 +343,7 @@ def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
     rows = envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5)
     rows.loc[(rows["lr"] == DEFAULT_LR) & (rows["dataset_size"] <= 3_000) & (rows["dataset_size"] >= 1_000), "train_loss"] = 50.0
     claim = r.envelope_kink(rows)
-    assert claim.verdict == NOT_CONFIRMED and "from it on +0.500 (2 T)" in claim.evidence
+    assert claim.verdict == NOT_CONFIRMED and "from it on +0.5000 (2 T)" in claim.evidence
 
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():

@@ -125,12 +125,21 @@ REPEAT_RUN_SHARE = 0.5
 BOUNDARY_SLOPE_RANGE = (0.5, 1.5)
 # The learning-rate envelope needs a choice of learning rates at each T.
 ENVELOPE_MIN_LEARNING_RATES = 2
-# The envelope either side of its crossover is fitted (a line in log T, log training loss) over at least this many T.
+# The envelope either side of its crossover is fitted (a line in log T, log training loss) over at
+# least BRANCH_MIN_POINTS and at most KINK_WINDOW of its T nearest the crossover: a kink is local,
+# and a memorizing branch is no power law (its training loss runs from about 0 at the smallest T,
+# which would set the slope of a fit over all of them: 2.0 on the reduced setting, where the slope
+# near the crossover is 0.02).
 BRANCH_MIN_POINTS = 2
-# A kink: the branches' fitted slopes differ by more than this. Judgment: a generalizing branch's
-# training loss sits near its test loss, flat in T (slope about 0), and a memorizing branch whose
-# training loss grows by at least 10^0.1 = 26% per decade of T is visibly steeper on a log-log plot.
-KINK_MIN_SLOPE_CHANGE = 0.1
+KINK_WINDOW = 3
+# A kink: the slope changes at the crossover by more than KINK_MIN_RELATIVE_CHANGE of the steeper
+# side's, and that side is at least KINK_MIN_SLOPE steep. Judgment: near the crossover training
+# losses sit close to 1 (0.95 to 0.99 on the reduced setting), so log-log slopes are hundredths,
+# and a kink is a slope that halves or more (or turns) where the envelope changes branch; a
+# steeper side of at least 0.01 (2.3% of training loss per decade of T) keeps two nearly flat
+# stretches from reading as one.
+KINK_MIN_RELATIVE_CHANGE = 0.5
+KINK_MIN_SLOPE = 0.01
 # The July 2023 update's crossover at the paper's setting (section 7): about T = 500,000 at S = 0.999.
 SPEC_CROSSOVER_T = 500_000.0
 SPEC_CROSSOVER_SPARSITY = 0.999
@@ -1405,14 +1414,14 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
 
 def branch_fits(best: pd.DataFrame) -> dict[str, tuple[float, int]] | None:
     """{side: (slope, points)} of lines fitted to log10 of the envelope's training loss (`best`,
-    from `envelope`) against log10 T on either side of its crossover: "below" up to its last T
-    before, "above" from its first T on (positive losses only); None without a crossover. A
-    side with fewer than BRANCH_MIN_POINTS T is left out."""
+    from `envelope`) against log10 T on either side of its crossover: "below" over its last
+    KINK_WINDOW T up to the crossover, "above" over its first KINK_WINDOW from it (positive losses
+    only); None without a crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
     found = crossover(best)
     if found is None:
         return None
     fits = {}
-    for side, part in (("below", best[best.index <= found[0]]), ("above", best[best.index >= found[1]])):
+    for side, part in (("below", best[best.index <= found[0]].iloc[-KINK_WINDOW:]), ("above", best[best.index >= found[1]].iloc[:KINK_WINDOW])):
         part = part[part["train_loss"] > 0]
         if len(part) >= BRANCH_MIN_POINTS:
             fits[side] = (float(np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)[0]), len(part))
@@ -1420,9 +1429,10 @@ def branch_fits(best: pd.DataFrame) -> dict[str, tuple[float, int]] | None:
 
 
 def envelope_kink(results: pd.DataFrame) -> Claim:
-    """The envelope's log-log slopes below and above its crossover (`branch_fits`, envelope points
-    only: runs off the envelope and a branch's stretch past the crossover, where the other branch
-    is lower, do not shape the kink) differ by more than KINK_MIN_SLOPE_CHANGE."""
+    """The envelope's log-log slopes just below and just above its crossover (`branch_fits`,
+    envelope points only: runs off the envelope and a branch's stretch past the crossover, where
+    the other branch is lower, do not shape the kink) differ by more than KINK_MIN_RELATIVE_CHANGE
+    of the steeper one, itself at least KINK_MIN_SLOPE."""
     claim = "The envelope has a kink at the crossover: the branches' slopes differ"
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() < 2:
@@ -1434,11 +1444,11 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     if len(fits) < 2:
         return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T of the envelope on each side of its crossover: {_regime_text(best)}", NOT_MEASURED)
     (below, below_points), (above, above_points) = fits["below"], fits["above"]
-    change = abs(below - above)
-    evidence = (f"log-log slope of the envelope's training loss: below the crossover {below:+.3f} ({below_points} T), "
-                f"from it on {above:+.3f} ({above_points} T): change {change:.3f} (a kink above {KINK_MIN_SLOPE_CHANGE:g}; "
-                f"no noise model: a fit of {BRANCH_MIN_POINTS} points is exact)")  # fmt: skip
-    return Claim(claim, evidence, _verdict(change > KINK_MIN_SLOPE_CHANGE))
+    change, steeper = abs(below - above), max(abs(below), abs(above))
+    evidence = (f"log-log slope of the envelope's training loss over its T nearest the crossover: below it {below:+.4f} ({below_points} T), "
+                f"from it on {above:+.4f} ({above_points} T): change {change:.4f}, {change / steeper if steeper else 0.0:.0%} of the steeper "
+                f"(a kink: above {KINK_MIN_RELATIVE_CHANGE:.0%}, the steeper at least {KINK_MIN_SLOPE:g}; no noise model)")  # fmt: skip
+    return Claim(claim, evidence, _verdict(steeper >= KINK_MIN_SLOPE and change > KINK_MIN_RELATIVE_CHANGE * steeper))
 
 
 def default_onset(results: pd.DataFrame) -> float | None:
