@@ -35,7 +35,8 @@ def toydd(*args):
 # Each m compiles the training loop afresh (numba specializes on m): the smoke runs keep two of the
 # heatmap's m values and train the appendix at m = 2, which the rest of the suite compiles anyway.
 # envelope_paper's T up to 1,000,000 would make the smoke run the suite's slowest for nothing new,
-# and envelope's 70 runs (to T = 100,000) took 52 s of a 2-core CI: four of its T, dense and tree.
+# and envelope's 70 runs (to T = 100,000) took 52 s of a fresh-clone CI on a 2-core AMD EPYC (AVX2):
+# four of its T, dense and tree.
 SMOKE_SUBSET = {
     "heatmap": ["--set", "n_hidden=[2, 3]"], "appendix": ["--set", "n_hidden=2"],
     "envelope_paper": ["--set", "dataset_size=[10_000, 50_000]"], "envelope": ["--set", "dataset_size=[10, 100, 1_000, 10_000]"],
@@ -183,6 +184,8 @@ def test_estimates_count_steps_pairs_and_nonzeros():
     assert _presets.run_seconds(base) == pytest.approx(1_000 * step)
     few = base.replace(dataset_size=64)  # one chunk of at most FEW_EXAMPLES: the feature-inner loop, no blocked part
     assert _presets.run_seconds(few) == pytest.approx(1_000 * (_presets.FEATURE_SECONDS * 1_000 + (_presets.PAIR_SECONDS + _presets.NONZERO_SECONDS * 0.01) * 64_000))
+    wide = base.replace(n_hidden=13)  # beyond WIDE_UNITS every chunk is feature-inner: no blocked part
+    assert _presets.run_seconds(wide) == pytest.approx(1_000 * (_presets.FEATURE_SECONDS * 1_000 + _presets.PAIR_SECONDS * pairs * _presets.hidden_factor(13) + _presets.NONZERO_SECONDS * pairs * 0.01))
     endless = base.replace(dataset_size="inf", batch_size=2_000)  # the same pairs, and a batch sampled every step
     assert _presets.run_seconds(endless) == pytest.approx(1_000 * (step + _presets.SAMPLE_SECONDS * 2_000))
     assert _presets.run_seconds(base.replace(restarts=4)) == pytest.approx(4_000 * step)

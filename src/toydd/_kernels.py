@@ -362,6 +362,14 @@ def _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c):
     return loss
 
 
+@numba.njit(cache=True, inline="always")
+def example_inner(n_hidden, n_examples):
+    """Whether the dense pass over a chunk of n_examples runs example-inner (`_dense_block`,
+    `_dense_block_wide`) rather than feature-inner (`_dense_few_examples`): whichever was measured
+    faster (README, Performance). The cost model of `_presets` asks it too."""
+    return n_hidden <= WIDE_UNITS and n_examples > FEW_EXAMPLES
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, boundscheck=False)
 def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, gb, gbuf, c, bits=FLOAT32_MANTISSA_BITS):
     """Unscaled loss sum_{t in [t0,t1)} sum_i (x_ti - ReLU(z_ti))^2, and its gradient times c/2.
@@ -382,7 +390,7 @@ def chunk_loss_grad(units, W, b, indptr, indices, values, t0, t1, hT, dhT, gW, g
         for k in range(M):
             dhT[k, t] = zero
     loss = 0.0
-    if M > WIDE_UNITS or t1 - t0 <= FEW_EXAMPLES:  # which loop order is faster (README, Performance)
+    if not example_inner(M, t1 - t0):
         loss += _dense_few_examples(units, W, b, hT, dhT, gW, gb, gbuf, t0, t1, c)
     else:
         block = BLOCK

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._config import Config, ConfigError
 from ._engines import tree_pays
-from ._kernels import FEW_EXAMPLES, WIDE_UNITS, chunk_bounds
+from ._kernels import WIDE_UNITS, chunk_bounds, example_inner
 from ._sweep_spec import SweepSpec, parse_sweep
 
 # The cost model of the estimates: the dense cpu engine on one free core of a 2-core AMD EPYC (AVX2,
@@ -20,7 +20,7 @@ from ._sweep_spec import SweepSpec, parse_sweep
 # (2.2e9 and 2.4e9). The per-feature parts from whole runs at small T, two single-threaded runs
 # side by side (2026-12-02): the paper preset's T = 3 to 50 (n = 10,000, 4 restarts: 60 to 240 us a
 # step) and the heatmap preset's T = 10 and 30 at m = 2 (n = 1,000: 11 and 19 us), 5 ns a feature;
-# above FEW_EXAMPLES examples a chunk the dense pass takes its example-inner loop, whose short
+# above `_kernels.FEW_EXAMPLES` examples a chunk the dense pass takes its example-inner loop, whose short
 # loops cost more a feature: at T = 100, 0.76 ms a step at n = 10,000 (paper) and 67 us at n =
 # 1,000 (heatmap), 38 and 25 ns a feature over the rest of the model. With infinite data every
 # step also samples its batch: 4.0 ms a step at n = 10,000 (paper, T = inf, batch 1,024) and
@@ -92,7 +92,7 @@ def run_seconds(config: Config) -> float:
     if config.engine in ("auto", "tree") and tree_pays(config):  # else outside what the tree runs measured
         rest = tree_rest_seconds(config.dataset_size) * (config.n_features / TREE_FEATURES) ** TREE_FEATURE_GROWTH
         return (rest + NONZERO_SECONDS * nonzeros) * config.steps * config.restarts
-    blocked = chunk_bounds(config.examples_per_step)[1] > FEW_EXAMPLES  # the dense pass's example-inner loop
+    blocked = example_inner(config.n_hidden, chunk_bounds(config.examples_per_step)[1])  # the kernels' own choice of loop
     step = (
         (FEATURE_SECONDS + BLOCKED_FEATURE_SECONDS * blocked) * config.n_features
         + PAIR_SECONDS * pairs * hidden_factor(config.n_hidden)
