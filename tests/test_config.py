@@ -157,3 +157,8 @@ def test_numpy_scalars_are_taken_as_their_python_values():
     from_numpy = Config(lr=np.float32(1e-3), sparsity=np.float64(0.99), normalize=np.bool_(True), n_hidden=np.int64(3))
     assert from_numpy == Config(lr=1e-3, sparsity=0.99, normalize=True, n_hidden=3)
     assert from_numpy.run_id() == Config(lr=1e-3, sparsity=0.99, normalize=True, n_hidden=3).run_id()
+
+
+def test_dataset_size_number_is_the_results_tables_t():
+    assert Config(dataset_size=100).dataset_size_number == 100.0 and isinstance(Config(dataset_size=100).dataset_size_number, float)
+    assert Config(dataset_size="inf").dataset_size_number == float("inf")

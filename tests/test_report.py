@@ -795,6 +795,14 @@ def test_the_cost_table_reads_older_and_gappy_results():
     assert older["threads"].tolist() == ["—", "—"] and "<td>—</td>" in r.cost_table_html(rows.drop(columns=["threads"]))
 
 
+def test_the_cost_table_names_the_threads_a_run_trained_on():
+    """threads = 0 (all cores) or more than the machine has: the recorded `threads_used` counts;
+    a run from before it was recorded keeps its config's value."""
+    rows = table([run(100, threads=0, threads_used=2, wall_seconds=4.0), run(100, seed=1, threads=1000, threads_used=2, wall_seconds=4.0), run(300, threads=1, wall_seconds=1.0)])
+    rows.loc[2, "threads_used"] = np.nan
+    assert r.cost_table(rows)["threads"].tolist() == ["2", "1"]
+
+
 # --- all claims, and a report reading each run once --------------------------------------------
 
 

@@ -79,3 +79,16 @@ def test_torch_engine_end_to_end(tiny):
     ours, theirs = train(tiny.replace(steps=100)), train(tiny.replace(steps=100, engine="torch", device="cpu"))
     assert theirs.engine == "torch"
     assert abs(ours.metrics["train_loss"] - theirs.metrics["train_loss"]) < 1e-4
+
+
+def test_metrics_record_the_threads_a_run_trained_on(tiny):
+    """`threads` asks (0: all cores); metrics record what ran: more threads than the machine has
+    are capped, so a rerun elsewhere can ask for the same count."""
+    import numba
+
+    cores = numba.config.NUMBA_NUM_THREADS
+    assert train(tiny.replace(steps=10, threads=1)).metrics["threads_used"] == 1
+    assert train(tiny.replace(steps=10, threads=0)).metrics["threads_used"] == cores
+    assert train(tiny.replace(steps=10, threads=cores + 1000)).metrics["threads_used"] == cores
+    torch = pytest.importorskip("torch")
+    assert train(tiny.replace(steps=10, engine="torch", device="cpu")).metrics["threads_used"] == torch.get_num_threads()

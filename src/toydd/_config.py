@@ -96,6 +96,11 @@ class Config:
         return self.dataset_size == INF
 
     @property
+    def dataset_size_number(self) -> float:
+        """T as results.parquet stores it: a float, inf for infinite data."""
+        return math.inf if self.infinite_data else float(self.dataset_size)
+
+    @property
     def warmup_steps(self) -> int:
         return int(round(self.warmup_fraction * self.steps))
 

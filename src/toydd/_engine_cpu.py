@@ -199,7 +199,7 @@ class CpuEngine:
                 checkpoint.at_boundary(state, stop)
         seconds = time.perf_counter() - start
         tree_stats = state.tree_stats if self.tree else None
-        return StackOutcome(W, state.b, state.history_W, state.history_b, nan_step, seconds, self.name, tree_stats)
+        return StackOutcome(W, state.b, state.history_W, state.history_b, nan_step, seconds, self.name, threads, tree_stats)
 
 
 def fresh_state(job: StackJob, tree: bool = False) -> TrainState:

@@ -67,7 +67,8 @@ class TorchEngine:
         with _cuda_matmul_precision(cfg.matmul_precision if on_cuda else None) as autocast:
             self._train_models(job, state, fixed, dtype, bits, schedule, autocast, progress, checkpoint, start)
         seconds = time.perf_counter() - start
-        return StackOutcome(state.W, state.b, state.history_W, state.history_b, state.nan_step, seconds, self.name)
+        threads = 0 if on_cuda else torch.get_num_threads()
+        return StackOutcome(state.W, state.b, state.history_W, state.history_b, state.nan_step, seconds, self.name, threads)
 
     def _train_models(self, job: StackJob, state: TrainState, fixed, dtype, bits: int, schedule: int, autocast, progress, checkpoint, start: float) -> None:
         """The stack's models one after another, in `state`; `bits`: mantissa bits of the products'

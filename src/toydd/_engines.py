@@ -60,6 +60,7 @@ class StackOutcome:
     nan_step: np.ndarray
     seconds: float
     engine: str
+    threads: int  # CPU threads the stack trained on (`threads` capped at what the machine has); 0 on CUDA
     tree_stats: np.ndarray | None = None  # (K, N_STATS) the tree engine's counts (`_tree`)
 
 

@@ -257,14 +257,9 @@ def read_views(out: Path, item_runs: list[str], panel_runs: set[str], animated: 
     return RunViews(items, panels, animation, repeat_panels)
 
 
-def _config_size(config: Config) -> float:
-    """T as results.parquet stores it: a float, inf for infinite data."""
-    return np.inf if config.infinite_data else float(config.dataset_size)
-
-
 def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]:
     """The run's strongest FEATURES_PER_RUN features and up to EXAMPLES_PER_RUN of its examples."""
-    size = _config_size(stored.config)
+    size = stored.config.dataset_size_number
     features = stored.features.nlargest(FEATURES_PER_RUN, "dimensionality")
     rows = [pd.DataFrame({"run_id": stored.run_id, "dataset_size": size, "kind": "feature", "dimensionality": features["dimensionality"],
                           "norm": features["norm"], "angle_gap": np.nan})]  # fmt: skip
@@ -281,7 +276,7 @@ def item_rows(stored: StoredRun, rng: np.random.Generator) -> list[pd.DataFrame]
 
 def vector_panel(stored: StoredRun) -> _figures.VectorPanel:
     hidden = hidden_vectors(stored.W, stored.train_set) if stored.train_set is not None else None
-    return _figures.VectorPanel(_config_size(stored.config), stored.W, hidden)
+    return _figures.VectorPanel(stored.config.dataset_size_number, stored.W, hidden)
 
 
 def repeat_panel(stored: StoredRun) -> _figures.RepeatPanel:
@@ -1968,8 +1963,8 @@ def completeness_html(out: Path, results: pd.DataFrame) -> str:
     if not missing:
         return ""
     failed = sum(failure_file(out, c.run_id()).exists() for c in missing)
-    planned_by_t = pd.Series([_config_size(c) for c in planned]).value_counts()
-    missing_by_t = pd.Series([_config_size(c) for c in missing]).value_counts().sort_index()
+    planned_by_t = pd.Series([c.dataset_size_number for c in planned]).value_counts()
+    missing_by_t = pd.Series([c.dataset_size_number for c in missing]).value_counts().sort_index()
     where = ", ".join(f"T = {_figures.t_label(t)} ({planned_by_t[t] - n} of {planned_by_t[t]})" for t, n in missing_by_t.items())
     failed_text = f", {failed} of them failed (reasons in <code>failed/</code>; <code>--retry-failed</code> trains them again)" if failed else ""
     return (f"<p><b>This sweep is incomplete:</b> {len(planned) - len(missing)} of {len(planned)} planned runs are complete; "
@@ -2017,7 +2012,11 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     """
     keys = [f for f in COST_FIELDS if f in results and (f == "dataset_size" or results[f].nunique(dropna=False) > 1)]
     estimates = results.apply(lambda row: _estimated_seconds(row_config(row)), axis=1)
-    threads = results["threads"] if "threads" in results else pd.Series(np.nan, index=results.index)
+    # the threads a run trained on, where it recorded them; else what its config asked (0: all cores)
+    threads = pd.Series(np.nan, index=results.index)
+    for column in ("threads", "threads_used"):
+        if column in results:
+            threads = results[column].where(results[column].notna(), threads)
     frame = results.assign(estimated_seconds=estimates, threads_text=threads.map(_threads_text))
     table = frame.groupby(keys, sort=True, dropna=False).agg(
         runs=("wall_seconds", "size"), threads=("threads_text", lambda t: ", ".join(sorted(set(t)))),
@@ -2054,7 +2053,8 @@ def cost_table_html(results: pd.DataFrame) -> str:
     names = {"dataset_size": "T", "n_features": "n", "sparsity": "S", "n_hidden": "m"}
     header = [names.get(k, k) for k in keys] + ["runs", "threads", "per run", "longest", "all runs", "--list's estimate per run, one core"]
     text = ("<p>Training wall time (a run's share of its stack's), beside the cost model of "
-            "<code>toydd reproduce --list</code> (one free core; threads 0 means all cores). "
+            "<code>toydd reproduce --list</code> (one free core; threads: those a run trained on, or for runs "
+            "that did not record them the config's, where 0 means all cores). "
             "Other jobs on the machine lengthen the measured times.</p>")  # fmt: skip
     return text + _html_table(header, rows)
 

@@ -557,7 +557,7 @@ def result_row(path: Path) -> dict:
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
         raise CorruptRun(f"{path}: unreadable config.json or metrics.json ({type(error).__name__}: {error})") from None
     row = {"run_id": header.get("run_id", ""), **config.to_dict()}
-    row["dataset_size"] = math.inf if config.infinite_data else float(config.dataset_size)
+    row["dataset_size"] = config.dataset_size_number
     for key, value in metrics.items():
         row[key] = json.dumps(value) if isinstance(value, list) else value
     return row

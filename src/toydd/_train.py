@@ -46,6 +46,7 @@ class RunResult:
     train_set: _data.SparseRows | None
     engine: str
     device: str
+    threads: int
     seconds: float
     snapshots: tuple[np.ndarray, np.ndarray] | None = None
     info: dict = field(default_factory=dict)
@@ -61,6 +62,7 @@ class RunResult:
             "kept_init_seed": cfg.init_seed + self.kept_restart,
             "engine": self.engine,
             "device": self.device,
+            "threads_used": self.threads,
             "wall_seconds": self.seconds,
             "steps_per_second": cfg.steps * cfg.restarts / self.seconds if self.seconds > 0 else float("nan"),
             "pairs_per_second": cfg.cost / self.seconds if self.seconds > 0 else float("nan"),
@@ -243,6 +245,7 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, 
         train_set=train_rows,
         engine=outcome.engine,
         device=device,
+        threads=outcome.threads,
         seconds=outcome.seconds * len(models) / job.n_models,
         snapshots=snapshots,
         info={"stack_models": job.n_models, **_tree_shares(cfg, outcome, k)},
