@@ -299,6 +299,32 @@ def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crosso
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(figure.axes) == 2
 
 
+def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
+    """With the lines fitted either side of the crossover, a second panel draws the envelope over
+    their T only, at its own scale, with both lines and their slopes."""
+    sizes = np.array([1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0])
+    envelope_loss = np.array([0.945, 0.96, 0.979, 0.985, 0.986, 0.987])
+    runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "train_loss": loss + extra, "regime": regime, "n_features": 1000, "sparsity": 0.99,
+                          "n_hidden": 2, "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
+                         for t, loss in zip(sizes, envelope_loss)
+                         for lr, extra, regime in ((3e-2, 0.0, "memorizing" if t < 7_000 else "generalizing"), (1e-3, 0.01, "generalizing"))])  # fmt: skip
+    below = fig.BranchFit(0.0215, -0.09, sizes[:3])
+    above = fig.BranchFit(0.0011, -0.01, sizes[3:])
+    figure = fig.envelope_figure(runs, crossover=7_071.0, fits={"below": below, "above": above})
+    assert len(figure.axes) == 2
+    zoom = figure.axes[1]
+    lines = {l.get_label(): l for l in zoom.get_lines()}
+    fitted = lines["fit below the crossover: slope +0.0215"]
+    assert fitted.get_xdata()[0] == sizes[0] and fitted.get_xdata()[-1] == pytest.approx(sizes[-1])  # drawn across both sides
+    np.testing.assert_allclose(fitted.get_ydata(), 10 ** (-0.09 + 0.0215 * np.log10(fitted.get_xdata())))
+    assert "fit above the crossover: slope +0.0011" in lines
+    (points,) = zoom.collections
+    np.testing.assert_allclose(points.get_offsets()[:, 1], envelope_loss)  # the envelope, nothing off it
+    low, high = zoom.get_ylim()
+    assert 0.5 < low and high < 1.5  # its own scale: the kink's 4% is visible
+    assert len(fig.envelope_figure(runs, crossover=7_071.0).axes) == 1  # without fits: the one panel
+
+
 def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cluster():
     branch = pd.DataFrame([{"dataset_size": t, "clustered_share": share, "cluster_shared_feature_share": shared, "cluster_count": count,
                             "cluster_size_mean": size, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2, "steps": 1000,

@@ -576,18 +576,35 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
 ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR), ("intermediate", "0.5"))
 
 
-def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[VectorPanel] | None = None):
+@dataclass
+class BranchFit:
+    """A straight line through log10 training loss against log10 T on one side of the envelope's
+    crossover (the kink measure, `_report.branch_fits`)."""
+
+    slope: float
+    intercept: float  # log10 of the fitted loss at T = 1
+    sizes: np.ndarray  # (points,) the T it was fitted over
+
+    def loss(self, sizes: np.ndarray) -> np.ndarray:
+        return 10.0 ** (self.intercept + self.slope * np.log10(sizes))
+
+
+def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[VectorPanel] | None = None, fits: dict[str, BranchFit] | None = None):
     """The learning-rate envelope (docs/science.md section 7): every run's final training loss
     against T (faint, coloured by regime), the lowest per T and regime (the branches), the lowest
-    per T over all runs (the envelope, black) and the crossover T; vector plots of envelope runs.
+    per T over all runs (the envelope, black) and the crossover T; beside it, with `fits`, the
+    envelope near the crossover at its own scale with the lines fitted either side (the kink,
+    invisible on the whole sweep's axis); vector plots of envelope runs below.
 
     runs: finite-T runs (dataset_size, train_loss, regime) over learning rates and inits;
-    crossover: the T where the envelope turns generalizing (a dotted line), or None.
+    crossover: the T where the envelope turns generalizing (a dotted line), or None;
+    fits: {"below", "above"}: the lines fitted either side of the crossover, or None.
     """
-    panels = panels or []
+    panels, fits = panels or [], fits or {}
     fig = Figure(figsize=(11, 4.4 if not panels else 7.4))
-    grid = fig.add_gridspec(2 if panels else 1, max(1, len(panels)), height_ratios=[1.5, 1.0] if panels else [1.0])
-    ax = fig.add_subplot(grid[0, :])
+    rows = fig.add_gridspec(2 if panels else 1, 1, height_ratios=[1.5, 1.0] if panels else [1.0])
+    top = rows[0].subgridspec(1, 2, width_ratios=[2.3, 1.0]) if fits else rows[0].subgridspec(1, 1)
+    ax = fig.add_subplot(top[0, 0])
     floor = runs.loc[runs["train_loss"] > 0, "train_loss"].min() if (runs["train_loss"] > 0).any() else 1e-6
     loss = runs["train_loss"].clip(lower=floor)  # a log axis: a zero loss sits at the smallest positive one
     for regime, color in ENVELOPE_REGIMES:
@@ -601,18 +618,55 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     ax.plot(envelope.index, envelope.values, "-", color="k", lw=2.2, alpha=0.6, zorder=1, label="envelope: lowest training loss per T")
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2, label=f"crossover T ≈ {_number_label(crossover)}")
+    _log_axes(ax)
+    ax.legend(fontsize=8, loc="lower right")
+    choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
+    ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T\n[{setting_label(runs)}]", fontsize=9)
+    if fits:
+        _kink_panel(fig.add_subplot(top[0, 1]), runs, crossover, fits)
+    if panels:
+        bottom = rows[1].subgridspec(1, len(panels))
+        for column, panel in enumerate(panels):
+            draw_panel(fig.add_subplot(bottom[0, column]), panel, f"envelope at T = {t_label(panel.dataset_size)}", 8)
+    fig.tight_layout()
+    return fig
+
+
+def _kink_panel(ax, runs: pd.DataFrame, crossover: float | None, fits: dict[str, BranchFit]) -> None:
+    """The envelope over the T that the kink's lines were fitted to, each point coloured by its
+    run's regime, and the two lines with their slopes."""
+    sizes = np.unique(np.concatenate([fit.sizes for fit in fits.values()]))
+    best = runs.loc[runs.groupby("dataset_size")["train_loss"].idxmin()].set_index("dataset_size").sort_index().loc[sizes]
+    ax.plot(best.index, best["train_loss"], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
+    colors = dict(ENVELOPE_REGIMES)
+    ax.scatter(best.index, best["train_loss"], s=28, c=[colors.get(r, "0.5") for r in best["regime"]], zorder=3)
+    span = np.geomspace(sizes[0], sizes[-1], 50)  # each line drawn across the other side too: the kink is where they part
+    for side, fit in fits.items():
+        color = colors["memorizing" if side == "below" else "generalizing"]
+        ax.plot(span, fit.loss(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
+    ax.set_ylim(*_padded(best["train_loss"]))
+    if crossover is not None:
+        ax.axvline(crossover, color="k", ls=":", lw=1.2)
+    _log_axes(ax)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("the envelope near the crossover: the kink", fontsize=9)
+
+
+def _padded(values: pd.Series) -> tuple[float, float]:
+    """Log-axis limits around `values` with a margin of a tenth of their span each side."""
+    low, high = np.log10(values.min()), np.log10(values.max())
+    margin = 0.1 * (high - low) if high > low else 0.01
+    return 10 ** (low - margin), 10 ** (high + margin)
+
+
+def _log_axes(ax) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     _plain_ticks(ax.xaxis)
     ax.set_xlabel("T (training examples)")
     ax.set_ylabel("final training loss")
-    ax.legend(fontsize=8, loc="lower right")
-    choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
-    ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T   [{setting_label(runs)}]", fontsize=9)
-    for column, panel in enumerate(panels):
-        draw_panel(fig.add_subplot(grid[1, column]), panel, f"envelope at T = {t_label(panel.dataset_size)}", 8)
-    fig.tight_layout()
-    return fig
 
 
 def clusters_figure(branch: pd.DataFrame, panel: VectorPanel | None, labels: np.ndarray | None, seen_from: float):

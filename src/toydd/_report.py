@@ -421,7 +421,8 @@ def follow_up_figures(results: pd.DataFrame, views: RunViews) -> dict:
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() >= 2:
         panels = [views.panels[run_id] for run_id in envelope_panel_runs(results) if run_id in views.panels]
-        drawn["fig9_envelope"] = _figures.envelope_figure(runs, crossover_t(envelope(runs)), panels)
+        best = envelope(runs)
+        drawn["fig9_envelope"] = _figures.envelope_figure(runs, crossover_t(best), panels, branch_fits(best))
     branch = memorizing_branch(results)
     if len(branch) >= 2:
         panel = views.panels.get(cluster_panel_run(results)[0])
@@ -1407,11 +1408,11 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
 
 
-def branch_fits(best: pd.DataFrame) -> dict[str, tuple[float, int]] | None:
-    """{side: (slope, points)} of lines fitted to log10 of the envelope's training loss (`best`,
-    from `envelope`) against log10 T on either side of its crossover: "below" over its last
-    KINK_WINDOW T up to the crossover, "above" over its first KINK_WINDOW from it (positive losses
-    only); None without a crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
+def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
+    """{side: line} fitted to log10 of the envelope's training loss (`best`, from `envelope`)
+    against log10 T on either side of its crossover: "below" over its last KINK_WINDOW T up to the
+    crossover, "above" over its first KINK_WINDOW from it (positive losses only); None without a
+    crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
     found = crossover(best)
     if found is None:
         return None
@@ -1419,7 +1420,8 @@ def branch_fits(best: pd.DataFrame) -> dict[str, tuple[float, int]] | None:
     for side, part in (("below", best[best.index <= found[0]].iloc[-KINK_WINDOW:]), ("above", best[best.index >= found[1]].iloc[:KINK_WINDOW])):
         part = part[part["train_loss"] > 0]
         if len(part) >= BRANCH_MIN_POINTS:
-            fits[side] = (float(np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)[0]), len(part))
+            slope, intercept = np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)
+            fits[side] = _figures.BranchFit(float(slope), float(intercept), part.index.values.astype(float))
     return fits
 
 
@@ -1438,7 +1440,8 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
         return Claim(claim, f"no crossover inside the sweep, so the envelope has no kink to measure: {_regime_text(best)}", NOT_MEASURED)
     if len(fits) < 2:
         return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T of the envelope on each side of its crossover: {_regime_text(best)}", NOT_MEASURED)
-    (below, below_points), (above, above_points) = fits["below"], fits["above"]
+    below, above = fits["below"].slope, fits["above"].slope
+    below_points, above_points = len(fits["below"].sizes), len(fits["above"].sizes)
     change, steeper = abs(below - above), max(abs(below), abs(above))
     evidence = (f"log-log slope of the envelope's training loss over its T nearest the crossover: below it {below:+.4f} ({below_points} T), "
                 f"from it on {above:+.4f} ({above_points} T): change {change:.4f}, {change / steeper if steeper else 0.0:.0%} of the steeper "

@@ -7,10 +7,12 @@ From a sweep directory, every figure its results support (nothing is written):
 
 or one figure from a results table (`toydd.read_results(DIR)`), e.g. `heatmap_figure(results)`; the
 follow-ups' figures draw from the runs their claims read (`toydd._report.onset_runs(results)`,
-`repeat_runs`, `envelope_runs`): `onset_figure`, `repeats_figure`, `envelope_figure`.
+`repeat_runs`, `envelope_runs`): `onset_figure`, `repeats_figure`, `envelope_figure` (its kink
+lines: `toydd._report.branch_fits(toydd._report.envelope(runs))`, `BranchFit`s).
 `toydd figures DIR` saves the same figures as PNG and SVG files.
 """
 
+from ._figures import BranchFit as BranchFit
 from ._figures import RepeatPanel as RepeatPanel
 from ._figures import VectorPanel as VectorPanel
 from ._figures import appendix_figure as appendix_figure
@@ -29,7 +31,7 @@ from ._report import sweep_animation as sweep_animation
 from ._report import sweep_figures as sweep_figures
 
 __all__ = [
-    "RepeatPanel", "VectorPanel", "appendix_figure", "envelope_figure", "heatmap_figure", "main_figure", "main_series",
+    "BranchFit", "RepeatPanel", "VectorPanel", "appendix_figure", "envelope_figure", "heatmap_figure", "main_figure", "main_series",
     "norms_figure", "onset_figure", "regime_by_t", "repeats_figure", "runs_at_common_setting", "small_t_figure",
     "sweep_animation", "sweep_figures", "training_animation",
 ]  # fmt: skip
