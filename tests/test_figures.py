@@ -312,6 +312,7 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
     above = fig.BranchFit(0.0011, -0.01, sizes[3:])
     figure = fig.envelope_figure(runs, crossover=7_071.0, fits={"below": below, "above": above})
     assert len(figure.axes) == 2
+    assert figure.axes[0].yaxis.get_major_formatter()(0.995, 0) == "0.995"  # under a decade: plain numbers
     zoom = figure.axes[1]
     lines = {l.get_label(): l for l in zoom.get_lines()}
     fitted = lines["fit below the crossover: slope +0.0215"]
@@ -321,7 +322,7 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
     (points,) = zoom.collections
     np.testing.assert_allclose(points.get_offsets()[:, 1], envelope_loss)  # the envelope, nothing off it
     low, high = zoom.get_ylim()
-    assert 0.5 < low and high < 1.5  # its own scale: the kink's 4% is visible
+    assert 0.94 < low < 0.945 and 0.987 < high < 0.992  # its own scale: the kink's 4% fills it
     assert len(fig.envelope_figure(runs, crossover=7_071.0).axes) == 1  # without fits: the one panel
 
 

@@ -619,6 +619,9 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2, label=f"crossover T ≈ {_number_label(crossover)}")
     _log_axes(ax)
+    if loss.max() < 10 * loss.min():  # less than a decade: plain numbers, not 9.95 x 10^-1
+        for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+            set_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     ax.legend(fontsize=8, loc="lower right")
     choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
     ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T\n[{setting_label(runs)}]", fontsize=9)
@@ -644,21 +647,23 @@ def _kink_panel(ax, runs: pd.DataFrame, crossover: float | None, fits: dict[str,
     for side, fit in fits.items():
         color = colors["memorizing" if side == "below" else "generalizing"]
         ax.plot(span, fit.loss(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
-    ax.set_ylim(*_padded(best["train_loss"]))
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
     _log_axes(ax)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
-    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.3g"))
+    # a linear loss axis: over a few percent it draws the power laws as the log one would, and its
+    # tick labels take the digits the range needs
+    ax.set_yscale("linear")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=False))
+    ax.set_ylim(*_padded(best["train_loss"]))
     ax.legend(fontsize=7, loc="best")
     ax.set_title("the envelope near the crossover: the kink", fontsize=9)
 
 
 def _padded(values: pd.Series) -> tuple[float, float]:
-    """Log-axis limits around `values` with a margin of a tenth of their span each side."""
-    low, high = np.log10(values.min()), np.log10(values.max())
-    margin = 0.1 * (high - low) if high > low else 0.01
-    return 10 ** (low - margin), 10 ** (high + margin)
+    """Axis limits around `values` with a margin of a tenth of their span each side."""
+    low, high = float(values.min()), float(values.max())
+    margin = 0.1 * (high - low) if high > low else 0.01 * abs(high) or 0.01
+    return low - margin, high + margin
 
 
 def _log_axes(ax) -> None:
