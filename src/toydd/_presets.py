@@ -44,7 +44,8 @@ SAMPLE_SECONDS = 4e-7
 # rest grows 2.9 times: the 100,000 runs ran beside short test runs, and there two runs' examples
 # no longer fit together in the shared 32 MB L3; how much each accounts for is not measured. It
 # grows as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line
-# through 500 and 5,000; beyond 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each
+# through 500 and 5,000 (checked quietly on a 2-core AMD EPYC with AVX-512, 2026-12-02: T = 200 with
+# 4 restarts, 1,000 and 2,000 took 101, 56 and 94 s single-threaded against the model's 93, 70, 112); beyond 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each
 # pass over the examples costing the same per example once none fit: an extrapolation. One run on
 # both cores costs more core-seconds (`benchmarks/bench_tree.py`: 846 at T = 20,000, against 445
 # single-threaded). n = 1,000, S = 0.99, T = 20,000 took 135 s on both cores (5.4 ms a step less
