@@ -337,6 +337,17 @@ def test_a_kink_is_fitted_near_the_crossover_not_from_the_smallest_T():
     assert f"below it {below:+.4f} (3 T)" in claim.evidence and claim.verdict == CONFIRMED
 
 
+def test_the_envelope_figure_draws_the_kinks_own_lines():
+    """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""
+    rows = envelope_rows(memorizing_slope=0.5, generalizing_slope=0.1)
+    views = r.RunViews(pd.DataFrame(), {}, None, {})
+    figure = r.follow_up_figures(rows, views)["fig9_envelope"]
+    fits = r.branch_fits(r.envelope(r.envelope_runs(rows)))
+    zoom_lines = {l.get_label() for l in figure.axes[1].get_lines()}
+    assert {f"fit {side} the crossover: slope {fit.slope:+.4f}" for side, fit in fits.items()} <= zoom_lines
+    assert f"below it {fits['below'].slope:+.4f}" in r.envelope_kink(rows).evidence
+
+
 def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
     """A generalizing run far above the envelope at T = 1,000 and 3,000 (a slope of -1 over the
     generalizing branch's 4 T) does not change the slope from the crossover on."""
