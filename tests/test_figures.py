@@ -308,8 +308,9 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
                           "n_hidden": 2, "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
                          for t, loss in zip(sizes, envelope_loss)
                          for lr, extra, regime in ((3e-2, 0.0, "memorizing" if t < 7_000 else "generalizing"), (1e-3, 0.01, "generalizing"))])  # fmt: skip
-    below = fig.BranchFit(0.0215, -0.09, sizes[:3])
-    above = fig.BranchFit(0.0011, -0.01, sizes[3:])
+    regimes = np.array(["memorizing"] * 3 + ["generalizing"] * 3)
+    below = fig.BranchFit(0.0215, -0.09, sizes[:3], envelope_loss[:3], regimes[:3])
+    above = fig.BranchFit(0.0011, -0.01, sizes[3:], envelope_loss[3:], regimes[3:])
     figure = fig.envelope_figure(runs, crossover=7_071.0, fits={"below": below, "above": above})
     assert len(figure.axes) == 2
     assert figure.axes[0].yaxis.get_major_formatter()(0.995, 0) == "0.995"  # under a decade: plain numbers

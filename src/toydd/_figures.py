@@ -583,7 +583,9 @@ class BranchFit:
 
     slope: float
     intercept: float  # log10 of the fitted loss at T = 1
-    sizes: np.ndarray  # (points,) the T it was fitted over
+    sizes: np.ndarray  # (points,) the envelope's T it was fitted over
+    losses: np.ndarray  # (points,) the envelope's training loss there
+    regimes: np.ndarray  # (points,) the regime of the envelope's run there
 
     def loss(self, sizes: np.ndarray) -> np.ndarray:
         return 10.0 ** (self.intercept + self.slope * np.log10(sizes))
@@ -618,7 +620,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     ax.plot(envelope.index, envelope.values, "-", color="k", lw=2.2, alpha=0.6, zorder=1, label="envelope: lowest training loss per T")
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2, label=f"crossover T ≈ {_number_label(crossover)}")
-    _log_axes(ax)
+    _loss_against_t_axes(ax)
     if loss.max() < 10 * loss.min():  # less than a decade: plain numbers, not 9.95 x 10^-1
         for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             set_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
@@ -626,7 +628,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
     ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T\n[{setting_label(runs)}]", fontsize=9)
     if fits:
-        _kink_panel(fig.add_subplot(top[0, 1]), runs, crossover, fits)
+        _kink_panel(fig.add_subplot(top[0, 1]), crossover, fits)
     if panels:
         bottom = rows[1].subgridspec(1, len(panels))
         for column, panel in enumerate(panels):
@@ -635,40 +637,41 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     return fig
 
 
-def _kink_panel(ax, runs: pd.DataFrame, crossover: float | None, fits: dict[str, BranchFit]) -> None:
-    """The envelope over the T that the kink's lines were fitted to, each point coloured by its
-    run's regime, and the two lines with their slopes."""
-    sizes = np.unique(np.concatenate([fit.sizes for fit in fits.values()]))
-    best = runs.loc[runs.groupby("dataset_size")["train_loss"].idxmin()].set_index("dataset_size").sort_index().loc[sizes]
-    ax.plot(best.index, best["train_loss"], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
+def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None:
+    """The envelope points that the kink's lines were fitted to, each coloured by its run's
+    regime, and the two lines with their slopes."""
+    sizes = np.concatenate([fit.sizes for fit in fits.values()])
+    losses = np.concatenate([fit.losses for fit in fits.values()])
+    regimes = np.concatenate([fit.regimes for fit in fits.values()])
+    order = np.argsort(sizes)
+    ax.plot(sizes[order], losses[order], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
     colors = dict(ENVELOPE_REGIMES)
-    ax.scatter(best.index, best["train_loss"], s=28, c=[colors.get(r, "0.5") for r in best["regime"]], zorder=3)
-    span = np.geomspace(sizes[0], sizes[-1], 50)  # each line drawn across the other side too: the kink is where they part
+    ax.scatter(sizes[order], losses[order], s=28, c=[colors.get(r, "0.5") for r in regimes[order]], zorder=3)
+    span = np.geomspace(sizes.min(), sizes.max(), 50)  # each line drawn across the other side too: the kink is where they part
     for side, fit in fits.items():
         color = colors["memorizing" if side == "below" else "generalizing"]
         ax.plot(span, fit.loss(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
-    _log_axes(ax)
-    # a linear loss axis: over a few percent it draws the power laws as the log one would, and its
+    # a linear loss axis: over a few percent it draws the power laws as a log one would, and its
     # tick labels take the digits the range needs
-    ax.set_yscale("linear")
+    _loss_against_t_axes(ax, log_loss=False)
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=False))
-    ax.set_ylim(*_padded(best["train_loss"]))
+    ax.set_ylim(*_padded(losses))
     ax.legend(fontsize=7, loc="best")
     ax.set_title("the envelope near the crossover: the kink", fontsize=9)
 
 
-def _padded(values: pd.Series) -> tuple[float, float]:
+def _padded(values: np.ndarray) -> tuple[float, float]:
     """Axis limits around `values` with a margin of a tenth of their span each side."""
     low, high = float(values.min()), float(values.max())
     margin = 0.1 * (high - low) if high > low else 0.01 * abs(high) or 0.01
     return low - margin, high + margin
 
 
-def _log_axes(ax) -> None:
+def _loss_against_t_axes(ax, log_loss: bool = True) -> None:
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    ax.set_yscale("log" if log_loss else "linear")
     _plain_ticks(ax.xaxis)
     ax.set_xlabel("T (training examples)")
     ax.set_ylabel("final training loss")

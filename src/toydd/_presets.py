@@ -43,10 +43,11 @@ SAMPLE_SECONDS = 4e-7
 # with nothing else running, 0.182 and 0.187 s a step (9,200 s a run). From 50,000 to 100,000 the
 # rest grows 2.9 times: the 100,000 runs ran beside short test runs, and there two runs' examples
 # no longer fit together in the shared 32 MB L3; how much each accounts for is not measured. It
-# grows as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line
-# through 500 and 5,000 (checked quietly on a 2-core AMD EPYC with AVX-512, 2026-12-02: T = 200 with
-# 4 restarts, 1,000 and 2,000 took 101, 56 and 94 s single-threaded against the model's 93, 70, 112); beyond 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each
-# pass over the examples costing the same per example once none fit: an extrapolation. One run on
+# grows as T^1.2 from 200,000 to 500,000. Below T = 500 it follows the line through 500 and 5,000
+# (checked quietly on a 2-core AMD EPYC with AVX-512, a Zen 4, 2026-12-02: T = 200 with 4 restarts,
+# 1,000 and 2,000 took 101, 56 and 94 s single-threaded against the model's 93, 70 and 112). Beyond
+# 500,000 (envelope_paper's 1,000,000) it is taken to grow as T, each pass over the examples
+# costing the same per example once none fit: an extrapolation. One run on
 # both cores costs more core-seconds (`benchmarks/bench_tree.py`: 846 at T = 20,000, against 445
 # single-threaded). n = 1,000, S = 0.99, T = 20,000 took 135 s on both cores (5.4 ms a step less
 # 1.8 of sparse passes against 15.1 at n = 10,000 the same way: TREE_FEATURE_GROWTH).

@@ -1421,7 +1421,9 @@ def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
         part = part[part["train_loss"] > 0]
         if len(part) >= BRANCH_MIN_POINTS:
             slope, intercept = np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)
-            fits[side] = _figures.BranchFit(float(slope), float(intercept), part.index.values.astype(float))
+            fits[side] = _figures.BranchFit(
+                float(slope), float(intercept), part.index.values.astype(float), part["train_loss"].values, part["regime"].values
+            )
     return fits
 
 
@@ -2016,10 +2018,9 @@ def cost_table(results: pd.DataFrame) -> pd.DataFrame:
     keys = [f for f in COST_FIELDS if f in results and (f == "dataset_size" or results[f].nunique(dropna=False) > 1)]
     estimates = results.apply(lambda row: _estimated_seconds(row_config(row)), axis=1)
     # the threads a run trained on, where it recorded them; else what its config asked (0: all cores)
-    threads = pd.Series(np.nan, index=results.index)
-    for column in ("threads", "threads_used"):
-        if column in results:
-            threads = results[column].where(results[column].notna(), threads)
+    threads = results["threads"] if "threads" in results else pd.Series(np.nan, index=results.index)
+    if "threads_used" in results:
+        threads = results["threads_used"].fillna(threads)
     frame = results.assign(estimated_seconds=estimates, threads_text=threads.map(_threads_text))
     table = frame.groupby(keys, sort=True, dropna=False).agg(
         runs=("wall_seconds", "size"), threads=("threads_text", lambda t: ", ".join(sorted(set(t)))),
