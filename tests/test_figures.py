@@ -299,6 +299,20 @@ def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crosso
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(figure.axes) == 2
 
 
+def test_a_collapsed_run_is_marked_on_the_envelope_and_shaded_but_is_no_branch():
+    runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "train_loss": loss, "regime": regime, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2,
+                          "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
+                         for t in (10.0, 100.0)
+                         for lr, loss, regime in ((1e-3, 0.9, "generalizing"), (3e-1, 1.0, "collapsed"))])  # fmt: skip
+    ax = fig.envelope_figure(runs, crossover=None).axes[0]
+    assert not any("collapsed" in l.get_label() for l in ax.get_lines())
+    (marks,) = [c for c in ax.collections if c.get_label() == "collapsed (W -> 0)"]
+    np.testing.assert_allclose(marks.get_offsets(), [[10.0, 1.0], [100.0, 1.0]])
+    collapsed_everywhere = runs.assign(regime="collapsed")
+    assert fig.regime_by_t(collapsed_everywhere).to_dict() == {10.0: "collapsed", 100.0: "collapsed"}
+    fig.shade_regimes(ax, fig.regime_by_t(collapsed_everywhere))  # a colour of its own
+
+
 def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
     """With the lines fitted either side of the crossover, a second panel draws the envelope over
     their T only, at its own scale, with both lines and their slopes."""

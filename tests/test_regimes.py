@@ -1,9 +1,10 @@
 """The regime classifier on constructed models."""
 
 import numpy as np
+import pytest
 
 from toydd import SparseRows, sample_rows
-from toydd._metrics import classify, measure
+from toydd._metrics import SILENT_GAIN, classify, collapsed, measure
 
 
 def test_a_regular_T_gon_memorizer():
@@ -43,3 +44,26 @@ def test_neither_is_intermediate_and_ties_go_to_memorizing():
     assert classify(0.9, float("nan")) == "generalizing"
     assert classify(0.1, float("nan")) == "intermediate"
     assert classify(0.8, 0.8) == "memorizing" and classify(0.9, 0.6) == "generalizing"
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e-4])
+def test_a_model_whose_weights_vanished_is_collapsed_not_any_other_regime(scale):
+    # dimensionalities do not depend on scale: the pentagon shrunk to nothing still reads as 5
+    # features of 2/5, but below SILENT_GAIN it passes nothing on (the envelope's lr 3e-1 ends so)
+    n = 1000
+    angles = 2 * np.pi * np.arange(5) / 5
+    W = np.zeros((2, n))
+    W[:, :5] = np.stack([np.cos(angles), np.sin(angles)]) * scale
+    rows = sample_rows(2000, n, 0.99, seed=0)
+    out = measure(W, np.zeros(n), rows, rows, 1.0, fixed_train_set=True)
+    np.testing.assert_allclose(out.scalars["feature_dimensionality_max"], 0.4, rtol=1e-6)
+    silent = scale**2 < SILENT_GAIN
+    assert collapsed(W) == silent
+    assert out.scalars["regime"] == ("collapsed" if silent else "generalizing")
+    assert out.scalars["features_learned"] == (0 if silent else 5)
+    assert out.scalars["feature_share"] == (0.0 if silent else pytest.approx(1.0))
+
+
+def test_collapsed_goes_before_the_shares():
+    assert classify(0.9, 0.9, is_collapsed=True) == "collapsed" and classify(0.9, 0.9) == "memorizing"
+    assert collapsed(np.zeros((2, 3))) and not collapsed(np.array([[0.0, 1e-3], [0.0, 0.0]]))

@@ -13,7 +13,7 @@ import toydd
 from toydd import Config, ConfigError, load_run, save_run, train_set
 from toydd._data import RepeatLayout, distinct_count, distinct_set, repeat_layout
 from toydd._metrics import fractional_dimensionality, hidden_vectors
-from toydd._repeats import MEMORIZED_TOP_FRACTION, distinct_dimensionality, in_top_fraction, top_fraction_threshold
+from toydd._repeats import MEMORIZED_TOP_FRACTION, distinct_dimensionality, in_top_fraction, repeat_measurements, top_fraction_threshold
 
 SMALL = Config(n_features=300, sparsity=0.97, dataset_size=40, data_seed=3)
 
@@ -225,6 +225,16 @@ def test_metrics_record_the_repeated_point(saved_repeated_run):
     once = toydd.train(REPEATED.replace(repeats=1)).metrics
     assert once["repeated_point_example"] == [point] and once["repeated_memorized"] == 0 and once["repeated_loss_mean"] > 0.5
     assert "features_learned" in metrics
+
+
+def test_a_collapsed_model_memorizes_no_repeated_point(saved_repeated_run):
+    # the same weights shrunk to nothing keep their scale-free dimensionalities, but pass nothing on
+    _, stored = saved_repeated_run
+    columns = {"dimensionality": stored.examples["dimensionality"].to_numpy(), "loss": stored.examples["loss"].to_numpy()}
+    alive, _ = repeat_measurements(REPEATED, stored.W, stored.train_set, columns)
+    dead, _ = repeat_measurements(REPEATED, stored.W * 1e-20, stored.train_set, columns)
+    assert alive["repeated_memorized"] == 1 and dead["repeated_memorized"] == 0
+    assert dead["repeated_point_dimensionality"] == pytest.approx(alive["repeated_point_dimensionality"])
 
 
 def test_runs_without_repeats_have_no_repeat_measurements(tiny):

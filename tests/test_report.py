@@ -372,6 +372,7 @@ def test_generalization_onset_needs_half_the_runs_from_there_on():
         (["intermediate", "memorizing", "generalizing"], NOT_CONFIRMED),
         (["memorizing", "intermediate", "memorizing", "generalizing"], NOT_CONFIRMED),
         (["memorizing", "intermediate", "intermediate"], NOT_CONFIRMED),
+        (["memorizing", "intermediate", "collapsed", "generalizing"], NOT_CONFIRMED),  # W -> 0 at one T
     ],
 )
 def test_regimes_in_order(sequence, verdict):

@@ -28,7 +28,7 @@ FEATURE_COLOR = "tab:blue"
 DATA_COLOR = "tab:red"
 MEDIAN_COLOR = "tab:orange"
 TAIL_COLOR = "tab:purple"
-REGIME_COLORS = {"memorizing": "#fde0dd", "intermediate": "#f0f0f0", "generalizing": "#deebf7"}
+REGIME_COLORS = {"memorizing": "#fde0dd", "intermediate": "#f0f0f0", "generalizing": "#deebf7", "collapsed": "#bdbdbd"}
 INF_FACTOR = 4.0  # T = inf is drawn this factor right of the largest finite T
 
 
@@ -96,8 +96,8 @@ def setting_label(results: pd.DataFrame) -> str:
 
 def regime_by_t(results: pd.DataFrame) -> pd.Series:
     """The most common regime at each dataset size (ties: the first in memorizing, intermediate,
-    generalizing order)."""
-    order = {"memorizing": 0, "intermediate": 1, "generalizing": 2}
+    generalizing, collapsed order)."""
+    order = {"memorizing": 0, "intermediate": 1, "generalizing": 2, "collapsed": 3}
     counts = results.groupby(["dataset_size", "regime"]).size().reset_index(name="count")
     counts["order"] = counts["regime"].map(order)
     best = counts.sort_values(["dataset_size", "count", "order"], ascending=[True, False, True]).drop_duplicates("dataset_size")
@@ -573,7 +573,7 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
     return fig
 
 
-ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR), ("intermediate", "0.5"))
+ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR), ("intermediate", "0.5"), ("collapsed", "k"))
 
 
 @dataclass
@@ -612,6 +612,9 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     for regime, color in ENVELOPE_REGIMES:
         part = runs["regime"] == regime
         if not part.any():
+            continue
+        if regime == "collapsed":  # a model that passes nothing on (W -> 0) is no branch: marked, not joined
+            ax.scatter(runs.loc[part, "dataset_size"], loss[part], s=24, color=color, marker="x", lw=1, label="collapsed (W -> 0)")
             continue
         ax.scatter(runs.loc[part, "dataset_size"], loss[part], s=10, color=color, alpha=0.25, lw=0)
         best = loss[part].groupby(runs.loc[part, "dataset_size"]).min()

@@ -78,12 +78,26 @@ def example_losses(W: np.ndarray, b: np.ndarray, rows: SparseRows, feature_scale
 #                     equally (a regular T-gon), near 0 when most examples get none
 # memorizing if data_regularity >= 0.5 and it beats feature_share; generalizing if feature_share
 # >= 0.5; intermediate otherwise. Infinite data has no training examples: never memorizing.
+# Dimensionalities do not depend on scale, so a model whose weights have all but vanished would
+# read as any regime. A feature's gain ||W_i||^2 is the share of x_i its own reconstruction passes
+# on; a feature whose gain is below SILENT_GAIN is never counted learned, and a model whose every
+# feature is below it is "collapsed": its output is ReLU(b) whatever the input (the envelope's
+# lr 3e-1 ends there, with W and b near 1e-29).
 STRONG_FEATURE = 0.1
 REGIME_THRESHOLD = 0.5
+SILENT_GAIN = 1e-6
 
 
-def classify(feature_share: float, data_regularity: float) -> str:
+def collapsed(W: np.ndarray) -> bool:
+    """Whether every feature's gain ||W_i||^2 (W: (m, n)) is below SILENT_GAIN."""
+    W64 = np.asarray(W, dtype=np.float64)
+    return not bool(np.any(np.einsum("ij,ij->j", W64, W64) >= SILENT_GAIN))
+
+
+def classify(feature_share: float, data_regularity: float, is_collapsed: bool = False) -> str:
     """The regime of one model from its two shares (see the rule above)."""
+    if is_collapsed:
+        return "collapsed"
     memorizes = np.isfinite(data_regularity) and data_regularity >= REGIME_THRESHOLD
     generalizes = feature_share >= REGIME_THRESHOLD
     if memorizes and (not generalizes or data_regularity >= feature_share):
@@ -240,7 +254,8 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
     hidden_norm = np.linalg.norm(hidden, axis=1)
     leverage = max_data_dimensionality(hidden)
     m = W.shape[0]
-    strong_features = float(feature_dim[feature_dim >= STRONG_FEATURE].sum() / m)
+    learned = (feature_dim >= STRONG_FEATURE) & (feature_norm**2 >= SILENT_GAIN)
+    strong_features = float(feature_dim[learned].sum() / m)
     data_regularity = float(np.median(data_dim) * len(data_dim) / m) if fixed_train_set else float("nan")
     scalars = {
         "train_loss": float(train_loss.mean()),
@@ -259,10 +274,10 @@ def measure(W, b, train_rows: SparseRows, test_rows: SparseRows, feature_scale: 
         "hidden_norm_mean": float(hidden_norm.mean()) if fixed_train_set else float("nan"),
         "hidden_norm_max": float(hidden_norm.max()) if fixed_train_set else float("nan"),
         "active_fraction": float(active.sum() / (W.shape[1] * train_rows.n_rows)),
-        "features_learned": int(np.sum(feature_dim >= STRONG_FEATURE)),
+        "features_learned": int(learned.sum()),
         "feature_share": strong_features,
         "data_regularity": data_regularity,
-        "regime": classify(strong_features, data_regularity),
+        "regime": classify(strong_features, data_regularity, collapsed(W64)),
         "polygon_irregularity": share_irregularity(data_dim, m) if fixed_train_set else float("nan"),
         "failure": optimization_failure(hidden) if fixed_train_set and m == 2 else "",
     }

@@ -21,7 +21,7 @@ import numpy as np
 
 from ._config import Config
 from ._data import RepeatLayout, SparseRows, repeat_layout
-from ._metrics import Measurements, fractional_dimensionality, hidden_vectors
+from ._metrics import Measurements, collapsed, fractional_dimensionality, hidden_vectors
 
 # Issue 8 (after the follow-up on repeated data): a repeated point is memorized when its
 # distinct-only dimensionality is among the top 0.1% of the distinct examples' (at least the top one).
@@ -75,7 +75,8 @@ def repeat_measurements(config: Config, W: np.ndarray, train_rows: SparseRows, e
     hidden = hidden_vectors(W, train_rows)  # (T, m)
     dims = distinct_dimensionality(hidden, layout)  # (D,)
     point_dims = dims[layout.chosen]  # (k,)
-    memorized = in_top_fraction(dims, layout.chosen, MEMORIZED_TOP_FRACTION)
+    # a collapsed model stores nothing, whatever its scale-free dimensionalities say
+    memorized = in_top_fraction(dims, layout.chosen, MEMORIZED_TOP_FRACTION) & (not collapsed(W))
     # row c holds distinct example c's first copy; every copy has the same hidden vector and loss
     shares = layout.repeats * np.asarray(examples["dimensionality"], dtype=np.float64)[layout.chosen] / W.shape[0]
     losses = np.asarray(examples["loss"], dtype=np.float64)[layout.chosen]

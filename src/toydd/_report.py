@@ -880,7 +880,10 @@ def _next_size(sizes: list, t: float) -> float:
 
 
 def _monotone(sequence: list[str]) -> bool:
+    """Whether the regimes never step back; a collapsed T breaks the order."""
     rank = {"memorizing": 0, "intermediate": 1, "generalizing": 2}
+    if any(s not in rank for s in sequence):
+        return False
     values = [rank[s] for s in sequence]
     return all(b >= a for a, b in zip(values, values[1:]))
 
