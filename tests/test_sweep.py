@@ -927,7 +927,7 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     untouched runs: the counts, the stack's step, the estimate (the checkpoint's share taken off)
     and not one file changed (a sweep would remove the corrupt run; status only reads).
     Checkpoints the next sweep would not resume (another toydd's, a stack with a complete run)
-    count for nothing."""
+    count for nothing; those it keeps (another toydd's, an earlier plan's) are named."""
     from toydd._checkpoint import Checkpoint, TrainState
     from toydd._presets import run_seconds
     from toydd._sweep import failure_file, run_dir, sweep_progress
@@ -955,6 +955,8 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     stack_checkpoint([stopped], folder=out / "checkpoints").save(state(50))
     Checkpoint(out / "checkpoints" / "000000-older-toydd.safetensors", "older", (stopped.run_id(),)).save(state(160))
     stack_checkpoint([stopped, kept], folder=out / "checkpoints").save(state(120))
+    abandoned = stopped.replace(data_seed=99)  # a run of an earlier plan, stopped at a checkpoint
+    stack_checkpoint([abandoned], folder=out / "checkpoints").save(state(30))
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     progress = sweep_progress(out)
     assert len(progress.planned) == 7 and len(progress.complete) == 4 and kept in progress.complete
@@ -965,6 +967,9 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert shown.returncode == 0, shown.stderr
     assert "7 runs planned" in shown.stdout and "4 complete, 1 failed, 1 in progress, 1 not started (1 of the runs not complete have a run directory that fails verification" in shown.stdout
     assert progress.corrupt == [corrupt]
+    idle = sorted(p.name for p in progress.idle_checkpoints)
+    assert idle == sorted(["000000-older-toydd.safetensors", stack_checkpoint([abandoned], folder=out / "checkpoints").path.name])
+    assert "kept: 2 checkpoint(s) in" in shown.stdout and "that this plan does not resume" in shown.stdout and all(name in shown.stdout for name in idle)
     assert "T = ∞" in shown.stdout and "step 50 of 200 (25%)" in shown.stdout and "2 min of training" in shown.stdout
     assert "2 min of training so far, about 5 min more at its pace so far" in shown.stdout  # 100 s for 50 steps, 150 to go
     assert progress.failed_seconds == pytest.approx(run_seconds(failed))

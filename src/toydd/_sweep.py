@@ -316,6 +316,9 @@ class SweepProgress:
     estimated_seconds: float  # core-seconds of every planned run (`Task.estimated_seconds`'s model)
     remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
     corrupt: list[Config] = field(default_factory=list)  # not complete, but with a run directory that fails verification
+    # checkpoints this plan does not resume (an earlier plan's stack, another toydd's): kept, since
+    # the plan that wrote them resumes them, but space a user may want back
+    idle_checkpoints: list[Path] = field(default_factory=list)
 
     @property
     def failed_seconds(self) -> float:
@@ -345,22 +348,25 @@ def sweep_progress(out: Path) -> SweepProgress:
     done = {c.run_id() for c in complete}
     failed = [c for c in planned if c.run_id() not in done and failure_file(out, c.run_id()).exists()]
     settled = done | {c.run_id() for c in failed}
-    in_progress, fraction_left = [], {}
+    in_progress, fraction_left, idle = [], {}, []
     for path, (run_ids, step, steps_done, seconds) in stored_progress(checkpoint_folder(out)).items():
         # only what a sweep resumes (`_resumed_tasks`, then the key): every run of the stack
         # still to train, none claimed by another checkpoint, and this toydd; the rest (another
         # version's, a stack partly complete) start again from step 0. Any engine and device: the
         # machine reading the status need not be the one that trains (a GPU sweep's login node)
         if len(set(run_ids)) != len(run_ids) or not all(r in by_id and r not in settled and r not in fraction_left for r in run_ids):
+            if done.isdisjoint(run_ids):  # one holding a complete run the next sweep removes (`remove_dead_checkpoints`)
+                idle.append(path)
             continue
         configs = [by_id[r] for r in run_ids]
         if path.stem not in {checkpoint_key(configs, engine, device) for engine, device in ENGINE_IDENTITIES}:
+            idle.append(path)
             continue
         in_progress.append(StackProgress(configs, step, steps_done, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
     corrupt = [c for c in planned if c.run_id() in stored and c.run_id() not in settled]
-    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining, corrupt)
+    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining, corrupt, idle)
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool, adding: bool = False) -> None:

@@ -396,6 +396,13 @@ def status(sweep_dir: Path):
     )
     if p.failed:
         echo(f"not counted: the {len(p.failed)} failed run(s), up to {_duration(p.failed_seconds)} more on one core with --retry-failed")
+    if p.idle_checkpoints:
+        size = sum(path.stat().st_size for path in p.idle_checkpoints if path.exists()) / 1e6
+        echo(
+            f"kept: {len(p.idle_checkpoints)} checkpoint(s) in {sweep_dir / 'checkpoints'} ({size:,.1f} MB) that this plan does not resume "
+            f"(an earlier plan's stacks, or another toydd's): the plan that wrote them resumes them; delete them to free the space: "
+            + ", ".join(path.name for path in p.idle_checkpoints)
+        )
 
 
 def _duration(seconds: float) -> str:
