@@ -2,6 +2,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,7 @@ def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep")
-    with pytest.raises(ConfigError, match=f"--out {mine} is not a toydd run directory"):
+    with pytest.raises(ConfigError, match=f"^out {mine} is not a toydd run directory: overwrite=True replaces only those"):
         save_run(result, mine, overwrite=True)
     assert (mine / "notes.txt").read_text() == "keep"
     (mine / "config.json").write_text('{"config": {}}')  # a config.json that is not toydd's
@@ -86,7 +88,7 @@ def test_overwrite_replaces_only_what_toydd_wrote(saved, tmp_path):
     sweep = tmp_path / "sweep"
     (sweep / "runs").mkdir(parents=True)
     (sweep / "results.parquet").write_bytes(b"PAR1")
-    with pytest.raises(ConfigError, match=f"--out {sweep} is a sweep directory: --overwrite replaces only a run's directory"):
+    with pytest.raises(ConfigError, match=f"^out {sweep} is a sweep directory: overwrite=True replaces only a run's directory"):
         save_run(result, sweep, overwrite=True)  # hours of runs: never replaced by one
     assert sorted(p.name for p in sweep.iterdir()) == ["results.parquet", "runs"]
     planned = tmp_path / "planned"  # a sweep that has not saved a run yet
@@ -206,7 +208,7 @@ def test_out_inside_a_file_is_refused_before_training(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("keep")
     for out in (afile / "run", afile / "deeper" / "run"):
-        with pytest.raises(ConfigError, match=f"^{re.escape(f'--out {out}: {afile} is not a directory')}$"):
+        with pytest.raises(ConfigError, match=f"^{re.escape(f'out {out}: {afile} is not a directory')}$"):
             check_out(out)
     assert afile.read_text() == "keep"
 
@@ -214,8 +216,19 @@ def test_out_inside_a_file_is_refused_before_training(tmp_path):
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
 def test_out_where_nothing_can_be_created_is_refused():
     """/proc refuses new directories even to root, for whom os.access says yes."""
-    with pytest.raises(ConfigError, match="^--out /proc/toydd-run: cannot create a directory in /proc"):
+    with pytest.raises(ConfigError, match="^out /proc/toydd-run: cannot create a directory in /proc"):
         check_out("/proc/toydd-run")
+
+
+def test_errors_name_save_runs_arguments_from_python_and_the_options_from_the_command(saved, tmp_path):
+    result, _ = saved
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("keep")
+    with pytest.raises(ConfigError, match=f"^out {taken} exists and is not empty \\(use overwrite=True to replace it\\)$"):
+        save_run(result, taken)
+    shown = subprocess.run([sys.executable, "-m", "toydd", "train", "--n-features", "20", "--steps", "1", "--out", str(taken)], capture_output=True, text=True)
+    assert shown.returncode == 2 and shown.stderr == f"error: --out {taken} exists and is not empty (use --overwrite to replace it)\n"
 
 
 def test_check_out_leaves_nothing_behind(tmp_path):

@@ -69,39 +69,46 @@ def _version() -> str:
     return __version__
 
 
-def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+# How errors name the destination and the overwrite switch: save_run's arguments from Python,
+# `toydd train`'s options from the command line.
+PYTHON_NAMES = ("out", "overwrite=True")
+COMMAND_NAMES = ("--out", "--overwrite")
+
+
+def check_out(out: str | os.PathLike, overwrite: bool = False, names: tuple[str, str] = PYTHON_NAMES) -> Path:
     """Raise ConfigError unless `out` can receive a run: absent, empty, or, with overwrite, a
     run directory toydd wrote, in a folder toydd can write. Anything else is never deleted: a
-    sweep's directory (hours of runs) no more than a user's."""
-    out = Path(out)
+    sweep's directory (hours of runs) no more than a user's. `names`: how the message names the
+    destination and the overwrite switch."""
+    out, (where, switch) = Path(out), names
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory")
+        raise ConfigError(f"{where} {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise ConfigError(f"--out {out} exists and is not empty (use --overwrite to replace it)")
+            raise ConfigError(f"{where} {out} exists and is not empty (use {switch} to replace it)")
         if is_sweep_dir(out) or (out / "runs").is_dir():  # a runs/ of other things too: never a run's
-            raise ConfigError(f"--out {out} is a sweep directory: --overwrite replaces only a run's directory, nothing was deleted")
+            raise ConfigError(f"{where} {out} is a sweep directory: {switch} replaces only a run's directory, nothing was deleted")
         if not written_by_toydd(out):
-            raise ConfigError(f"--out {out} is not a toydd run directory: --overwrite replaces only those, nothing was deleted")
-    _check_writable_parent(out)
+            raise ConfigError(f"{where} {out} is not a toydd run directory: {switch} replaces only those, nothing was deleted")
+    _check_writable_parent(out, where)
     return out
 
 
-def _check_writable_parent(out: Path) -> None:
+def _check_writable_parent(out: Path, where: str) -> None:
     """Raise ConfigError unless out's parent is, or can be made, a directory that takes a new one:
     `train` checks this before training, not when saving hours later. Creating a scratch directory
     is the test (os.access says yes to root even where nothing can be created, as in /proc)."""
     parent = out.parent
     existing = next((p for p in (parent, *parent.parents) if p.exists()), parent)  # the nearest that exists
     if not existing.is_dir():
-        raise ConfigError(f"--out {out}: {existing} is not a directory")
+        raise ConfigError(f"{where} {out}: {existing} is not a directory")
     probe = parent / f".{out.name}{_scratch_suffix('tmp')}"  # a writer's name: remove_leftovers knows it
     try:
         parent.mkdir(parents=True, exist_ok=True)
         probe.mkdir()
         probe.rmdir()
     except OSError as error:
-        raise ConfigError(f"--out {out}: cannot create a directory in {parent} ({error.strerror or error})") from None
+        raise ConfigError(f"{where} {out}: cannot create a directory in {parent} ({error.strerror or error})") from None
 
 
 def written_by_toydd(folder: Path) -> bool:
@@ -141,7 +148,12 @@ def _read_json(path: Path) -> dict:
 
 def save_run(result, out: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write `result` (a RunResult) to directory `out` atomically; returns the path."""
-    out = check_out(out, overwrite)
+    return write_run(result, check_out(out, overwrite))
+
+
+def write_run(result, out: Path) -> Path:
+    """Write `result` to `out`, which `check_out` has passed: all its files or, after a kill at
+    any moment, none (a scratch directory renamed onto `out`)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}{_scratch_suffix('tmp')}"
     tmp.mkdir()

@@ -112,13 +112,13 @@ def train(out: Path, overwrite: bool, checkpoint_every: int, quiet: bool, **valu
     twice: at once, without).
     """
     from ._checkpoint import Interrupted, StopSignals
-    from ._store import check_out, save_run
+    from ._store import COMMAND_NAMES, check_out, write_run
     from ._train import stack_checkpoint
     from ._train import train as train_run
 
     values["dataset_size"] = parse_dataset_size(values["dataset_size"])
     config = Config.from_dict(values)
-    check_out(out, overwrite)  # before training, not after
+    check_out(out, overwrite, COMMAND_NAMES)  # before training, not after
     checkpoint = stack_checkpoint([config], path=out.parent / f".{out.name}.checkpoint.safetensors", every_steps=checkpoint_every)
     try:
         with StopSignals(), _progress_bar(config, quiet) as progress:
@@ -126,7 +126,7 @@ def train(out: Path, overwrite: bool, checkpoint_every: int, quiet: bool, **valu
     except Interrupted as stop:
         click.echo(f"{stop}; run the same command to resume", err=True)
         sys.exit(128 + stop.signum)
-    save_run(result, out, overwrite=overwrite)
+    write_run(result, check_out(out, overwrite, COMMAND_NAMES))  # again: a folder made there meanwhile is no more overwritten
     checkpoint.remove()
     m = result.metrics
     echo(
