@@ -158,7 +158,7 @@ def test_python_m_toydd_show_of_a_sweep_and_the_list_of_one_preset(tmp_path):
     version = subprocess.run([sys.executable, "-m", "toydd", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("toydd, version ")
     listed = toydd("reproduce", "--list", "--preset", "repeats")
-    assert listed.returncode == 0 and listed.stdout.startswith("repeats: 13 runs") and "quick:" not in listed.stdout
+    assert listed.returncode == 0 and listed.stdout.startswith("repeats: 15 runs") and "quick:" not in listed.stdout
     sweep = tmp_path / "sweep"
     (sweep / "runs").mkdir(parents=True)
     (sweep / "results.parquet").write_bytes(b"PAR1")
