@@ -23,6 +23,14 @@ def test_train_writes_a_run_and_show_reads_it(tmp_path):
     assert "train_loss" in shown["metrics"]
 
 
+def test_show_prints_strict_json(tmp_path):
+    out = tmp_path / "inf"
+    assert toydd("train", "--dataset-size", "inf", "--batch-size", "32", "--out", str(out), *TINY).returncode == 0
+    text = toydd("show", str(out)).stdout
+    shown = json.loads(text, parse_constant=lambda word: pytest.fail(f"not strict JSON: {word}"))
+    assert shown["metrics"]["data_dimensionality_sum"] is None and shown["config"]["dataset_size"] == "inf"
+
+
 def test_progress_bar_shows_step_loss_and_lr(tmp_path):
     args = [a for a in TINY if a != "--quiet"]
     done = toydd("train", "--dataset-size", "inf", "--batch-size", "16", "--out", str(tmp_path / "r"), *args)

@@ -204,6 +204,33 @@ def test_metrics_must_be_a_json_object(saved):
         load_run(path)
 
 
+def _strict_loads(text: str):
+    """json.loads as RFC 8259 reads it: the bare words NaN and Infinity are errors."""
+    return json.loads(text, parse_constant=lambda word: pytest.fail(f"not strict JSON: {word}"))
+
+
+def test_metrics_are_strict_json_with_null_for_nan_and_read_back_as_nan(tiny, tmp_path):
+    from toydd import INF
+    from toydd._sweep import result_row
+
+    result = train(tiny.replace(dataset_size=INF, batch_size=64, steps=20))
+    assert np.isnan(result.metrics["data_dimensionality_sum"])  # infinite data: no training set to measure
+    path = save_run(result, tmp_path / "run")
+    written = _strict_loads((path / "metrics.json").read_text())
+    assert written["data_dimensionality_sum"] is None and written["test_loss"] == result.metrics["test_loss"]
+    for metrics in (load_run(path).metrics, result_row(path)):
+        assert np.isnan(metrics["data_dimensionality_sum"]) and metrics["test_loss"] == result.metrics["test_loss"]
+
+
+def test_a_run_written_with_bare_nan_still_loads(saved):
+    _, path = saved
+    metrics = json.loads((path / "metrics.json").read_text())
+    metrics["test_loss_sem"] = float("nan")
+    (path / "metrics.json").write_text(json.dumps(metrics))  # as toydd wrote metrics before strict JSON
+    _reseal(path)
+    assert "NaN" in (path / "metrics.json").read_text() and np.isnan(load_run(path).metrics["test_loss_sem"])
+
+
 def test_out_inside_a_file_is_refused_before_training(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("keep")

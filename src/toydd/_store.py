@@ -5,7 +5,8 @@ Layout (all open formats):
     model.safetensors        W float32/float64 (m, n), b (n,); metadata: run_id, version
     train_set.safetensors    indptr int64 (T+1,), indices int64 (nnz,), values float32 (nnz,)
                              (absent for infinite data)
-    metrics.json             scalar measurements, restart losses, engine, wall time
+    metrics.json             scalar measurements, restart losses, engine, wall time (strict
+                             JSON: a measurement that does not exist, NaN, is written null)
     history.parquet          step, lr and scalar metrics at log-spaced steps
     features.parquet         feature, dimensionality, norm, bias            (n rows)
     examples.parquet         example, dimensionality, max_dimensionality, norm, loss,
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -226,9 +228,34 @@ def _save_tensors(path: Path, tensors: dict[str, np.ndarray], meta: dict) -> Non
         os.fsync(f.fileno())
 
 
+def strict_json(value):
+    """`value` with every non-finite float as None. RFC 8259 JSON has no NaN or Infinity: Python
+    writes them as bare words that strict parsers (JavaScript's, serde's) refuse, so toydd writes
+    null, and `nan_for_null` reads it back. No metric is ever null otherwise."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
+
+
+def nan_for_null(value):
+    """The inverse of `strict_json` for metrics: every None (null) as NaN. Older runs' bare NaN
+    words read as NaN already."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, dict):
+        return {key: nan_for_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [nan_for_null(item) for item in value]
+    return value
+
+
 def _write_json(path: Path, payload) -> None:
     with open(path, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True, allow_nan=True)
+        json.dump(strict_json(payload), f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
@@ -419,7 +446,7 @@ def load_run(path: str | os.PathLike) -> StoredRun:
             train_rows = SparseRows(data["indptr"], data["indices"], data["values"], config.n_features)
         except ValueError as error:
             raise CorruptRun(f"{path / 'train_set.safetensors'}: {error}") from None
-    metrics = _read(path / "metrics.json", _json_object)
+    metrics = nan_for_null(_read(path / "metrics.json", _json_object))
     history = _read(path / "history.parquet", pd.read_parquet)
     features = _read(path / "features.parquet", pd.read_parquet)
     examples = _read(path / "examples.parquet", pd.read_parquet) if "examples.parquet" in files else None

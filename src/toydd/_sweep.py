@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import Config, ConfigError
 from ._presets import run_seconds
-from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, remove_leftovers, save_run, stored_run_id, verify_run, write_atomic, written_by_toydd
+from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, nan_for_null, remove_leftovers, save_run, stored_run_id, strict_json, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
 MAX_MODELS_PER_TASK = 64
@@ -557,7 +557,7 @@ def result_row(path: Path) -> dict:
     try:
         header = json.loads((path / "config.json").read_text())
         config = Config.from_dict(header["config"])
-        metrics = json.loads((path / "metrics.json").read_text())
+        metrics = nan_for_null(json.loads((path / "metrics.json").read_text()))
         if not isinstance(metrics, dict):
             raise TypeError(f"metrics.json holds a {type(metrics).__name__}, not an object")
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as error:
@@ -565,7 +565,7 @@ def result_row(path: Path) -> dict:
     row = {"run_id": header.get("run_id", ""), **config.to_dict()}
     row["dataset_size"] = config.dataset_size_number
     for key, value in metrics.items():
-        row[key] = json.dumps(value) if isinstance(value, list) else value
+        row[key] = json.dumps(strict_json(value), allow_nan=False) if isinstance(value, list) else value
     return row
 
 

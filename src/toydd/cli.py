@@ -16,7 +16,7 @@ import numpy as np
 from ._config import _EXECUTION_FIELDS as EXECUTION_FIELDS
 from ._config import CHOICES, FIELD_HELP, Config, ConfigError, parse_dataset_size
 from ._executors import EXECUTORS
-from ._store import CorruptRun, write_atomic
+from ._store import CorruptRun, strict_json, write_atomic
 
 USER_ERRORS = (ConfigError, CorruptRun)
 RESULTS_COLUMNS = "run_id,dataset_size,n_hidden,data_seed,train_loss,test_loss,test_loss_sem,feature_dimensionality_sum,data_dimensionality_sum"
@@ -485,7 +485,8 @@ def show(run: Path):
     if run.is_dir() and is_sweep_dir(run):
         raise ConfigError(f"{run}: a sweep directory; show takes one run's directory ({run / 'runs'}/RUN_ID), and `toydd results` a sweep's table")
     stored = load_run(run)
-    echo(json.dumps({"run_id": stored.run_id, "config": stored.config.to_dict(), "metrics": stored.metrics}, indent=2))
+    shown = {"run_id": stored.run_id, "config": stored.config.to_dict(), "metrics": stored.metrics}
+    echo(json.dumps(strict_json(shown), indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":
