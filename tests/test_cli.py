@@ -172,3 +172,39 @@ def test_python_m_toydd_show_of_a_sweep_and_the_list_of_one_preset(tmp_path):
     (sweep / "results.parquet").write_bytes(b"PAR1")
     shown = toydd("show", str(sweep))
     assert shown.returncode == 2 and shown.stderr == f"error: {sweep}: a sweep directory; show takes one run's directory ({sweep / 'runs'}/RUN_ID), and `toydd results` a sweep's table\n"
+
+
+def test_import_toydd_loads_no_heavy_library_and_every_public_name_resolves():
+    # the launcher can only catch a Ctrl-C while the command loads if `import toydd` itself is quick
+    code = (
+        "import sys, toydd\n"
+        "heavy = sorted(m for m in ('numpy', 'numba', 'pandas', 'pyarrow', 'matplotlib') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "for name in toydd.__all__:\n"
+        "    assert getattr(toydd, name) is not None, name\n"
+        "from toydd import Config, train\n"
+        "assert Config.__module__ == 'toydd._config' and train.__module__ == 'toydd._train'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback():
+    # the interrupt lands inside an import, where it arrives in a real Ctrl-C during the first second
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'toydd.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from toydd._launch import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "aborted\n", "")
+
+
+def test_python_m_toydd_is_the_command():
+    done = subprocess.run([sys.executable, "-m", "toydd", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("Usage: toydd ")

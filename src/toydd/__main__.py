@@ -1,6 +1,6 @@
 """`python -m toydd`: the `toydd` command."""
 
-from .cli import main
+from ._launch import main
 
 if __name__ == "__main__":  # not on import (tools that import every module)
-    main(prog_name="toydd")
+    main()
