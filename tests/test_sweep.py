@@ -223,17 +223,21 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(comparable(killed), comparable(clean), check_exact=True)
 
 
-def signal_at_first_checkpoint(command: list[str], out: Path, signum: int) -> tuple[subprocess.Popen, str]:
+def signal_at_first_checkpoint(command: list[str], out: Path, signum: int, group: bool = True) -> tuple[subprocess.Popen, str]:
     """Start a sweep in its own process group, send `signum` to the whole group (driver and
-    workers, as a terminal or a scheduler does) once its first checkpoint exists, and wait: the
-    process and its stderr."""
+    workers, as a terminal or a scheduler does), or with group=False to the driver alone, once its
+    first checkpoint exists, and wait: the process and its stderr."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "checkpoints").glob("*.safetensors")):
         time.sleep(0.05)
     assert proc.poll() is None, "the sweep ended before its first checkpoint"
-    os.killpg(proc.pid, signum)
-    _, err = proc.communicate(timeout=120)
+    (os.killpg if group else os.kill)(proc.pid, signum)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # the stop did not reach the training: leave no workers behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return proc, err
 
 
@@ -268,6 +272,21 @@ def test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm(tmp_path):
     assert proc.returncode == 128 + signal.SIGINT, err
     assert re.fullmatch(r".*: interrupted by SIGINT: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
     assert not (out / "failed").exists() and list((out / "checkpoints").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_sent_to_the_driver_alone_reaches_the_running_stacks(tmp_path, signum):
+    """`kill PID` with the pid `toydd status` names reaches the driver only: the driver passes it
+    on, so the running stacks stop at a checkpoint now rather than train to the end (at
+    T = 500,000, an hour), and nothing is recorded as failed."""
+    out = tmp_path / "stopped"
+    sweep = write_sweep(tmp_path, steps=200_000)  # minutes a run: only a stop passed on ends it within the timeout
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--quiet", "--workers", "2", "--checkpoint-every", "200"]
+    proc, err = signal_at_first_checkpoint(command, out, signum, group=False)
+    assert proc.returncode == 128 + signum, err
+    name = signal.Signals(signum).name
+    assert re.fullmatch(rf".*: interrupted by {name}: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
+    assert not (out / "failed").exists() and not list((out / "runs").glob("[!.]*"))
 
 
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):

@@ -65,10 +65,11 @@ def local(workers: int):
     """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
     the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
     already saved stay complete), and a new pool takes the tasks not yet submitted. After a stop
-    signal (SIGTERM, SIGUSR2, Ctrl-C) in the driver no more tasks start; the running ones, which
-    receive the signal too (SLURM and a terminal signal the whole process group), stop at a
-    checkpoint. Workers ignore Ctrl-C outside a task: one idle or starting up would otherwise die
-    of it and break the pool, and the running tasks would be recorded as crashed."""
+    signal (SIGTERM, SIGUSR2, Ctrl-C) in the driver no more tasks start, and the running ones stop
+    at a checkpoint: SLURM and a terminal signal the whole process group, and a signal sent to the
+    driver alone (`kill PID`, the pid `toydd status` names) is passed on (`_pass_on_stop`). Workers
+    ignore Ctrl-C outside a task: one idle or starting up would otherwise die of it and break the
+    pool, and the running tasks would be recorded as crashed."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
@@ -83,7 +84,9 @@ def local(workers: int):
                     while pending and len(running) < workers and not stop_requested():
                         task = pending.pop(0)
                         running[pool.submit(run_task, task, out)] = task
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    finished, _ = wait(running, timeout=PASS_ON_SECONDS, return_when=FIRST_COMPLETED)
+                    if stop_requested():
+                        _pass_on_stop(pool)
                     for future in finished:
                         broken |= isinstance(future.exception(), BrokenProcessPool)
                         task = running.pop(future)
@@ -94,6 +97,24 @@ def local(workers: int):
                         done(task, future.result() if finished_ok else _failed(task, out, "crashed: the worker process died"))
 
     return execute
+
+
+# How often a stop is passed on again while tasks still run: a worker that had just taken a task
+# when the stop came may not yet be inside its StopSignals, and ignores Ctrl-C until it is.
+PASS_ON_SECONDS = 1.0
+
+
+def _pass_on_stop(pool: ProcessPoolExecutor) -> None:
+    """Send Ctrl-C (SIGINT) to every worker of `pool`. SIGINT whatever the driver received: a
+    worker running a task records its first one and stops at a checkpoint, and one idle, or one
+    that already stopped on the first, ignores it, where a SIGTERM would kill an idle worker and
+    break the pool. The workers are the pool's own processes (`_processes`, the pid of each: the
+    standard library has no public accessor), not the resource tracker beside them."""
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        try:
+            os.kill(pid, signal.SIGINT)
+        except (ProcessLookupError, PermissionError):  # it ended meanwhile
+            pass
 
 
 def check_scheduler(scheduler: str) -> None:
