@@ -189,6 +189,20 @@ def test_import_toydd_loads_no_heavy_library_and_every_public_name_resolves():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_the_lazy_names_are_the_names_type_checkers_see():
+    # toydd/__init__.py lists each public name twice: in _PUBLIC, which loads it, and under
+    # TYPE_CHECKING, for editors; the two lists must not drift apart
+    import ast
+    from pathlib import Path
+
+    import toydd
+
+    tree = ast.parse(Path(toydd.__file__).read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
+    seen = {(node.module, alias.name) for node in block.body for alias in node.names}
+    assert seen == {(module, name) for name, module in toydd._PUBLIC.items()} | {(None, "figures")}
+
+
 def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback():
     # the interrupt lands inside an import, where it arrives in a real Ctrl-C during the first second
     code = (

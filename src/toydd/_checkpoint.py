@@ -202,8 +202,7 @@ class StopSignals:
         return self
 
     def _record(self, signum, frame) -> None:
-        if self.received is None:  # the first names the stop: SLURM's SIGUSR2 (requeue) stays one
-            self.received = signum  # when the driver then passes a Ctrl-C on (`_executors`)
+        self.received = signum
         if signum == signal.SIGINT:  # the next Ctrl-C is not waited on (a pool worker's: ignored)
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
