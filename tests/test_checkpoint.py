@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 from safetensors.numpy import load_file
 
 from toydd import Config, train
-from toydd._checkpoint import Interrupted, StopSignals
+from toydd import _checkpoint
+from toydd._checkpoint import Interrupted, StopSignals, stop_requested
 from toydd._engine_cpu import segments
 from toydd._train import stack_checkpoint
 
@@ -133,6 +135,39 @@ def test_stop_signal_raises_interrupted_after_a_checkpoint_and_resuming_is_exact
     assert resumed.restart_train_losses == plain.restart_train_losses
     for name in plain.history:
         np.testing.assert_array_equal(resumed.history[name], plain.history[name])
+
+
+def test_a_stop_from_poll_stops_a_worker_thread_at_a_checkpoint(tiny, tmp_path, monkeypatch):
+    """Off the main thread (a Dask worker's task) no signal handler can be set: the stop comes from
+    `poll` (the driver's Event), asked at most every POLL_SECONDS, and stops training at a
+    checkpoint as a signal does. Each thread has its own StopSignals: the main thread's stop is
+    not the task thread's, nor the reverse."""
+    config = tiny.replace(steps=1000)
+    checkpoint = stack_checkpoint([config], path=tmp_path / "ck.safetensors")
+    asked, seen = [], {}
+    monkeypatch.setattr(_checkpoint, "POLL_SECONDS", 3600.0)
+
+    def poll():
+        asked.append(time.monotonic())
+        return signal.SIGTERM if len(asked) > 1 else None
+
+    def task():
+        with StopSignals(poll=poll):
+            seen["first"] = stop_requested()
+            seen["throttled"] = [stop_requested() for _ in range(5)]
+            _checkpoint.POLL_SECONDS = 0.0
+            try:
+                train(config, checkpoint=checkpoint)
+            except Interrupted as error:
+                seen["interrupted"] = error
+
+    with StopSignals() as main:
+        thread = threading.Thread(target=task)
+        thread.start()
+        thread.join()
+        assert main.received is None and stop_requested() is None
+    assert seen["first"] is None and seen["throttled"] == [None] * 5 and len(asked) == 2  # one ask an hour, then the one that stopped it
+    assert "SIGTERM: checkpoint at step 1 in" in str(seen["interrupted"]) and checkpoint.path.exists()
 
 
 def test_checkpoint_of_another_job_is_not_resumed(tiny, tmp_path, capfd):

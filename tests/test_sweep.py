@@ -274,15 +274,19 @@ def test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm(tmp_path):
     assert not (out / "failed").exists() and list((out / "checkpoints").glob("*.safetensors"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_stop_sent_to_the_driver_alone_reaches_the_running_stacks(tmp_path, signum):
+@pytest.mark.parametrize(
+    "executor,signum,group",  # the local executor's Ctrl-C to the whole group: test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm
+    [("local", signal.SIGTERM, False), ("local", signal.SIGINT, False), ("dask", signal.SIGTERM, False), ("dask", signal.SIGINT, False), ("dask", signal.SIGINT, True)],
+)
+def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor, signum, group):
     """`kill PID` with the pid `toydd status` names reaches the driver only: the driver passes it
-    on, so the running stacks stop at a checkpoint now rather than train to the end (at
-    T = 500,000, an hour), and nothing is recorded as failed."""
+    on (to its pool's workers, or through a Dask Event to the cluster's), so the running stacks
+    stop at a checkpoint now rather than train to the end (at T = 500,000, an hour), and nothing
+    is recorded as failed. A Ctrl-C in a terminal reaches the whole group, Dask's workers too."""
     out = tmp_path / "stopped"
     sweep = write_sweep(tmp_path, steps=200_000)  # minutes a run: only a stop passed on ends it within the timeout
     command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--quiet", "--workers", "2", "--checkpoint-every", "200"]
-    proc, err = signal_at_first_checkpoint(command, out, signum, group=False)
+    proc, err = signal_at_first_checkpoint(command + ["--executor", executor], out, signum, group=group)
     assert proc.returncode == 128 + signum, err
     name = signal.Signals(signum).name
     assert re.fullmatch(rf".*: interrupted by {name}: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err

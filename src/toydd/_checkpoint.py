@@ -23,7 +23,8 @@ key differs is never resumed; an unreadable one is reported in one line and trai
 
 SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit) and a first Ctrl-C (SIGINT)
 do not kill a process that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
-second away, see `_engine_cpu.segments`) and raises `Interrupted`.
+second away, see `_engine_cpu.segments`) and raises `Interrupted`. On a Dask worker's thread, where
+no signal handler can be set, the stop comes from the driver through `StopSignals(poll=...)`.
 """
 
 from __future__ import annotations
@@ -180,25 +181,33 @@ def stored_stacks(folder: Path) -> dict[Path, tuple[str, ...]]:
 
 # --- stop signals -------------------------------------------------------------------------------
 
-_active: "StopSignals | None" = None
+# Each thread's innermost StopSignals: a Dask worker runs several tasks in threads of one process,
+# and each task's stop is its own
+_stacks = threading.local()
+POLL_SECONDS = 1.0  # a `poll` (a stop from elsewhere, a Dask scheduler's) is asked at most this often
 
 
 class StopSignals:
     """While active, SIGTERM, SIGUSR2 and a first SIGINT are recorded instead of ending the
     process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
     before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
-    set from the main thread: elsewhere (a Dask worker thread) this does nothing and the signals
-    act as usual."""
+    set from the main thread: elsewhere (a Dask worker thread) signals act as usual, and a stop
+    comes from `poll` instead: a callable, asked at most every POLL_SECONDS, that returns the
+    signal the sweep's driver received, or None."""
+
+    def __init__(self, poll=None) -> None:
+        self.poll = poll
 
     def __enter__(self) -> "StopSignals":
-        global _active
         self.received: int | None = None
         self.previous = {}
+        self._polled = -POLL_SECONDS
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) is not None:  # None: set outside Python, which could not be put back
                     self.previous[signum] = signal.signal(signum, self._record)
-        self._outer, _active = _active, self
+        self._outer = getattr(_stacks, "active", None)
+        _stacks.active = self
         return self
 
     def _record(self, signum, frame) -> None:
@@ -206,14 +215,21 @@ class StopSignals:
         if signum == signal.SIGINT:  # the next Ctrl-C is not waited on (a pool worker's: ignored)
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
+    def stop(self) -> int | None:
+        """The stop signal received here, or passed on through `poll`."""
+        if self.received is None and self.poll is not None and time.monotonic() - self._polled >= POLL_SECONDS:
+            self._polled = time.monotonic()
+            self.received = self.poll()
+        return self.received
+
     def __exit__(self, *exc) -> bool:
-        global _active
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
-        _active = self._outer
+        _stacks.active = self._outer
         return False
 
 
 def stop_requested() -> int | None:
-    """The stop signal received by the innermost active StopSignals, if any."""
-    return _active.received if _active is not None else None
+    """The stop signal received by this thread's innermost active StopSignals, if any."""
+    active = getattr(_stacks, "active", None)
+    return active.stop() if active is not None else None

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import threading
 import time
+import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -132,7 +134,10 @@ def check_scheduler(scheduler: str) -> None:
 def dask(workers: int, scheduler: str | None):
     """Dask distributed: a LocalCluster of `workers` single-threaded processes, or the cluster at
     `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies, and it resumes
-    from the task's checkpoint in the shared directory."""
+    from the task's checkpoint in the shared directory. After a stop signal in the driver no more
+    tasks start, and the running ones stop at a checkpoint: the driver sets a Dask Event that each
+    task asks about at its checkpoints (`run_dask_task`), and waits for them, so that a sweep
+    started again never trains a stack that an earlier driver's worker still trains."""
     distributed = _distributed()
     if scheduler is not None:
         check_scheduler(scheduler)
@@ -140,16 +145,20 @@ def dask(workers: int, scheduler: str | None):
     def execute(tasks: list[Task], out: str, done) -> None:
         cluster = None
         if scheduler is None:
-            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, preload=[__name__],
+            )  # fmt: skip
             client = distributed.Client(cluster)
         else:
             client = distributed.Client(scheduler)
         try:
-            pending = {client.submit(run_task, task, out, pure=False): task for task in tasks}
+            stop = distributed.Event(f"toydd-stop-{uuid.uuid4().hex}", client=client)
+            pending = {client.submit(run_dask_task, task, out, stop.name, pure=False): task for task in tasks}
+            stopping = False
             while pending:
-                if stop_requested():  # a stop signal in the driver: start nothing more, record no crash
-                    client.cancel(list(pending))
-                    return
+                if stop_requested() and not stopping:  # start nothing more; the running tasks stop at a checkpoint
+                    stop.set()
+                    stopping = True
                 finished = [future for future in pending if future.done()]
                 if not finished:
                     time.sleep(0.2)
@@ -162,6 +171,25 @@ def dask(workers: int, scheduler: str | None):
                 cluster.close()
 
     return execute
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook, run as each of our LocalCluster's worker processes starts: ignore
+    Ctrl-C, as the local pool's workers do. A terminal's Ctrl-C reaches the whole process group,
+    these workers too, and a Dask worker dies of it, losing its stack's training since the last
+    checkpoint; the stop reaches the task through the driver's Event instead."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_dask_task(task: Task, out: str, stop_name: str) -> list[Outcome]:
+    """run_task on a Dask worker, where no signal reaches the task: a stop comes from the
+    driver's Event `stop_name` instead, as SIGTERM. A task that starts after the stop trains
+    nothing and reports nothing (its runs stay as they were)."""
+    stop = _distributed().Event(stop_name)
+    if stop.is_set():
+        return []
+    return run_task(task, out, stop_poll=lambda: signal.SIGTERM if stop.is_set() else None)
 
 
 def dask_workers(scheduler: str) -> int:

@@ -486,11 +486,12 @@ def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_ev
 # --- the work of one task (runs on any executor's worker) ---------------------------------------
 
 
-def run_task(task: Task, out: str) -> list[Outcome]:
+def run_task(task: Task, out: str, stop_poll=None) -> list[Outcome]:
     """Train the task's runs that are not complete yet and save each one. A run that diverges,
     or a stack that crashes, is recorded as failed rather than raised. The stack resumes from
-    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM, SIGUSR2 or Ctrl-C stops
-    it at a checkpoint, and its runs come back as interrupted (not failed)."""
+    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM, SIGUSR2 or Ctrl-C, or
+    a stop that `stop_poll` reports (`StopSignals`), stops it at a checkpoint, and its runs come
+    back as interrupted (not failed)."""
     from ._train import train_runs
 
     out = Path(out)
@@ -504,7 +505,7 @@ def run_task(task: Task, out: str) -> list[Outcome]:
         return outcomes
     try:
         checkpoint = stack_checkpoint(todo, folder=checkpoint_folder(out), every_steps=task.checkpoint_every)
-        with StopSignals():
+        with StopSignals(poll=stop_poll):
             results = train_runs(todo, raise_divergence=False, checkpoint=checkpoint)
     except Interrupted as stop:
         return outcomes + [Outcome(c.run_id(), False, str(stop), interrupted=stop.signum) for c in todo]
