@@ -170,6 +170,22 @@ def test_a_stop_from_poll_stops_a_worker_thread_at_a_checkpoint(tiny, tmp_path, 
     assert "SIGTERM: checkpoint at step 1 in" in str(seen["interrupted"]) and checkpoint.path.exists()
 
 
+def test_a_poll_that_fails_stops_training_at_a_checkpoint_not_as_a_crash(tiny, tmp_path, capfd):
+    """A poll that raises (the Dask scheduler it asks is gone) stops the stack as SIGTERM would,
+    with a checkpoint and a one-line warning: nobody is left to report to, and training on could
+    race a worker that takes the same stack again."""
+    checkpoint = stack_checkpoint([tiny.replace(steps=1000)], path=tmp_path / "ck.safetensors")
+
+    def poll():
+        raise OSError("Timed out trying to connect to tcp://10.0.0.1:8786")
+
+    with StopSignals(poll=poll):
+        with pytest.raises(Interrupted, match="SIGTERM: checkpoint at step 1 in"):
+            train(tiny.replace(steps=1000), checkpoint=checkpoint)
+    assert checkpoint.path.exists()
+    assert "cannot ask whether the sweep was stopped (OSError: Timed out" in capfd.readouterr().err
+
+
 def test_checkpoint_of_another_job_is_not_resumed(tiny, tmp_path, capfd):
     path = tmp_path / "ck.safetensors"
     train(tiny.replace(engine="cpu"), checkpoint=stack_checkpoint([tiny.replace(engine="cpu")], path=path, every_steps=100))

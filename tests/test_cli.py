@@ -222,3 +222,22 @@ def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback():
 def test_python_m_toydd_is_the_command():
     done = subprocess.run([sys.executable, "-m", "toydd", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("Usage: toydd ")
+
+
+def test_the_sweep_bar_advances_for_finished_tasks_only():
+    """A task stopped at a checkpoint, or one that never started after a stop (no outcomes), keeps
+    its estimated time on the bar: its training is still to do."""
+    import types
+
+    from toydd._sweep import Outcome
+    from toydd.cli import _SweepBar
+
+    status = types.SimpleNamespace(failed=[], reused=[])
+    tasks = [types.SimpleNamespace(configs=[{}], estimated_seconds=s) for s in (10.0, 20.0, 40.0)]
+    bar = _SweepBar(quiet=False)
+    bar.start(status, tasks, resuming=0)
+    bar.task_done(tasks[0], [Outcome("a", True)])
+    bar.task_done(tasks[1], [Outcome("b", False, "stopped", interrupted=15)])
+    bar.task_done(tasks[2], [])
+    assert bar.bar.n == 10.0 and (bar.done, bar.failed, bar.remaining) == (1, 0, 2)
+    bar.close()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +292,73 @@ def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor
     name = signal.Signals(signum).name
     assert re.fullmatch(rf".*: interrupted by {name}: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
     assert not (out / "failed").exists() and not list((out / "runs").glob("[!.]*"))
+
+
+class FakeFuture:
+    """A Dask future's surface that `_executors._drive` uses; `status` None: still running."""
+
+    def __init__(self, status=None, result=None):
+        self.status, self._result, self.cancelled = status, result, False
+
+    def done(self):
+        return self.status is not None
+
+    def result(self):
+        if self.status == "error":
+            raise RuntimeError("KilledWorker: the worker died running this task")
+        return self._result
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class FakeEvent:
+    def __init__(self, fails=False):
+        self.fails, self.is_set, self.cleared = fails, False, False
+
+    def set(self):
+        if self.fails:
+            raise OSError("scheduler unreachable")
+        self.is_set = True
+
+    def clear(self):
+        self.cleared = True
+
+
+@pytest.mark.parametrize("event_fails", [False, True])
+def test_a_stopped_dask_driver_records_nothing_as_failed_and_waits_a_bounded_time(monkeypatch, capsys, tmp_path, event_fails):
+    """Once stopping, a task that ends without a result (its worker killed by the same Ctrl-C, the
+    scheduler gone) leaves its runs for a later sweep, not recorded as failed; a task that never
+    answers (queued on a cluster with no free worker) is cancelled after STOP_GRACE_SECONDS rather
+    than waited on for ever; a stop the scheduler cannot take is a warning, not a crash."""
+    from toydd._checkpoint import StopSignals
+
+    monkeypatch.setattr(_executors, "STOP_GRACE_SECONDS", 0.5)
+    tasks = {name: types.SimpleNamespace(configs=[{}]) for name in ("crashed", "stopped", "queued")}
+    futures = {"crashed": FakeFuture("error"), "stopped": FakeFuture("finished", ["outcome"]), "queued": FakeFuture()}
+    reported, event = {}, FakeEvent(fails=event_fails)
+
+    def done(task, outcomes):
+        reported[next(name for name, t in tasks.items() if t is task)] = outcomes
+
+    with StopSignals(poll=lambda: signal.SIGTERM):
+        start = time.monotonic()
+        _executors._drive({futures[name]: tasks[name] for name in tasks}, str(tmp_path), done, event)
+    assert reported == {"crashed": [], "stopped": ["outcome"]} and not (tmp_path / "failed").exists()
+    assert futures["queued"].cancelled and 0.5 < time.monotonic() - start < 30
+    assert event.is_set != event_fails and not event.cleared  # a task may still run: its stop stays set
+    err = capsys.readouterr().err
+    assert "1 Dask task(s) (1 run(s)) did not confirm stopping within 0.5 s and were cancelled" in err
+    assert ("could not pass the stop on to the Dask cluster (OSError: scheduler unreachable)" in err) == event_fails
+
+
+def test_a_dask_driver_not_stopped_records_a_crashed_task_and_clears_its_event(tmp_path):
+    config = Config(n_features=20, dataset_size=5, steps=10)
+    task = types.SimpleNamespace(configs=[config.to_dict()])
+    reported, event = [], FakeEvent()
+    _executors._drive({FakeFuture("error"): task}, str(tmp_path), lambda task, outcomes: reported.extend(outcomes), event)
+    assert [o.reason for o in reported] == ["crashed: RuntimeError: KilledWorker: the worker died running this task"]
+    assert (tmp_path / "failed" / f"{config.run_id()}.json").exists() and event.cleared and not event.is_set
 
 
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):

@@ -192,8 +192,8 @@ class StopSignals:
     process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
     before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
     set from the main thread: elsewhere (a Dask worker thread) signals act as usual, and a stop
-    comes from `poll` instead: a callable, asked at most every POLL_SECONDS, that returns the
-    signal the sweep's driver received, or None."""
+    comes from `poll` instead: a callable, asked at most every POLL_SECONDS (the engine asks at
+    every segment boundary), that returns the signal the sweep's driver received, or None."""
 
     def __init__(self, poll=None) -> None:
         self.poll = poll
@@ -216,10 +216,16 @@ class StopSignals:
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
     def stop(self) -> int | None:
-        """The stop signal received here, or passed on through `poll`."""
+        """The stop signal received here, or passed on through `poll`. A poll that fails (the
+        scheduler it asks is gone) stops training as SIGTERM would: with nobody left to report
+        to, training on risks a second worker taking the same stack."""
         if self.received is None and self.poll is not None and time.monotonic() - self._polled >= POLL_SECONDS:
             self._polled = time.monotonic()
-            self.received = self.poll()
+            try:
+                self.received = self.poll()
+            except Exception as error:
+                warn(f"cannot ask whether the sweep was stopped ({type(error).__name__}: {error}); stopping at a checkpoint")
+                self.received = signal.SIGTERM
         return self.received
 
     def __exit__(self, *exc) -> bool:

@@ -10,6 +10,7 @@ executor is used, so `import toydd` stays light and works without them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ._checkpoint import stop_requested
+from ._checkpoint import stop_requested, warn
 from ._config import Config, ConfigError
 from ._sweep import Outcome, Task, record_failure, run_task
 
@@ -131,13 +132,21 @@ def check_scheduler(scheduler: str) -> None:
         raise ConfigError(f"--scheduler {scheduler!r}: {error}") from None
 
 
+# How long a stopped Dask driver waits for its running tasks to confirm that they stopped. A task
+# asks at every segment boundary (about a second apart) once it trains; before that it may still be
+# compiling kernels or building its data. Tasks that never started (a cluster with no free worker)
+# would never answer: after this they are cancelled.
+STOP_GRACE_SECONDS = 300.0
+
+
 def dask(workers: int, scheduler: str | None):
     """Dask distributed: a LocalCluster of `workers` single-threaded processes, or the cluster at
     `scheduler` (tcp://HOST:PORT). Dask resubmits the task of a worker that dies, and it resumes
     from the task's checkpoint in the shared directory. After a stop signal in the driver no more
     tasks start, and the running ones stop at a checkpoint: the driver sets a Dask Event that each
-    task asks about at its checkpoints (`run_dask_task`), and waits for them, so that a sweep
-    started again never trains a stack that an earlier driver's worker still trains."""
+    task asks about at its segment boundaries, at most once a second (`run_dask_task`), and waits
+    for them (at most STOP_GRACE_SECONDS), so that a sweep started again never trains a stack that
+    an earlier driver's worker still trains."""
     distributed = _distributed()
     if scheduler is not None:
         check_scheduler(scheduler)
@@ -154,23 +163,47 @@ def dask(workers: int, scheduler: str | None):
         try:
             stop = distributed.Event(f"toydd-stop-{uuid.uuid4().hex}", client=client)
             pending = {client.submit(run_dask_task, task, out, stop.name, pure=False): task for task in tasks}
-            stopping = False
-            while pending:
-                if stop_requested() and not stopping:  # start nothing more; the running tasks stop at a checkpoint
-                    stop.set()
-                    stopping = True
-                finished = [future for future in pending if future.done()]
-                if not finished:
-                    time.sleep(0.2)
-                for future in finished:
-                    task = pending.pop(future)
-                    done(task, _outcomes(task, out, future.result))
+            _drive(pending, out, done, stop)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
 
     return execute
+
+
+def _drive(pending: dict, out: str, done, stop) -> None:
+    """Report each Dask future of `pending` (future -> task) to `done` as it finishes; after a stop
+    signal, set the Event `stop` and wait for the running tasks to stop at a checkpoint. A task
+    that ends without a result once stopping (its worker killed by the same signal, the scheduler
+    gone) leaves its runs as they were: a later sweep trains them, so they are not recorded as
+    failed."""
+    stopped_at = None
+    while pending:
+        if stop_requested() and stopped_at is None:  # start nothing more; the running tasks stop at a checkpoint
+            stopped_at = time.monotonic()
+            try:
+                stop.set()
+            except Exception as error:  # the scheduler is gone: its workers' tasks stop on their own (StopSignals)
+                warn(f"could not pass the stop on to the Dask cluster ({type(error).__name__}: {error})")
+        finished = [future for future in pending if future.done()]
+        for future in finished:
+            task = pending.pop(future)
+            if stopped_at is not None and future.status != "finished":
+                done(task, [])
+            else:
+                done(task, _outcomes(task, out, future.result))
+        if stopped_at is not None and pending and time.monotonic() - stopped_at > STOP_GRACE_SECONDS:
+            runs = sum(len(task.configs) for task in pending.values())
+            warn(f"{len(pending)} Dask task(s) ({runs} run(s)) did not confirm stopping within {STOP_GRACE_SECONDS:g} s "
+                 "and were cancelled; a worker may still train one: wait a while before starting the sweep again")  # fmt: skip
+            for future in pending:
+                future.cancel()
+            return
+        if not finished:
+            time.sleep(0.2)
+    with contextlib.suppress(Exception):  # every task has ended: removes the Event from a long-lived scheduler
+        stop.clear()
 
 
 def dask_setup(worker) -> None:

@@ -299,9 +299,10 @@ class _SweepBar:
     def task_done(self, task, outcomes) -> None:
         self.done += sum(o.ok for o in outcomes)
         self.failed += sum(not o.ok and not o.interrupted for o in outcomes)
-        self.remaining -= len(outcomes)
+        self.remaining -= sum(not o.interrupted for o in outcomes)  # a stopped run is still to train
         if self.bar is not None:
-            self.bar.update(task.estimated_seconds)
+            if outcomes and not any(o.interrupted for o in outcomes):  # a stopped task's training is still to do
+                self.bar.update(task.estimated_seconds)
             self._show()
 
     def _show(self) -> None:
