@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,7 @@ def test_stop_signal_raises_interrupted_after_a_checkpoint_and_resuming_is_exact
 def test_a_stop_from_poll_stops_a_worker_thread_at_a_checkpoint(tiny, tmp_path, monkeypatch):
     """Off the main thread (a Dask worker's task) no signal handler can be set: the stop comes from
     `poll` (the driver's Event), asked at most every POLL_SECONDS, and stops training at a
-    checkpoint as a signal does. Each thread has its own StopSignals: the main thread's stop is
-    not the task thread's, nor the reverse."""
+    checkpoint as a signal does."""
     config = tiny.replace(steps=1000)
     checkpoint = stack_checkpoint([config], path=tmp_path / "ck.safetensors")
     asked, seen = [], {}
@@ -161,19 +161,51 @@ def test_a_stop_from_poll_stops_a_worker_thread_at_a_checkpoint(tiny, tmp_path, 
             except Interrupted as error:
                 seen["interrupted"] = error
 
-    with StopSignals() as main:
-        thread = threading.Thread(target=task)
-        thread.start()
-        thread.join()
-        assert main.received is None and stop_requested() is None
+    thread = threading.Thread(target=task)
+    thread.start()
+    thread.join()
     assert seen["first"] is None and seen["throttled"] == [None] * 5 and len(asked) == 2  # one ask an hour, then the one that stopped it
     assert "SIGTERM: checkpoint at step 1 in" in str(seen["interrupted"]) and checkpoint.path.exists()
 
 
-def test_a_poll_that_fails_stops_training_at_a_checkpoint_not_as_a_crash(tiny, tmp_path, capfd):
-    """A poll that raises (the Dask scheduler it asks is gone) stops the stack as SIGTERM would,
-    with a checkpoint and a one-line warning: nobody is left to report to, and training on could
-    race a worker that takes the same stack again."""
+def test_threads_inside_stop_signals_at_once_each_see_their_own_stop(monkeypatch):
+    """A Dask worker runs several tasks in threads of one process, each inside its own
+    StopSignals at the same time: one task's stop is not another's, nor the main thread's, and
+    leaving them in any order leaves each thread's own in place."""
+    monkeypatch.setattr(_checkpoint, "POLL_SECONDS", 0.0)
+    inside, first_left = threading.Barrier(3), threading.Event()
+    seen = {}
+
+    def task(name, answer):
+        with StopSignals(poll=lambda: answer):
+            inside.wait(timeout=10)  # all three inside at once
+            seen[name] = stop_requested()
+            if name == "running":
+                first_left.wait(timeout=10)  # "stopped" left first, while this one is still inside
+                seen["running after the other left"] = stop_requested()
+        seen[f"{name} outside"] = stop_requested()
+        if name == "stopped":
+            first_left.set()
+
+    with StopSignals(poll=lambda: None):
+        threads = [threading.Thread(target=task, args=args) for args in (("stopped", signal.SIGTERM), ("running", None))]
+        for thread in threads:
+            thread.start()
+        inside.wait(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert stop_requested() is None
+    assert seen == {
+        "stopped": signal.SIGTERM, "stopped outside": None,
+        "running": None, "running after the other left": None, "running outside": None,
+    }  # fmt: skip
+
+
+def test_a_poll_that_fails_stops_training_at_a_checkpoint_not_as_a_crash(tiny, tmp_path, capfd, monkeypatch):
+    """A poll that keeps failing (the Dask scheduler it asks is gone) stops the stack as SIGTERM
+    would, with a checkpoint and a one-line warning: nobody is left to report to, and training on
+    could race a worker that takes the same stack again."""
+    monkeypatch.setattr(_checkpoint, "POLL_FAILURE_SECONDS", 0.0)
     checkpoint = stack_checkpoint([tiny.replace(steps=1000)], path=tmp_path / "ck.safetensors")
 
     def poll():
@@ -184,6 +216,29 @@ def test_a_poll_that_fails_stops_training_at_a_checkpoint_not_as_a_crash(tiny, t
             train(tiny.replace(steps=1000), checkpoint=checkpoint)
     assert checkpoint.path.exists()
     assert "cannot ask whether the sweep was stopped (OSError: Timed out" in capfd.readouterr().err
+
+
+def test_a_poll_failure_that_passes_does_not_stop_training(monkeypatch, capfd):
+    """Only failures lasting POLL_FAILURE_SECONDS on end stop: a poll that answers again (a client
+    reconnecting to its scheduler) starts the count afresh."""
+    clock = types.SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(_checkpoint, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    monkeypatch.setattr(_checkpoint, "POLL_FAILURE_SECONDS", 30.0)
+    answers = iter([OSError("reconnecting"), OSError("reconnecting"), None, OSError("gone"), OSError("gone"), OSError("gone")])
+
+    def poll():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    seen = []
+    with StopSignals(poll=poll):
+        for now in (1000.0, 1029.0, 1031.0, 1040.0, 1069.0, 1070.0):  # fails 29 s, answers, then fails 30 s
+            clock.now = now
+            seen.append(stop_requested())
+    assert seen == [None] * 5 + [signal.SIGTERM]
+    assert capfd.readouterr().err.count("cannot ask whether the sweep was stopped (OSError: gone) for 30 s; stopping at a checkpoint") == 1
 
 
 def test_checkpoint_of_another_job_is_not_resumed(tiny, tmp_path, capfd):

@@ -295,17 +295,25 @@ def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor
 
 
 class FakeFuture:
-    """A Dask future's surface that `_executors._drive` uses; `status` None: still running."""
+    """A Dask future's surface that `_executors._drive` uses: it ends with `status` ("finished",
+    "error", "cancelled") once done() was asked `done_after` times; status None: never ends."""
 
-    def __init__(self, status=None, result=None):
-        self.status, self._result, self.cancelled = status, result, False
+    def __init__(self, status=None, result=None, done_after=0, result_error=None):
+        self.final, self._result, self.done_after, self.result_error = status, result, done_after, result_error
+        self.status, self.cancelled = None, False
 
     def done(self):
+        if self.done_after > 0:
+            self.done_after -= 1
+        elif self.final is not None:
+            self.status = self.final
         return self.status is not None
 
-    def result(self):
+    def result(self, timeout=None):
         if self.status == "error":
             raise RuntimeError("KilledWorker: the worker died running this task")
+        if self.result_error is not None:  # the worker that held the result is gone
+            raise self.result_error
         return self._result
 
     def cancel(self):
@@ -328,14 +336,23 @@ class FakeEvent:
 @pytest.mark.parametrize("event_fails", [False, True])
 def test_a_stopped_dask_driver_records_nothing_as_failed_and_waits_a_bounded_time(monkeypatch, capsys, tmp_path, event_fails):
     """Once stopping, a task that ends without a result (its worker killed by the same Ctrl-C, the
-    scheduler gone) leaves its runs for a later sweep, not recorded as failed; a task that never
-    answers (queued on a cluster with no free worker) is cancelled after STOP_GRACE_SECONDS rather
-    than waited on for ever; a stop the scheduler cannot take is a warning, not a crash."""
+    scheduler gone, a result that cannot be fetched) leaves its runs for a later sweep, not
+    recorded as failed, while one that had crashed before the stop is; a task that never answers
+    (queued on a cluster with no free worker) is cancelled after STOP_GRACE_SECONDS rather than
+    waited on for ever; a stop the scheduler cannot take is a warning, not a crash."""
     from toydd._checkpoint import StopSignals
 
     monkeypatch.setattr(_executors, "STOP_GRACE_SECONDS", 0.5)
-    tasks = {name: types.SimpleNamespace(configs=[{}]) for name in ("crashed", "stopped", "queued")}
-    futures = {"crashed": FakeFuture("error"), "stopped": FakeFuture("finished", ["outcome"]), "queued": FakeFuture()}
+    config = Config(n_features=20, dataset_size=5, steps=10)
+    names = ("crashed_before", "crashed", "stopped", "result_lost", "queued")
+    tasks = {name: types.SimpleNamespace(configs=[config.to_dict()]) for name in names}
+    futures = {
+        "crashed_before": FakeFuture("error"),  # found ended as the stop is first seen: it ended before
+        "crashed": FakeFuture("error", done_after=1),
+        "stopped": FakeFuture("finished", ["outcome"], done_after=2),
+        "result_lost": FakeFuture("finished", ["outcome"], done_after=1, result_error=TimeoutError()),
+        "queued": FakeFuture(),
+    }
     reported, event = {}, FakeEvent(fails=event_fails)
 
     def done(task, outcomes):
@@ -343,8 +360,9 @@ def test_a_stopped_dask_driver_records_nothing_as_failed_and_waits_a_bounded_tim
 
     with StopSignals(poll=lambda: signal.SIGTERM):
         start = time.monotonic()
-        _executors._drive({futures[name]: tasks[name] for name in tasks}, str(tmp_path), done, event)
-    assert reported == {"crashed": [], "stopped": ["outcome"]} and not (tmp_path / "failed").exists()
+        _executors._drive({futures[name]: tasks[name] for name in names}, str(tmp_path), done, event)
+    assert [o.reason for o in reported.pop("crashed_before")] == ["crashed: RuntimeError: KilledWorker: the worker died running this task"]
+    assert reported == {"crashed": [], "stopped": ["outcome"], "result_lost": []}
     assert futures["queued"].cancelled and 0.5 < time.monotonic() - start < 30
     assert event.is_set != event_fails and not event.cleared  # a task may still run: its stop stays set
     err = capsys.readouterr().err
@@ -359,6 +377,55 @@ def test_a_dask_driver_not_stopped_records_a_crashed_task_and_clears_its_event(t
     _executors._drive({FakeFuture("error"): task}, str(tmp_path), lambda task, outcomes: reported.extend(outcomes), event)
     assert [o.reason for o in reported] == ["crashed: RuntimeError: KilledWorker: the worker died running this task"]
     assert (tmp_path / "failed" / f"{config.run_id()}.json").exists() and event.cleared and not event.is_set
+
+
+def test_a_task_the_dask_cluster_cancelled_is_not_failed_and_keeps_its_event(tmp_path, capsys):
+    """A client that loses its scheduler sees its futures cancelled while the workers may still
+    train them: their runs are neither failed nor trained, and the Event is not cleared, so a stop
+    set later, or still set, reaches them."""
+    config = Config(n_features=20, dataset_size=5, steps=10)
+    cancelled, finished = (types.SimpleNamespace(configs=[config.replace(lr=lr).to_dict()]) for lr in (1e-2, 2e-2))
+    reported, event = [], FakeEvent()
+    pending = {FakeFuture("cancelled", done_after=1): cancelled, FakeFuture("finished", ["outcome"]): finished}
+    _executors._drive(pending, str(tmp_path), lambda task, outcomes: reported.append((task, outcomes)), event)
+    assert reported == [(finished, ["outcome"]), (cancelled, [])]
+    assert not (tmp_path / "failed").exists() and not event.cleared
+    assert "1 Dask task(s) (1 run(s)) were cancelled by the cluster" in capsys.readouterr().err
+
+
+def test_a_dask_task_starts_when_it_cannot_ask_about_the_stop(monkeypatch, tmp_path):
+    """A failed first look at the Event (a scheduler busy for a moment) does not fail the task: it
+    trains, and asks again at each checkpoint (`StopSignals`)."""
+
+    class UnreachableEvent:
+        def __init__(self, name):
+            pass
+
+        def is_set(self):
+            raise OSError("Timed out trying to connect")
+
+    started = []
+    monkeypatch.setattr(_executors, "_distributed", lambda: types.SimpleNamespace(Event=UnreachableEvent))
+    monkeypatch.setattr(_executors, "run_task", lambda task, out, stop_poll: started.append(stop_poll) or ["outcome"])
+    assert _executors.run_dask_task(types.SimpleNamespace(), str(tmp_path), "toydd-stop-x") == ["outcome"]
+    with pytest.raises(OSError):
+        started[0]()  # the poll itself raises, for StopSignals to weigh
+
+
+def test_a_sweep_whose_tasks_report_nothing_says_so_and_fails(monkeypatch, tmp_path, capsys):
+    """Runs a task came back without (cancelled by a Dask cluster) are counted, named in one line,
+    and make the command exit 1, not 0 with "trained 0"."""
+    from toydd import cli
+
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[base]\nn_features = 20\ndataset_size = 5\nsteps = 10\n[[grid]]\nlr = [1e-2, 2e-2]\n')
+    monkeypatch.setattr(_executors, "local", lambda workers: lambda tasks, out, done: [done(task, []) for task in tasks])
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["sweep", str(sweep), "--out", str(tmp_path / "out"), "--quiet"])
+    assert exit.value.code == 1
+    assert f"{tmp_path / 'out'}: 2 run(s) were not trained (see the warning above); run the same command to train them" in capsys.readouterr().err
+    report = run_sweep([Config(n_features=20, dataset_size=5, steps=10)], tmp_path / "direct", lambda tasks, out, done: [done(t, []) for t in tasks], 1, 1)
+    assert report.not_run == 1 and report.trained == 0 and not report.failed
 
 
 def test_dask_local_cluster_equals_local_and_survives_a_dead_worker(tmp_path):

@@ -185,6 +185,9 @@ def stored_stacks(folder: Path) -> dict[Path, tuple[str, ...]]:
 # and each task's stop is its own
 _stacks = threading.local()
 POLL_SECONDS = 1.0  # a `poll` (a stop from elsewhere, a Dask scheduler's) is asked at most this often
+# A poll that keeps failing this long stops training: the scheduler is gone, not a passing blip (a
+# reconnecting client, a busy scheduler), and nobody is left to report to or to pass a stop on
+POLL_FAILURE_SECONDS = 30.0
 
 
 class StopSignals:
@@ -202,6 +205,7 @@ class StopSignals:
         self.received: int | None = None
         self.previous = {}
         self._polled = -POLL_SECONDS
+        self._failing_since: float | None = None  # when the unbroken series of failed polls began
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 if signal.getsignal(signum) is not None:  # None: set outside Python, which could not be put back
@@ -216,16 +220,23 @@ class StopSignals:
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
     def stop(self) -> int | None:
-        """The stop signal received here, or passed on through `poll`. A poll that fails (the
-        scheduler it asks is gone) stops training as SIGTERM would: with nobody left to report
-        to, training on risks a second worker taking the same stack."""
-        if self.received is None and self.poll is not None and time.monotonic() - self._polled >= POLL_SECONDS:
-            self._polled = time.monotonic()
+        """The stop signal received here, or passed on through `poll`. A poll that has failed for
+        POLL_FAILURE_SECONDS on end (the scheduler it asks is gone) stops training as SIGTERM
+        would: with nobody left to report to, training on risks a second worker taking the same
+        stack. A failure that passes (a poll that answers again) is forgotten."""
+        now = time.monotonic()
+        if self.received is None and self.poll is not None and now - self._polled >= POLL_SECONDS:
+            self._polled = now
             try:
                 self.received = self.poll()
+                self._failing_since = None
             except Exception as error:
-                warn(f"cannot ask whether the sweep was stopped ({type(error).__name__}: {error}); stopping at a checkpoint")
-                self.received = signal.SIGTERM
+                if self._failing_since is None:
+                    self._failing_since = now
+                if now - self._failing_since >= POLL_FAILURE_SECONDS:
+                    warn(f"cannot ask whether the sweep was stopped ({type(error).__name__}: {error}) for "
+                         f"{now - self._failing_since:.0f} s; stopping at a checkpoint")  # fmt: skip
+                    self.received = signal.SIGTERM
         return self.received
 
     def __exit__(self, *exc) -> bool:

@@ -145,7 +145,7 @@ def dask(workers: int, scheduler: str | None):
     from the task's checkpoint in the shared directory. After a stop signal in the driver no more
     tasks start, and the running ones stop at a checkpoint: the driver sets a Dask Event that each
     task asks about at its segment boundaries, at most once a second (`run_dask_task`), and waits
-    for them (at most STOP_GRACE_SECONDS), so that a sweep started again never trains a stack that
+    for them (at most STOP_GRACE_SECONDS), so that a sweep started again does not train a stack that
     an earlier driver's worker still trains."""
     distributed = _distributed()
     if scheduler is not None:
@@ -177,20 +177,26 @@ def _drive(pending: dict, out: str, done, stop) -> None:
     signal, set the Event `stop` and wait for the running tasks to stop at a checkpoint. A task
     that ends without a result once stopping (its worker killed by the same signal, the scheduler
     gone) leaves its runs as they were: a later sweep trains them, so they are not recorded as
-    failed."""
+    failed. Neither is a task the cluster cancelled (the client lost its connection to the
+    scheduler): its worker may still be training it, so its Event stays set if it was."""
     stopped_at = None
+    cancelled: list[Task] = []
     while pending:
+        finished = [future for future in pending if future.done()]  # before the stop: these ended before it
+        stopping = stopped_at is not None
         if stop_requested() and stopped_at is None:  # start nothing more; the running tasks stop at a checkpoint
             stopped_at = time.monotonic()
             try:
                 stop.set()
             except Exception as error:  # the scheduler is gone: its workers' tasks stop on their own (StopSignals)
                 warn(f"could not pass the stop on to the Dask cluster ({type(error).__name__}: {error})")
-        finished = [future for future in pending if future.done()]
         for future in finished:
             task = pending.pop(future)
-            if stopped_at is not None and future.status != "finished":
+            if future.status == "cancelled":
+                cancelled.append(task)
                 done(task, [])
+            elif stopping:
+                done(task, _stopped_outcomes(future))
             else:
                 done(task, _outcomes(task, out, future.result))
         if stopped_at is not None and pending and time.monotonic() - stopped_at > STOP_GRACE_SECONDS:
@@ -202,8 +208,29 @@ def _drive(pending: dict, out: str, done, stop) -> None:
             return
         if not finished:
             time.sleep(0.2)
-    with contextlib.suppress(Exception):  # every task has ended: removes the Event from a long-lived scheduler
-        stop.clear()
+    if cancelled:
+        runs = sum(len(task.configs) for task in cancelled)
+        warn(f"{len(cancelled)} Dask task(s) ({runs} run(s)) were cancelled by the cluster (the connection to its scheduler "
+             "was lost?) and are not trained; a worker may still train one: wait a while before starting the sweep again")  # fmt: skip
+    else:
+        with contextlib.suppress(Exception):  # every task has ended on its worker: removes the Event from a long-lived scheduler
+            stop.clear()
+
+
+# How long a stopped driver waits for the result of a task that finished: normally instant, but
+# Dask computes it again if the worker that held it is gone
+RESULT_WAIT_SECONDS = 30.0
+
+
+def _stopped_outcomes(future) -> list[Outcome]:
+    """The outcomes of a task that ended while the sweep stops, or none (its runs stay as they
+    were) if it ended without a result."""
+    if future.status != "finished":
+        return []
+    try:
+        return future.result(timeout=RESULT_WAIT_SECONDS)
+    except Exception:
+        return []
 
 
 def dask_setup(worker) -> None:
@@ -220,8 +247,9 @@ def run_dask_task(task: Task, out: str, stop_name: str) -> list[Outcome]:
     driver's Event `stop_name` instead, as SIGTERM. A task that starts after the stop trains
     nothing and reports nothing (its runs stay as they were)."""
     stop = _distributed().Event(stop_name)
-    if stop.is_set():
-        return []
+    with contextlib.suppress(Exception):  # asked again at every checkpoint, where a lasting failure stops training
+        if stop.is_set():
+            return []
     return run_task(task, out, stop_poll=lambda: signal.SIGTERM if stop.is_set() else None)
 
 

@@ -619,6 +619,7 @@ class SweepReport:
     interrupted: list[Outcome]
     outside_plan: list[str]  # run directories kept from an earlier, other plan (`runs_outside_plan`)
     reused: int = 0  # of already_complete: copied in from --reuse
+    not_run: int = 0  # runs whose task ended reporting nothing for them (stopped before it began, cancelled)
 
 
 def run_sweep(
@@ -683,12 +684,13 @@ def run_sweep(
         write_results(out, list(rows.values()))
         failed: list[Outcome] = []
         interrupted: list[Outcome] = []
-        trained = 0
+        trained = not_run = 0
         if on_start is not None:
             on_start(status, tasks, len(_resumed_tasks(status.todo, resumable, threads, checkpoint_every)[1]))
 
         def done(task: Task, outcomes: list[Outcome]) -> None:
-            nonlocal trained
+            nonlocal trained, not_run
+            not_run += len(task.configs) - len(outcomes)
             for outcome in outcomes:
                 if outcome.ok:
                     rows[outcome.run_id] = result_row(run_dir(out, outcome.run_id))
@@ -703,7 +705,7 @@ def run_sweep(
 
         if tasks:
             execute(tasks, str(out), done)
-    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused))
+    return SweepReport(len(configs), len(status.complete), trained, failed, status.redone, interrupted, runs_outside_plan(out, configs), len(status.reused), not_run)
 
 
 @contextlib.contextmanager

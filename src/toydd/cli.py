@@ -257,6 +257,9 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None, sweep_tex
         name = f" by {signal.Signals(stop.received).name}" if stop.received else ""
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
         return 128 + stop.received if stop.received else 1
+    if report.not_run:
+        click.echo(f"{out}: {report.not_run} run(s) were not trained (see the warning above); run the same command to train them", err=True)
+        return 1
     reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
     if report.trained == 0 and not report.failed:
         echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete{reused}")
