@@ -277,21 +277,28 @@ def test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm(tmp_path):
 
 @pytest.mark.parametrize(
     "executor,signum,group",  # the local executor's Ctrl-C to the whole group: test_ctrl_c_stops_a_sweep_at_checkpoints_like_sigterm
-    [("local", signal.SIGTERM, False), ("local", signal.SIGINT, False), ("dask", signal.SIGTERM, False), ("dask", signal.SIGINT, False), ("dask", signal.SIGINT, True)],
+    [("local", signal.SIGTERM, False), ("local", signal.SIGINT, False), ("dask", signal.SIGTERM, False), ("dask", signal.SIGINT, False), ("dask", signal.SIGINT, True),
+     ("slurm", signal.SIGTERM, False)],
 )
 def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor, signum, group):
     """`kill PID` with the pid `toydd status` names reaches the driver only: the driver passes it
-    on (to its pool's workers, or through a Dask Event to the cluster's), so the running stacks
-    stop at a checkpoint now rather than train to the end (at T = 500,000, an hour), and nothing
-    is recorded as failed. A Ctrl-C in a terminal reaches the whole group, Dask's workers too."""
+    on (to its pool's workers, through a Dask Event to the cluster's, or through a stop file to
+    SLURM's jobs, here submitit's local ones), so the running stacks stop at a checkpoint now
+    rather than train to the end (at T = 500,000, an hour), and nothing is recorded as failed. A
+    Ctrl-C in a terminal reaches the whole group, Dask's workers too."""
     out = tmp_path / "stopped"
     sweep = write_sweep(tmp_path, steps=200_000)  # minutes a run: only a stop passed on ends it within the timeout
-    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--quiet", "--workers", "2", "--checkpoint-every", "200"]
-    proc, err = signal_at_first_checkpoint(command + ["--executor", executor], out, signum, group=group)
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--quiet", "--checkpoint-every", "200", "--executor", executor]
+    if executor == "slurm":
+        command += ["--submitit-cluster", "local", "--cpus-per-task", "1", "--time", "10"]
+    else:
+        command += ["--workers", "2"]
+    proc, err = signal_at_first_checkpoint(command, out, signum, group=group)
     assert proc.returncode == 128 + signum, err
     name = signal.Signals(signum).name
-    assert re.fullmatch(rf".*: interrupted by {name}: [12] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
+    assert re.fullmatch(rf".*: interrupted by {name}: [1-7] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
     assert not (out / "failed").exists() and not list((out / "runs").glob("[!.]*"))
+    assert not list(out.glob("slurm/stop-*"))  # every job ended: the stop file is gone
 
 
 class FakeFuture:
@@ -367,7 +374,7 @@ def test_a_stopped_dask_driver_records_nothing_as_failed_and_waits_a_bounded_tim
     assert event.is_set != event_fails and not event.cleared  # a task may still run: its stop stays set
     err = capsys.readouterr().err
     assert "1 Dask task(s) (1 run(s)) did not confirm stopping within 0.5 s and were cancelled" in err
-    assert ("could not pass the stop on to the Dask cluster (OSError: scheduler unreachable)" in err) == event_fails
+    assert ("could not pass the stop on to the Dask tasks (OSError: scheduler unreachable)" in err) == event_fails
 
 
 def test_a_dask_driver_not_stopped_records_a_crashed_task_and_clears_its_event(tmp_path):

@@ -172,9 +172,10 @@ def dask(workers: int, scheduler: str | None):
     return execute
 
 
-def _drive(pending: dict, out: str, done, stop) -> None:
-    """Report each Dask future of `pending` (future -> task) to `done` as it finishes; after a stop
-    signal, set the Event `stop` and wait for the running tasks to stop at a checkpoint. A task
+def _drive(pending: dict, out: str, done, stop, kind: str = "Dask", poll_seconds: float = 0.2) -> None:
+    """Report each future of `pending` (future -> task: a Dask future, or a `_JobFuture`) to `done`
+    as it finishes, looking every `poll_seconds`; after a stop signal, set `stop` (a Dask Event,
+    or a `_StopFile`) and wait for the running tasks to stop at a checkpoint. A task
     that ends without a result once stopping (its worker killed by the same signal, the scheduler
     gone) leaves its runs as they were: a later sweep trains them, so they are not recorded as
     failed. Neither is a task the cluster cancelled (the client lost its connection to the
@@ -189,7 +190,7 @@ def _drive(pending: dict, out: str, done, stop) -> None:
             try:
                 stop.set()
             except Exception as error:  # the scheduler is gone: its workers' tasks stop on their own (StopSignals)
-                warn(f"could not pass the stop on to the Dask cluster ({type(error).__name__}: {error})")
+                warn(f"could not pass the stop on to the {kind} tasks ({type(error).__name__}: {error})")
         for future in finished:
             task = pending.pop(future)
             if future.status == "cancelled":
@@ -201,16 +202,16 @@ def _drive(pending: dict, out: str, done, stop) -> None:
                 done(task, _outcomes(task, out, future.result))
         if stopped_at is not None and pending and time.monotonic() - stopped_at > STOP_GRACE_SECONDS:
             runs = sum(len(task.configs) for task in pending.values())
-            warn(f"{len(pending)} Dask task(s) ({runs} run(s)) did not confirm stopping within {STOP_GRACE_SECONDS:g} s "
+            warn(f"{len(pending)} {kind} task(s) ({runs} run(s)) did not confirm stopping within {STOP_GRACE_SECONDS:g} s "
                  "and were cancelled; a worker may still train one: wait a while before starting the sweep again")  # fmt: skip
             for future in pending:
                 future.cancel()
             return
         if not finished:
-            time.sleep(0.2)
+            time.sleep(poll_seconds)
     if cancelled:
         runs = sum(len(task.configs) for task in cancelled)
-        warn(f"{len(cancelled)} Dask task(s) ({runs} run(s)) were cancelled by the cluster (the connection to its scheduler "
+        warn(f"{len(cancelled)} {kind} task(s) ({runs} run(s)) were cancelled by the cluster (the connection to its scheduler "
              "was lost?) and are not trained; a worker may still train one: wait a while before starting the sweep again")  # fmt: skip
     else:
         with contextlib.suppress(Exception):  # every task has ended on its worker: removes the Event from a long-lived scheduler
@@ -273,7 +274,9 @@ class SlurmOptions:
 def slurm(options: SlurmOptions):
     """SLURM job arrays through submitit; a job that hits its time limit is requeued and
     continues with the runs it had not finished (finished runs are on disk already) from their
-    checkpoints."""
+    checkpoints. A stop signal in the driver reaches the jobs as a file in DIR/slurm that they
+    look for at their checkpoints (`_StopFile`); the driver waits for them as the Dask one does
+    (`_drive`)."""
     submitit = _submitit()
     if options.cluster != "local" and shutil.which("sbatch") is None:
         raise ConfigError("--executor slurm: no SLURM on this machine (sbatch not found); --submitit-cluster local runs the jobs here")
@@ -290,23 +293,70 @@ def slurm(options: SlurmOptions):
         if options.partition:
             params["slurm_partition"] = options.partition
         executor.update_parameters(**params)
-        jobs = executor.map_array(RequeueingTask(), tasks, [out] * len(tasks))
-        by_job = {job.job_id: task for job, task in zip(jobs, tasks)}
-        for job in submitit.helpers.as_completed(jobs, poll_frequency=1):
-            task = by_job[job.job_id]
-            done(task, _outcomes(task, out, job.result))
+        stop = _StopFile(Path(out) / "slurm" / f"stop-{uuid.uuid4().hex}")
+        jobs = executor.map_array(RequeueingTask(), tasks, [out] * len(tasks), [str(stop.path)] * len(tasks))
+        _drive({_JobFuture(job): task for job, task in zip(jobs, tasks)}, out, done, stop, kind="SLURM", poll_seconds=1.0)
 
     return execute
+
+
+class _StopFile:
+    """A SLURM sweep's stop, passed from its driver to its jobs as a file in the shared sweep
+    directory (the jobs run elsewhere, and SLURM signals only what it sends itself): `set` creates
+    it, each job looks for it at its checkpoints (`RequeueingTask`), and `clear` removes it once
+    every job has ended. Its name is the driver's own, so a stale one stops nothing else."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def set(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class _JobFuture:
+    """A submitit job as `_drive` sees a Dask future: done(), status ("finished" or "error"),
+    result(), cancel(). Its result (or error) is read once, when it is done."""
+
+    def __init__(self, job) -> None:
+        self.job, self.status = job, None
+
+    def done(self) -> bool:
+        if self.status is None and self.job.done():
+            try:
+                self._result, self.status = self.job.result(), "finished"
+            except Exception as error:  # the job failed, or was cancelled
+                self._error, self.status = error, "error"
+        return self.status is not None
+
+    def result(self, timeout=None):
+        if self.status == "error":
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        self.job.cancel(check=False)
 
 
 class RequeueingTask:
     """run_task as a submitit checkpointable callable. Before a time limit SLURM sends SIGUSR2:
     run_task stops at a checkpoint, and then submitit's own handler for that signal (restored
     when run_task returns) requeues the job with the same arguments (`checkpoint`). The requeued
-    job skips the runs already saved and resumes the others from their checkpoints."""
+    job skips the runs already saved and resumes the others from their checkpoints. A stop of
+    the sweep's driver arrives as the file `stop_file` (`_StopFile`): looked for before the task
+    starts (then it trains nothing and reports nothing) and at its checkpoints, at most once a
+    second, where it stops training as SIGTERM would."""
 
-    def __call__(self, task: Task, out: str) -> list[Outcome]:
-        outcomes = run_task(task, out)
+    def __call__(self, task: Task, out: str, stop_file: str | None = None) -> list[Outcome]:
+        def stop_poll() -> int | None:
+            return signal.SIGTERM if stop_file is not None and Path(stop_file).exists() else None
+
+        if stop_poll() is not None:
+            return []
+        outcomes = run_task(task, out, stop_poll=stop_poll)
         requeue = signal.getsignal(signal.SIGUSR2)
         if any(o.interrupted == signal.SIGUSR2 for o in outcomes) and callable(requeue):
             requeue(signal.SIGUSR2, None)  # submitit: checkpoint(), requeue, exit
