@@ -187,7 +187,7 @@ _stacks = threading.local()
 POLL_SECONDS = 1.0  # a `poll` (a stop from elsewhere, a Dask scheduler's) is asked at most this often
 # A poll that keeps failing this long stops training: the scheduler is gone, not a passing blip (a
 # reconnecting client, a busy scheduler), and nobody is left to report to or to pass a stop on
-POLL_FAILURE_SECONDS = 30.0
+POLL_FAILURE_SECONDS = 10.0
 
 
 class StopSignals:
@@ -231,11 +231,12 @@ class StopSignals:
                 self.received = self.poll()
                 self._failing_since = None
             except Exception as error:
+                failed_at = time.monotonic()  # after the call: a poll may block (a connect timeout)
                 if self._failing_since is None:
-                    self._failing_since = now
-                if now - self._failing_since >= POLL_FAILURE_SECONDS:
+                    self._failing_since = failed_at
+                if failed_at - self._failing_since >= POLL_FAILURE_SECONDS:
                     warn(f"cannot ask whether the sweep was stopped ({type(error).__name__}: {error}) for "
-                         f"{now - self._failing_since:.0f} s; stopping at a checkpoint")  # fmt: skip
+                         f"{failed_at - self._failing_since:.0f} s; stopping at a checkpoint")  # fmt: skip
                     self.received = signal.SIGTERM
         return self.received
 

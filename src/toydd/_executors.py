@@ -179,7 +179,8 @@ def _drive(pending: dict, out: str, done, stop, kind: str = "Dask", poll_seconds
     that ends without a result once stopping (its worker killed by the same signal, the scheduler
     gone) leaves its runs as they were: a later sweep trains them, so they are not recorded as
     failed. Neither is a task the cluster cancelled (the client lost its connection to the
-    scheduler): its worker may still be training it, so its Event stays set if it was."""
+    scheduler): its worker may still be training it, so the Event is set, as a stop would, and
+    left set."""
     stopped_at = None
     cancelled: list[Task] = []
     while pending:
@@ -194,11 +195,14 @@ def _drive(pending: dict, out: str, done, stop, kind: str = "Dask", poll_seconds
         for future in finished:
             task = pending.pop(future)
             if future.status == "cancelled":
+                if not cancelled and stopped_at is None:  # its worker may train on: stop it, as a stop would
+                    with contextlib.suppress(Exception):
+                        stop.set()
                 cancelled.append(task)
                 done(task, [])
-            elif stopping:
+            elif stopped_at is not None and (stopping or future.status == "finished"):  # a result fetched within a bound
                 done(task, _stopped_outcomes(future))
-            else:
+            else:  # a crash seen as the stop came in ended before it
                 done(task, _outcomes(task, out, future.result))
         if stopped_at is not None and pending and time.monotonic() - stopped_at > STOP_GRACE_SECONDS:
             runs = sum(len(task.configs) for task in pending.values())

@@ -619,7 +619,7 @@ class SweepReport:
     interrupted: list[Outcome]
     outside_plan: list[str]  # run directories kept from an earlier, other plan (`runs_outside_plan`)
     reused: int = 0  # of already_complete: copied in from --reuse
-    not_run: int = 0  # runs whose task ended reporting nothing for them (stopped before it began, cancelled)
+    not_run: int = 0  # runs of the tasks that ended reporting no outcome for them (stopped before they began, cancelled)
 
 
 def run_sweep(

@@ -258,8 +258,7 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None, sweep_tex
         click.echo(f"{out}: interrupted{name}: {len(report.interrupted)} run(s) stopped at a checkpoint; run the same command to resume", err=True)
         return 128 + stop.received if stop.received else 1
     if report.not_run:
-        click.echo(f"{out}: {report.not_run} run(s) were not trained (see the warning above); run the same command to train them", err=True)
-        return 1
+        click.echo(f"{out}: {report.not_run} run(s) came back without a result (see the warning above); run the same command to train what is left", err=True)
     reused = f" ({report.reused} copied from --reuse)" if report.reused else ""
     if report.trained == 0 and not report.failed:
         echo(f"{out}: nothing to train: {report.already_complete} of {report.planned} runs complete{reused}")
@@ -270,8 +269,7 @@ def _run_sweep_command(configs, out: Path, opts: dict, on_accept=None, sweep_tex
         click.echo(f"{len(reasons)} failed run(s) (see {out / 'failed'}; --retry-failed to retry):", err=True)
         for run_id, reason in reasons.items():
             click.echo(f"  {run_id}: {reason}", err=True)
-        return 1
-    return 0
+    return 1 if reasons or report.not_run else 0
 
 
 class _SweepBar:
