@@ -1,7 +1,9 @@
 """Checkpoints: a run killed mid-way resumes to the same numbers bit for bit; signals stop it at a
 checkpoint; a checkpoint never resumes another job; a corrupt one costs time, never correctness."""
 
+import contextlib
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -46,12 +48,17 @@ def wait_for_handler(proc: subprocess.Popen, signum: int) -> None:
     would signal a slow machine's process before StopSignals is set, and kill it."""
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
-        if caught >> (signum - 1) & 1:
+        if catches(proc.pid, signum):
             return
         time.sleep(0.01)
     raise AssertionError(f"the process never caught signal {signum}")
+
+
+def catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` catches `signum`: its bit in SigCgt of /proc/PID/status."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(caught >> (signum - 1) & 1)
 
 
 def test_train_killed_mid_way_resumes_to_the_same_weights(tmp_path):
@@ -118,6 +125,55 @@ def test_ctrl_c_writes_a_checkpoint_and_a_second_stops_at_once(tmp_path):
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, outer)
+
+
+def test_a_closed_terminal_stops_training_at_a_checkpoint(tmp_path):
+    """A hangup (the terminal closed, an ssh session dropped) stops `toydd train` as SIGTERM does,
+    at a checkpoint with exit status 128 + SIGHUP: not killed, losing the training since the last
+    checkpoint, and not failing with an I/O error as it reports the stop to a terminal that is gone."""
+    out = tmp_path / "run"
+    args = train_command(out)
+    args[args.index("--checkpoint-every") + 1] = "0"
+    args[args.index("--steps") + 1] = "300000"
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: a session of its own, with the terminal as its controlling terminal
+        os.execv(sys.executable, args)
+    try:
+        deadline = time.time() + 300
+        while not catches(pid, signal.SIGHUP) and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(1)  # into training
+        os.close(terminal)  # the terminal goes away: the kernel sends its session SIGHUP
+        status = wait_exit(pid, timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert status == 128 + signal.SIGHUP
+    assert checkpoint_of(out).exists() and not out.exists()
+
+
+def wait_exit(pid: int, timeout: float) -> int | None:
+    """The exit status of child `pid`, or None if it still runs after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    return None
+
+
+@pytest.mark.parametrize("disposition,stops", [(signal.SIG_DFL, True), (signal.SIG_IGN, False)])
+def test_a_hangup_stops_training_unless_ignored_as_under_nohup(disposition, stops):
+    outer = signal.signal(signal.SIGHUP, disposition)
+    try:
+        with StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)  # the handler runs between bytecodes
+            assert stop.received == (signal.SIGHUP if stops else None)
+        assert signal.getsignal(signal.SIGHUP) is disposition
+    finally:
+        signal.signal(signal.SIGHUP, outer)
 
 
 @pytest.mark.parametrize("engine", ["cpu", "torch"])

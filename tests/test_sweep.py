@@ -2,7 +2,9 @@
 
 import io
 import json
+import contextlib
 import os
+import pty
 import re
 import shutil
 import signal
@@ -24,6 +26,8 @@ from toydd import _executors
 from toydd._config import ConfigError
 from toydd._sweep import plan_tasks, read_results, run_sweep
 from toydd._sweep_spec import SweepError, parse_sweep
+
+from test_checkpoint import wait_exit
 
 SWEEP = """
 [base]
@@ -299,6 +303,80 @@ def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor
     assert re.fullmatch(rf".*: interrupted by {name}: [1-7] run\(s\) stopped at a checkpoint; run the same command to resume\n", err), err
     assert not (out / "failed").exists() and not list((out / "runs").glob("[!.]*"))
     assert not list(out.glob("slurm/stop-*"))  # every job ended: the stop file is gone
+
+
+ONE_QUICK_ONE_LONG = """
+[base]
+n_features = 1000
+sparsity = 0.95
+n_hidden = 2
+steps = 200000
+test_size = 300
+history_points = 4
+
+[grid]
+dataset_size = [3000]
+
+[[points]]
+dataset_size = 5
+steps = 500
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "terminal closed"])
+def test_a_stop_to_the_whole_group_with_a_worker_idle_stops_the_running_stack_at_a_checkpoint(tmp_path, how):
+    """SLURM's time limit, `kill -- -PGID`, a hangup: the stop reaches every process of the group,
+    the workers waiting for a task too. Those live on: one that died would break the pool, its
+    running stack, stopped at a checkpoint, would be recorded as crashed, and the pool would wait
+    for ever on the queue lock the dead worker held. A closed terminal signals the driver alone,
+    which passes the stop on, and reports it to nobody (exit 129, not an I/O error)."""
+    sweep, out = tmp_path / "sweep.toml", tmp_path / "out"
+    sweep.write_text(ONE_QUICK_ONE_LONG)  # two stacks: one done in a second, its worker then idle
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--workers", "2", "--checkpoint-every", "200"]
+    if how == "terminal closed":
+        pid, terminal = pty.fork()
+        if pid == 0:  # a session of its own, with the terminal as its controlling terminal
+            os.execv(sys.executable, command)
+    else:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        pid = proc.pid
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not (list((out / "runs").glob("[!.]*")) and list((out / "checkpoints").glob("*.safetensors"))):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        if how == "terminal closed":
+            os.close(terminal)  # the kernel sends the session's leader, the driver, SIGHUP
+            status, err = wait_exit(pid, timeout=120), ""
+        else:
+            os.killpg(pid, getattr(signal, how))
+            _, err = proc.communicate(timeout=120)
+            status = proc.returncode
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    assert status == 128 + (signal.SIGTERM if how == "SIGTERM" else signal.SIGHUP), err
+    if how != "terminal closed":
+        assert err.endswith(f"interrupted by {how}: 1 run(s) stopped at a checkpoint; run the same command to resume\n"), err
+        assert "Traceback" not in err  # multiprocessing's resource tracker was not killed by the hangup
+    assert len(list((out / "runs").glob("[!.]*"))) == 1 and not (out / "failed").exists()
+    assert list((out / "checkpoints").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("orphan", [False, True])
+def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(orphan):
+    """A worker waiting for a task lives through SIGTERM, SIGUSR2 and SIGHUP while its driver
+    lives (the driver ends the pool), and ends on them once the driver is gone (killed outright),
+    rather than be left behind for SIGKILL."""
+    driver = 1 if orphan else os.getpid()  # the worker's parent is this process
+    code = ("import sys, time\nfrom toydd._executors import _start_worker\n_start_worker(int(sys.argv[1]))\n"
+            "print('ready', flush=True)\ntime.sleep(2)\nprint('alive', flush=True)")  # fmt: skip
+    for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
+        worker = subprocess.Popen([sys.executable, "-c", code, str(driver)], stdout=subprocess.PIPE, text=True)
+        assert worker.stdout.readline() == "ready\n"
+        worker.send_signal(signum)
+        out, _ = worker.communicate(timeout=60)
+        assert (worker.returncode, out) == ((128 + signum, "") if orphan else (0, "alive\n")), signal.Signals(signum).name
 
 
 class FakeFuture:

@@ -21,17 +21,20 @@ that determines the numbers: run ids in stack order, engine, device, history poi
 version), the run ids, the training seconds so far and the sha256 of the arrays. A checkpoint whose
 key differs is never resumed; an unreadable one is reported in one line and training starts over.
 
-SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit) and a first Ctrl-C (SIGINT)
-do not kill a process that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
+SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit), SIGHUP (a closed terminal, a
+dropped ssh session; left ignored under nohup) and a first Ctrl-C (SIGINT) do not kill a process that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
 second away, see `_engine_cpu.segments`) and raises `Interrupted`. On a Dask worker's thread, where
 no signal handler can be set, the stop comes from the driver through `StopSignals(poll=...)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -44,8 +47,9 @@ from safetensors.numpy import save
 
 FORMAT = 1
 CHECKPOINT_SECONDS = 300.0  # default interval: a kill loses at most five minutes of training
-# SIGINT is Ctrl-C: the first writes a checkpoint and stops like SIGTERM; a second acts at once
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT)
+# SIGINT is Ctrl-C: the first writes a checkpoint and stops like SIGTERM; a second acts at once.
+# SIGHUP is a hangup (the terminal closed): a process started under nohup ignores it, and still does
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT)
 _METADATA = "toydd_checkpoint"
 
 
@@ -191,8 +195,8 @@ POLL_FAILURE_SECONDS = 10.0
 
 
 class StopSignals:
-    """While active, SIGTERM, SIGUSR2 and a first SIGINT are recorded instead of ending the
-    process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
+    """While active, SIGTERM, SIGUSR2, SIGHUP (unless ignored: nohup) and a first SIGINT are
+    recorded instead of ending the process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
     before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
     set from the main thread: elsewhere (a Dask worker thread) signals act as usual, and a stop
     comes from `poll` instead: a callable, asked at most every POLL_SECONDS (the engine asks at
@@ -208,14 +212,20 @@ class StopSignals:
         self._failing_since: float | None = None  # when the unbroken series of failed polls began
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                if signal.getsignal(signum) is not None:  # None: set outside Python, which could not be put back
-                    self.previous[signum] = signal.signal(signum, self._record)
+                handler = signal.getsignal(signum)
+                if handler is None:  # set outside Python, which could not be put back
+                    continue
+                if signum == signal.SIGHUP and handler is signal.SIG_IGN:  # nohup: keep training
+                    continue
+                self.previous[signum] = signal.signal(signum, self._record)
         self._outer = getattr(_stacks, "active", None)
         _stacks.active = self
         return self
 
     def _record(self, signum, frame) -> None:
         self.received = signum
+        if signum == signal.SIGHUP:
+            _leave_hung_up_terminal()
         if signum == signal.SIGINT:  # the next Ctrl-C is not waited on (a pool worker's: ignored)
             signal.signal(signal.SIGINT, self.previous[signal.SIGINT])
 
@@ -245,6 +255,20 @@ class StopSignals:
             signal.signal(signum, handler)
         _stacks.active = self._outer
         return False
+
+
+def _leave_hung_up_terminal() -> None:
+    """Point stdout and stderr at /dev/null if they wrote to a terminal that hung up (still a
+    character device, no longer a terminal): each write there fails (EIO), and the stop's progress
+    and last line would end as an error instead of a checkpoint and exit status 129."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode) and not os.isatty(fd):
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def stop_requested() -> int | None:

@@ -68,17 +68,16 @@ def local(workers: int):
     """A pool of `workers` fresh processes on this machine. A worker that dies breaks the pool:
     the unfinished tasks submitted to it are recorded as failed, with the reason (runs they had
     already saved stay complete), and a new pool takes the tasks not yet submitted. After a stop
-    signal (SIGTERM, SIGUSR2, Ctrl-C) in the driver no more tasks start, and the running ones stop
-    at a checkpoint: SLURM and a terminal signal the whole process group, and a signal sent to the
-    driver alone (`kill PID`, the pid `toydd status` names) is passed on (`_pass_on_stop`). Workers
-    ignore Ctrl-C outside a task: one idle or starting up would otherwise die of it and break the
-    pool, and the running tasks would be recorded as crashed."""
+    signal (SIGTERM, SIGUSR2, SIGHUP, Ctrl-C) in the driver no more tasks start, and the running
+    ones stop at a checkpoint: SLURM and a terminal signal the whole process group, and a signal
+    sent to the driver alone (`kill PID`, the pid `toydd status` names) is passed on
+    (`_pass_on_stop`). Workers ignore the stop signals outside a task (`_start_worker`)."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
+        _start_resource_tracker()
         while pending:
-            ignore_ctrl_c = (signal.SIGINT, signal.SIG_IGN)  # a task's StopSignals catches it while it runs
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=signal.signal, initargs=ignore_ctrl_c) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
                 running = {}
                 broken = False
                 while (pending or running) and not broken:
@@ -100,6 +99,40 @@ def local(workers: int):
                         done(task, future.result() if finished_ok else _failed(task, out, "crashed: the worker process died"))
 
     return execute
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker, the helper process of every pool, with SIGHUP
+    blocked, as it blocks SIGINT and SIGTERM itself: a hangup reaching the whole process group
+    would kill it, and the tracker started in its place prints a traceback for each of the pool's
+    semaphores it never saw. Blocked in the tracker for good, so never delivered there; here a
+    hangup that comes meanwhile waits until the mask is put back."""
+    from multiprocessing import resource_tracker
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _start_worker(driver: int) -> None:
+    """Each local pool worker as it starts: ignore the stop signals while no task runs (a task's
+    StopSignals catches them while it runs). A terminal or a scheduler signals the whole process
+    group, and a worker that died of it between tasks would break the pool: the running tasks,
+    stopped at their checkpoints, would be recorded as crashed, and a worker killed while it waited
+    for a task dies holding the pool's queue lock, so that the others, and the driver, would wait
+    for it for ever. The driver got the signal too, or passes it on, and ends the pool. A worker
+    whose driver is gone (killed outright) still ends on SIGTERM, SIGUSR2 or SIGHUP."""
+
+    def between_tasks(signum, frame):
+        if os.getppid() != driver:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C, also what the driver passes a stop on as
+    for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored: nohup, kept
+            signal.signal(signum, between_tasks)
 
 
 # How often a stop is passed on again while tasks still run: a worker that had just taken a task

@@ -489,9 +489,9 @@ def _resumed_tasks(configs: list[Config], resumable, threads: int, checkpoint_ev
 def run_task(task: Task, out: str, stop_poll=None) -> list[Outcome]:
     """Train the task's runs that are not complete yet and save each one. A run that diverges,
     or a stack that crashes, is recorded as failed rather than raised. The stack resumes from
-    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM, SIGUSR2 or Ctrl-C, or
-    a stop that `stop_poll` reports (`StopSignals`), stops it at a checkpoint, and its runs come
-    back as interrupted (not failed)."""
+    its checkpoint in DIR/checkpoints and writes it as it trains; SIGTERM, SIGUSR2, SIGHUP or
+    Ctrl-C, or a stop that `stop_poll` reports (`StopSignals`), stops it at a checkpoint, and its
+    runs come back as interrupted (not failed)."""
     from ._train import train_runs
 
     out = Path(out)

@@ -108,8 +108,8 @@ def train(out: Path, overwrite: bool, checkpoint_every: int, quiet: bool, **valu
     """Train one model (keeping the best of --restarts) and save the run to --out.
 
     Training checkpoints next to --out (a hidden .NAME.checkpoint.safetensors); the same command
-    run again after a kill resumes from it. SIGTERM, SIGUSR2 or Ctrl-C writes it and stops (Ctrl-C
-    twice: at once, without).
+    run again after a kill resumes from it. SIGTERM, SIGUSR2, SIGHUP (a closed terminal) or Ctrl-C
+    writes it and stops (Ctrl-C twice: at once, without).
     """
     from ._checkpoint import Interrupted, StopSignals
     from ._store import COMMAND_NAMES, check_out, write_run
