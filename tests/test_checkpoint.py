@@ -137,6 +137,7 @@ def test_a_closed_terminal_stops_training_at_a_checkpoint(tmp_path):
     args[args.index("--steps") + 1] = "300000"
     pid, terminal = pty.fork()
     if pid == 0:  # the child: a session of its own, with the terminal as its controlling terminal
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if these tests run under nohup
         os.execv(sys.executable, args)
     try:
         deadline = time.time() + 300
@@ -150,6 +151,11 @@ def test_a_closed_terminal_stops_training_at_a_checkpoint(tmp_path):
             os.kill(pid, signal.SIGKILL)
     assert status == 128 + signal.SIGHUP
     assert checkpoint_of(out).exists() and not out.exists()
+
+
+# Runs a command with SIGHUP at its default, as in a terminal, even if the tests run under nohup
+# (which a child inherits, and toydd then leaves a hangup ignored)
+HANGUP_AT_DEFAULT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:

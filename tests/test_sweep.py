@@ -27,7 +27,7 @@ from toydd._config import ConfigError
 from toydd._sweep import plan_tasks, read_results, run_sweep
 from toydd._sweep_spec import SweepError, parse_sweep
 
-from test_checkpoint import wait_exit
+from test_checkpoint import HANGUP_AT_DEFAULT, wait_exit
 
 SWEEP = """
 [base]
@@ -336,9 +336,10 @@ def test_a_stop_to_the_whole_group_with_a_worker_idle_stops_the_running_stack_at
     if how == "terminal closed":
         pid, terminal = pty.fork()
         if pid == 0:  # a session of its own, with the terminal as its controlling terminal
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if these tests run under nohup
             os.execv(sys.executable, command)
     else:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(HANGUP_AT_DEFAULT + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         pid = proc.pid
     try:
         deadline = time.time() + 300
@@ -355,6 +356,8 @@ def test_a_stop_to_the_whole_group_with_a_worker_idle_stops_the_running_stack_at
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
+        if how != "terminal closed" and proc.returncode is None:  # timed out: reap it and close its pipes
+            proc.communicate()
     assert status == 128 + (signal.SIGTERM if how == "SIGTERM" else signal.SIGHUP), err
     if how != "terminal closed":
         assert err.endswith(f"interrupted by {how}: 1 run(s) stopped at a checkpoint; run the same command to resume\n"), err
@@ -369,13 +372,15 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
     lives (the driver ends the pool), and ends on them once the driver is gone (killed outright),
     rather than be left behind for SIGKILL."""
     driver = 1 if orphan else os.getpid()  # the worker's parent is this process
-    code = ("import sys, time\nfrom toydd._executors import _start_worker\n_start_worker(int(sys.argv[1]))\n"
+    code = ("import signal, sys, time\nfrom toydd._executors import _start_worker\n"
+            "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
+            "_start_worker(int(sys.argv[1]))\n"
             "print('ready', flush=True)\ntime.sleep(2)\nprint('alive', flush=True)")  # fmt: skip
     for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
-        worker = subprocess.Popen([sys.executable, "-c", code, str(driver)], stdout=subprocess.PIPE, text=True)
-        assert worker.stdout.readline() == "ready\n"
-        worker.send_signal(signum)
-        out, _ = worker.communicate(timeout=60)
+        with subprocess.Popen([sys.executable, "-c", code, str(driver)], stdout=subprocess.PIPE, text=True) as worker:
+            assert worker.stdout.readline() == "ready\n"
+            worker.send_signal(signum)
+            out, _ = worker.communicate(timeout=60)
         assert (worker.returncode, out) == ((128 + signum, "") if orphan else (0, "alive\n")), signal.Signals(signum).name
 
 
