@@ -27,7 +27,7 @@ from toydd._config import ConfigError
 from toydd._sweep import plan_tasks, read_results, run_sweep
 from toydd._sweep_spec import SweepError, parse_sweep
 
-from test_checkpoint import HANGUP_AT_DEFAULT, wait_exit
+from test_checkpoint import wait_exit
 
 SWEEP = """
 [base]
@@ -305,6 +305,10 @@ def test_a_stop_sent_to_the_driver_reaches_the_running_stacks(tmp_path, executor
     assert not list(out.glob("slurm/stop-*"))  # every job ended: the stop file is gone
 
 
+# Runs a command with SIGHUP at its default, as in a terminal, even if the tests run under nohup
+# (which a child inherits, and toydd then leaves a hangup ignored)
+HANGUP_AT_DEFAULT = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"]
+
 ONE_QUICK_ONE_LONG = """
 [base]
 n_features = 1000
@@ -336,8 +340,11 @@ def test_a_stop_to_the_whole_group_with_a_worker_idle_stops_the_running_stack_at
     if how == "terminal closed":
         pid, terminal = pty.fork()
         if pid == 0:  # a session of its own, with the terminal as its controlling terminal
-            signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if these tests run under nohup
-            os.execv(sys.executable, command)
+            try:
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, even if these tests run under nohup
+                os.execv(sys.executable, command)
+            finally:
+                os._exit(127)  # never go on as a second pytest
     else:
         proc = subprocess.Popen(HANGUP_AT_DEFAULT + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         pid = proc.pid
@@ -371,7 +378,7 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
     """A worker waiting for a task lives through SIGTERM, SIGUSR2 and SIGHUP while its driver
     lives (the driver ends the pool), and ends on them once the driver is gone (killed outright),
     rather than be left behind for SIGKILL."""
-    driver = 1 if orphan else os.getpid()  # the worker's parent is this process
+    driver = -1 if orphan else os.getpid()  # the worker's parent is this process; no process is -1
     code = ("import signal, sys, time\nfrom toydd._executors import _start_worker\n"
             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
             "_start_worker(int(sys.argv[1]))\n"

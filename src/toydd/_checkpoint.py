@@ -22,8 +22,9 @@ version), the run ids, the training seconds so far and the sha256 of the arrays.
 key differs is never resumed; an unreadable one is reported in one line and training starts over.
 
 SIGTERM and SIGUSR2 (sent by SLURM and submitit before a time limit), SIGHUP (a closed terminal, a
-dropped ssh session; left ignored under nohup) and a first Ctrl-C (SIGINT) do not kill a process that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary (about a
-second away, see `_engine_cpu.segments`) and raises `Interrupted`. On a Dask worker's thread, where
+dropped ssh session; left ignored under nohup) and a first Ctrl-C (SIGINT) do not kill a process
+that trains inside `StopSignals`: the engine writes a checkpoint at the next segment boundary
+(about a second away, see `_engine_cpu.segments`) and raises `Interrupted`. On a Dask worker's thread, where
 no signal handler can be set, the stop comes from the driver through `StopSignals(poll=...)`.
 """
 
@@ -83,8 +84,10 @@ class Interrupted(Exception):
 
 
 def warn(message: str) -> None:
-    """One line on stderr: checkpoint problems never stop training, they only cost time."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """One line on stderr: checkpoint problems never stop training, they only cost time. Nor does
+    a stderr that cannot be written (a terminal that hung up, whose hangup went to the driver)."""
+    with contextlib.suppress(OSError):
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -196,8 +199,8 @@ POLL_FAILURE_SECONDS = 10.0
 
 class StopSignals:
     """While active, SIGTERM, SIGUSR2, SIGHUP (unless ignored: nohup) and a first SIGINT are
-    recorded instead of ending the process; the engine checks `stop_requested()` between segments. A second SIGINT acts as
-    before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
+    recorded instead of ending the process; the engine checks `stop_requested()` between
+    segments. A second SIGINT acts as before the first (Ctrl-C twice: stop now, with no checkpoint). Signal handlers can only be
     set from the main thread: elsewhere (a Dask worker thread) signals act as usual, and a stop
     comes from `poll` instead: a callable, asked at most every POLL_SECONDS (the engine asks at
     every segment boundary), that returns the signal the sweep's driver received, or None."""
@@ -260,15 +263,16 @@ class StopSignals:
 def _leave_hung_up_terminal() -> None:
     """Point stdout and stderr at /dev/null if they wrote to a terminal that hung up (still a
     character device, no longer a terminal): each write there fails (EIO), and the stop's progress
-    and last line would end as an error instead of a checkpoint and exit status 129."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in (1, 2):
-            with contextlib.suppress(OSError):
+    and last line would end as an error instead of a checkpoint and exit status 129. Runs in a
+    signal handler: a failure here (no /dev/null, no file descriptor left) is not the stop's."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in (1, 2):
                 if stat.S_ISCHR(os.fstat(fd).st_mode) and not os.isatty(fd):
                     os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
+        finally:
+            os.close(devnull)
 
 
 def stop_requested() -> int | None:
