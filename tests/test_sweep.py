@@ -381,6 +381,7 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
     driver = -1 if orphan else os.getpid()  # the worker's parent is this process; no process is -1
     code = ("import signal, sys, time\nfrom toydd._executors import _start_worker\n"
             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
+            "import toydd._executors\ntoydd._executors.DRIVER_WATCH_SECONDS = 600\n"  # the signal sent here, not the worker's own
             "_start_worker(int(sys.argv[1]))\n"
             "print('ready', flush=True)\ntime.sleep(2)\nprint('alive', flush=True)")  # fmt: skip
     for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
@@ -389,6 +390,104 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
             worker.send_signal(signum)
             out, _ = worker.communicate(timeout=60)
         assert (worker.returncode, out) == ((128 + signum, "") if orphan else (0, "alive\n")), signal.Signals(signum).name
+
+
+def test_a_stop_that_reached_a_pool_worker_between_tasks_stops_its_next_task_at_a_checkpoint(tmp_path):
+    """A pool that breaks (a worker killed outright) terminates the others with SIGTERM. One that had
+    just taken a task, not yet inside its StopSignals, keeps the stop for that task, which stops at
+    its first checkpoint instead of training to the end while the driver waits; the task after it
+    trains as usual."""
+    long, short = Config(n_features=100, sparsity=0.9, dataset_size=50, steps=1_000_000), Config(n_features=100, sparsity=0.9, dataset_size=20, steps=200)
+    code = ("import json, os, signal, sys\nfrom toydd._executors import _run_local_task, _start_worker\nfrom toydd._sweep import Task\n"
+            "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
+            "_start_worker(os.getppid())\nos.kill(os.getpid(), signal.SIGTERM)\n"  # the stop of a breaking pool, the task just taken
+            "for config in sys.argv[2:]:\n"
+            "    (outcome,) = _run_local_task(Task((json.loads(config),), threads=1, checkpoint_every=100), sys.argv[1])\n"
+            "    print(outcome.ok, outcome.interrupted, flush=True)")  # fmt: skip
+    worker = subprocess.run([sys.executable, "-c", code, str(tmp_path), json.dumps(long.to_dict()), json.dumps(short.to_dict())],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert worker.stdout.splitlines() == [f"False {int(signal.SIGTERM)}", "True 0"], worker.stderr
+    assert list((tmp_path / "checkpoints").glob("*.safetensors"))  # the long stack resumes from here
+
+
+def running(process: psutil.Process) -> bool:
+    """Whether `process` still runs: an ended one may linger as a zombie until its parent, here
+    not this process, reaps it."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_pool_worker_whose_driver_was_killed_outright_stops_its_task_at_a_checkpoint_and_ends(tmp_path):
+    """Nobody is left to take its results or give it tasks, and the sweep run again would train the
+    same stack beside it: the worker stops at a checkpoint and ends, instead of training to the end
+    and then waiting for a task for ever."""
+    config = Config(n_features=100, sparsity=0.9, dataset_size=50, steps=10_000_000)
+    worker_code = ("import json, os, signal, sys, time\nfrom toydd._executors import _run_local_task, _start_worker\nfrom toydd._sweep import Task\n"
+                   "_start_worker(os.getppid())\nprint(os.getpid(), flush=True)\n"
+                   "(outcome,) = _run_local_task(Task((json.loads(sys.argv[2]),), threads=1, checkpoint_every=100), sys.argv[1])\n"
+                   "print(outcome.ok, outcome.interrupted, flush=True)\ntime.sleep(600)\n")  # then waits, as for a next task  # fmt: skip
+    driver_code = "import subprocess, sys, time\nsubprocess.Popen(sys.argv[1:])\ntime.sleep(600)\n"
+    log = tmp_path / "worker.log"
+    with open(log, "w") as worker_out:
+        driver = subprocess.Popen([sys.executable, "-c", driver_code, sys.executable, "-c", worker_code, str(tmp_path), json.dumps(config.to_dict())], stdout=worker_out)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((tmp_path / "checkpoints").glob("*.safetensors")):  # it trains
+            time.sleep(0.05)
+        worker = psutil.Process(int(log.read_text().split()[0]))
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 60
+        while time.time() < deadline and running(worker):  # not this process's child: its exit status is its new parent's
+            time.sleep(0.1)
+        assert not running(worker)
+    finally:
+        for process in psutil.Process(driver.pid).children(recursive=True) if driver.poll() is None else []:
+            process.kill()
+        driver.kill()
+        driver.wait()
+        if "worker" in locals() and running(worker):
+            worker.kill()
+    assert log.read_text().split("\n")[1] == f"False {int(signal.SIGTERM)}"
+
+
+SLOW_WORKER_START = """import os, time
+if os.environ.get("TOYDD_TEST_STARTING") and b"--multiprocessing-fork" in open("/proc/self/cmdline", "rb").read():
+    open(os.environ["TOYDD_TEST_STARTING"], "w").close()
+    time.sleep(3)
+"""
+
+
+def test_a_stop_to_the_whole_group_while_a_pool_worker_starts_stops_its_task_at_a_checkpoint(tmp_path):
+    """A worker starts with the stop signals blocked until it has set what they do there: a stop to
+    the whole process group that comes while it starts (here a pool worker's start-up made 3 s
+    long) neither kills it, which would break the pool and record its stack as crashed, nor is
+    lost: its task stops at the first checkpoint."""
+    site, starting = tmp_path / "site", tmp_path / "starting"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SLOW_WORKER_START)
+    sweep, out = tmp_path / "sweep.toml", tmp_path / "out"
+    sweep.write_text("[base]\nn_features = 1000\nsparsity = 0.95\nn_hidden = 2\nsteps = 200000\n\n[grid]\ndataset_size = [3000]\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])), "TOYDD_TEST_STARTING": str(starting)}
+    command = [sys.executable, "-m", "toydd.cli", "sweep", str(sweep), "--out", str(out), "--workers", "1", "--checkpoint-every", "200"]
+    proc = subprocess.Popen(HANGUP_AT_DEFAULT + command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not starting.exists():
+            time.sleep(0.02)
+        assert starting.exists(), "no pool worker started"
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:  # timed out: reap it and close its pipes
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.endswith("interrupted by SIGTERM: 1 run(s) stopped at a checkpoint; run the same command to resume\n"), err
+    assert not (out / "failed").exists() and not list((out / "runs").glob("[!.]*"))
 
 
 class FakeFuture:

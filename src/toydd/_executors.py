@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from ._checkpoint import stop_requested, warn
+from ._checkpoint import STOP_SIGNALS, stop_requested, warn
 from ._config import Config, ConfigError
 from ._sweep import Outcome, Task, record_failure, run_task
 
@@ -85,7 +85,7 @@ def local(workers: int):
                         return
                     while pending and len(running) < workers and not stop_requested():
                         task = pending.pop(0)
-                        running[pool.submit(run_task, task, out)] = task
+                        running[_submit(pool, task, out)] = task
                     finished, _ = wait(running, timeout=PASS_ON_SECONDS, return_when=FIRST_COMPLETED)
                     if stop_requested():
                         _pass_on_stop(pool)
@@ -116,23 +116,78 @@ def _start_resource_tracker() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
+def _submit(pool: ProcessPoolExecutor, task: Task, out: str):
+    """pool.submit(task) with the stop signals blocked in this thread: submit may start a worker,
+    which inherits the mask, and a stop to the whole process group then waits in it until
+    `_start_worker` has set what a stop does there, instead of killing it as it starts (a dead
+    worker breaks the pool: the running stacks would be recorded as crashed). The pool's manager
+    thread, started by the first submit, keeps the mask, so signals here reach the main thread."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return pool.submit(_run_local_task, task, out)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _start_worker(driver: int) -> None:
-    """Each local pool worker as it starts: ignore the stop signals while no task runs (a task's
-    StopSignals catches them while it runs). A terminal or a scheduler signals the whole process
-    group, and a worker that died of it between tasks would break the pool: the running tasks,
-    stopped at their checkpoints, would be recorded as crashed, and a worker killed while it waited
-    for a task dies holding the pool's queue lock, so that the others, and the driver, would wait
-    for it for ever. The driver got the signal too, or passes it on, and ends the pool. A worker
-    whose driver is gone (killed outright) still ends on SIGTERM, SIGUSR2 or SIGHUP."""
+    """Each local pool worker as it starts (its stop signals blocked, `_submit`): a stop outside a
+    task does not end it (a task's StopSignals catches stops while it runs). A terminal or a
+    scheduler signals the whole process group, and a worker that died of it between tasks would
+    break the pool: the running tasks, stopped at their checkpoints, would be recorded as crashed,
+    and a worker killed while it waited for a task dies holding the pool's queue lock, so that the
+    others, and the driver, would wait for it for ever. The driver got the signal too, or passes it
+    on, and ends the pool. A SIGTERM, SIGUSR2 or SIGHUP here is kept for the next task, which stops
+    at its first checkpoint (`_run_local_task`): a pool that breaks terminates its workers with
+    SIGTERM, and one that had just taken a task would otherwise train it to the end while the
+    driver waits. A worker whose driver is gone (killed outright) ends on them, and sends itself
+    one (`_watch_driver`)."""
 
     def between_tasks(signum, frame):
+        global _stop_between_tasks
         if os.getppid() != driver:
             raise SystemExit(128 + signum)
+        _stop_between_tasks = signum
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C, also what the driver passes a stop on as
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C, also what the driver passes a stop on as, every second
     for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored: nohup, kept
             signal.signal(signum, between_tasks)
+    # started while the stop signals are blocked here, which the thread keeps: they go to the main thread
+    threading.Thread(target=_watch_driver, args=(driver,), name="toydd-watch-driver", daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop that came while it started arrives now
+
+
+# How often a local worker looks whether its driver still lives.
+DRIVER_WATCH_SECONDS = 2.0
+
+
+def _watch_driver(driver: int) -> None:
+    """Once the driver is gone (killed outright: nobody is left to take results or hand out
+    tasks), send this worker SIGTERM every DRIVER_WATCH_SECONDS: a running task stops at a
+    checkpoint, and then, waiting for a task that will never come, the worker ends
+    (`_start_worker`). Training on would risk a second worker taking the same stack when the sweep
+    is run again."""
+    while True:
+        time.sleep(DRIVER_WATCH_SECONDS)
+        if os.getppid() != driver:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+# The stop signal a local worker received outside a task (`_start_worker`), for its next task.
+_stop_between_tasks: int | None = None
+
+
+def _run_local_task(task: Task, out: str) -> list[Outcome]:
+    """run_task in a local pool worker: a stop that came between tasks stops this one at its
+    first checkpoint (its StopSignals asks `_take_stop_between_tasks` at once)."""
+    return run_task(task, out, stop_poll=_take_stop_between_tasks)
+
+
+def _take_stop_between_tasks() -> int | None:
+    """The stop kept for this task, once: StopSignals remembers it, and a later task starts afresh."""
+    global _stop_between_tasks
+    received, _stop_between_tasks = _stop_between_tasks, None
+    return received
 
 
 # How often a stop is passed on again while tasks still run: a worker that had just taken a task
