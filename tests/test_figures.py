@@ -314,8 +314,9 @@ def test_a_collapsed_run_is_marked_on_the_envelope_and_shaded_but_is_no_branch()
 
 
 def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
-    """With the lines fitted either side of the crossover, a second panel draws the envelope over
-    their T only, at its own scale, with both lines and their slopes."""
+    """With the lines fitted either side of the crossover, a second panel draws what the envelope
+    removes of the zero-output loss (1 - training loss) over their T only, at its own scale, with
+    both lines and their slopes."""
     sizes = np.array([1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0])
     envelope_loss = np.array([0.945, 0.96, 0.979, 0.985, 0.986, 0.987])
     runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "train_loss": loss + extra, "regime": regime, "n_features": 1000, "sparsity": 0.99,
@@ -323,21 +324,22 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
                          for t, loss in zip(sizes, envelope_loss)
                          for lr, extra, regime in ((3e-2, 0.0, "memorizing" if t < 7_000 else "generalizing"), (1e-3, 0.01, "generalizing"))])  # fmt: skip
     regimes = np.array(["memorizing"] * 3 + ["generalizing"] * 3)
-    below = fig.BranchFit(0.0215, -0.09, sizes[:3], envelope_loss[:3], regimes[:3])
-    above = fig.BranchFit(0.0011, -0.01, sizes[3:], envelope_loss[3:], regimes[3:])
+    below = fig.BranchFit(-0.6, 0.54, sizes[:3], envelope_loss[:3], regimes[:3])
+    above = fig.BranchFit(-0.11, -1.39, sizes[3:], envelope_loss[3:], regimes[3:])
     figure = fig.envelope_figure(runs, crossover=7_071.0, fits={"below": below, "above": above})
     assert len(figure.axes) == 2
     assert figure.axes[0].yaxis.get_major_formatter()(0.995, 0) == "0.995"  # under a decade: plain numbers
     zoom = figure.axes[1]
     lines = {l.get_label(): l for l in zoom.get_lines()}
-    fitted = lines["fit below the crossover: slope +0.0215"]
+    fitted = lines["fit below the crossover: slope -0.6000"]
     assert fitted.get_xdata()[0] == sizes[0] and fitted.get_xdata()[-1] == pytest.approx(sizes[-1])  # drawn across both sides
-    np.testing.assert_allclose(fitted.get_ydata(), 10 ** (-0.09 + 0.0215 * np.log10(fitted.get_xdata())))
-    assert "fit above the crossover: slope +0.0011" in lines
+    np.testing.assert_allclose(fitted.get_ydata(), 10 ** (0.54 - 0.6 * np.log10(fitted.get_xdata())))
+    assert "fit above the crossover: slope -0.1100" in lines
     (points,) = zoom.collections
-    np.testing.assert_allclose(points.get_offsets()[:, 1], envelope_loss)  # the envelope, nothing off it
+    np.testing.assert_allclose(points.get_offsets()[:, 1], 1 - envelope_loss)  # the envelope, nothing off it
+    assert zoom.get_yscale() == "log" and zoom.get_ylabel() == "1 - final training loss"
     low, high = zoom.get_ylim()
-    assert 0.94 < low < 0.945 and 0.987 < high < 0.992  # its own scale: the kink's 4% fills it
+    assert low < 1 - 0.987 and 1 - 0.945 < high < 0.1  # its own scale: 0.013 to 0.055 fills it
     assert len(fig.envelope_figure(runs, crossover=7_071.0).axes) == 1  # without fits: the one panel
 
 

@@ -267,20 +267,24 @@ ENVELOPE_T = (10, 100, 1_000, 3_000, 10_000, 100_000)
 DEFAULT_LR = Config().lr
 
 
-def envelope_rows(memorizing_slope: float = 0.5, default_onset: float = 1_000, middle_at: float | None = None, generalizing_slope: float = 0.0) -> pd.DataFrame:
-    """Three learning rates per T: 3e-2 memorizes with training loss 0.01 T^slope, the default
-    generalizes from `default_onset` on (loss 0.9 (T / 10,000)^generalizing_slope, else
-    intermediate at 2.0), 1e-4 is intermediate at 3.0. The memorizing loss passes the generalizing
-    one between T = 3,000 and 10,000 at the default slopes (and at slopes 0.5 and 0.4). At
-    `middle_at` an intermediate run has the lowest loss."""
+def envelope_rows(memorizing_slope: float = -0.5, default_onset: float = 1_000, middle_at: float | None = None, generalizing_slope: float = 0.0) -> pd.DataFrame:
+    """Three learning rates per T: 3e-2 memorizes, removing 1 - training loss = 0.99 (T / 10)^memorizing_slope
+    of the zero-output loss; the default generalizes from `default_onset` on (removing
+    CROSSING (T / 5,477)^generalizing_slope, else intermediate at 2.0); 1e-4 is intermediate at
+    3.0. With the memorizing slope the steeper, the generalizing branch removes more from T = 5,477
+    on: the crossover lies between T = 3,000 and 10,000. At `middle_at` an intermediate run has the
+    lowest loss."""
     rows = []
     for t in ENVELOPE_T:
-        rows.append(run(t, lr=3e-2, regime="memorizing", train_loss=0.01 * t**memorizing_slope))
+        rows.append(run(t, lr=3e-2, regime="memorizing", train_loss=1 - 0.99 * (t / 10) ** memorizing_slope))
         general = t >= default_onset
-        general_loss = 0.9 * (t / 10_000) ** generalizing_slope
+        general_loss = 1 - CROSSING * (t / 5_477) ** generalizing_slope
         rows.append(run(t, lr=DEFAULT_LR, regime="generalizing" if general else "intermediate", train_loss=general_loss if general else 2.0))
         rows.append(run(t, lr=1e-4, regime="intermediate", train_loss=1e-6 if t == middle_at else 3.0))
     return pd.DataFrame(rows)
+
+
+CROSSING = 0.99 * (5_477 / 10) ** -0.5  # what the default memorizing branch removes at T = 5,477
 
 
 def test_the_envelope_keeps_the_lowest_training_loss_per_T_and_finds_the_crossover():
@@ -305,41 +309,57 @@ def test_envelope_claims_are_not_measured_with_one_learning_rate():
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_kink_needs_the_slope_to_change_by_the_threshold_share_of_the_steeper(inside):
     change = just(r.KINK_MIN_RELATIVE_CHANGE, inside, passes_above=True) * 0.5
-    claim = r.envelope_kink(envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5 - change))
+    claim = r.envelope_kink(envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.5 + change))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     # the envelope's points nearest the crossover only: memorizing at T = 100 to 3,000 (not 10), generalizing from 10,000
-    assert "below it +0.5000 (3 T)" in claim.evidence and float(claim.evidence.split("from it on ")[1].split(" ")[0]) == pytest.approx(0.5 - change, abs=1e-4)
+    assert "below it -0.5000 (3 T)" in claim.evidence and float(claim.evidence.split("from it on ")[1].split(" ")[0]) == pytest.approx(-0.5 + change, abs=1e-4)
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_kink_needs_a_steep_enough_side(inside):
-    """Two nearly flat stretches (a slope halving from 0.01 to 0.004) are no kink."""
+    """Two nearly level stretches (a slope of 1 - loss halving from -0.1 to -0.04) are no kink."""
     steeper = just(r.KINK_MIN_SLOPE, inside, passes_above=True)
     rows = envelope_rows()
     t = rows["dataset_size"]
-    rows.loc[rows["lr"] == 3e-2, "train_loss"] = 0.5 * (t[rows["lr"] == 3e-2] / 100) ** steeper
-    general = (rows["lr"] == DEFAULT_LR) & (t >= 1_000)  # its loss passes the memorizing one between T = 3,000 and 10,000
-    rows.loc[general, "train_loss"] = 0.5217 * (t[general] / 10_000) ** (0.4 * steeper)
+    memorizing = rows["lr"] == 3e-2
+    rows.loc[memorizing, "train_loss"] = 1 - 0.5 * (t[memorizing] / 100) ** -steeper
+    general = (rows["lr"] == DEFAULT_LR) & (t >= 1_000)  # it removes more than the memorizing runs from T = 5,477 on
+    rows.loc[general, "train_loss"] = 1 - 0.5 * 54.77**-steeper * (t[general] / 5_477) ** (-0.4 * steeper)
     claim = r.envelope_kink(rows)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "(3 T)" in claim.evidence and "(2 T)" in claim.evidence
 
 
 def test_a_kink_is_fitted_near_the_crossover_not_from_the_smallest_T():
-    """The reduced setting's envelope: training loss about 0 at T = 10 (a log-log fit through it
-    read slope 2.0), then 0.95 to 0.98 up to the crossover and flat after it."""
+    """The reduced setting's envelope: training loss about 0 at T = 10 (the model removes all of
+    the zero-output loss), then 0.67 to 0.98 up to the crossover and nearly level after it."""
     losses = {10: 1.6e-8, 100: 0.67, 1_000: 0.9455, 3_000: 0.9793, 10_000: 0.9851, 100_000: 0.9872}
     rows = envelope_rows()
     rows.loc[rows["lr"] == 3e-2, "train_loss"] = rows.loc[rows["lr"] == 3e-2, "dataset_size"].map(losses).values
     rows.loc[rows["lr"] == DEFAULT_LR, "train_loss"] = np.where(rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"] >= 10_000, rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"].map(losses), 2.0)
     rows.loc[(rows["lr"] == 3e-2) & (rows["dataset_size"] >= 10_000), "train_loss"] = 1.5  # no longer lowest there
     claim = r.envelope_kink(rows)
-    below = np.polyfit(np.log10([100, 1_000, 3_000]), np.log10([0.67, 0.9455, 0.9793]), 1)[0]
-    assert f"below it {below:+.4f} (3 T)" in claim.evidence and claim.verdict == CONFIRMED
+    below = np.polyfit(np.log10([100, 1_000, 3_000]), np.log10(1 - np.array([0.67, 0.9455, 0.9793])), 1)[0]
+    above = np.log10((1 - 0.9872) / (1 - 0.9851))  # over one decade
+    assert f"below it {below:+.4f} (3 T)" in claim.evidence and f"from it on {above:+.4f} (2 T)" in claim.evidence and claim.verdict == CONFIRMED
+
+
+def test_the_kink_is_measurable_at_the_paper_setting_where_losses_sit_within_a_thousandth_of_one():
+    """The envelope at n = 10,000, S = 0.999 (`envelope_paper`'s best memorizing and generalizing
+    runs; T = 700,000 made up between its neighbours) spans training losses 0.995 to 0.9988: its
+    training loss moves by about a thousandth per decade of T, what it removes of the zero-output
+    loss halves."""
+    memorizing = {50_000: 0.994896, 200_000: 0.997488, 500_000: 0.998372, 700_000: 0.99862, 1_000_000: 0.998866}
+    generalizing = {50_000: 0.998151, 200_000: 0.998479, 500_000: 0.998579, 700_000: 0.998597, 1_000_000: 0.998613}
+    rows = pd.DataFrame([run(t, lr=3e-2, regime="memorizing", train_loss=loss) for t, loss in memorizing.items()]
+                        + [run(t, lr=DEFAULT_LR, regime="generalizing", train_loss=loss) for t, loss in generalizing.items()])  # fmt: skip
+    claim = r.envelope_kink(rows)
+    assert claim.verdict == CONFIRMED and "(3 T)" in claim.evidence and "(2 T)" in claim.evidence, claim.evidence
+    assert r.envelope_kink(rows.assign(normalize=False)).verdict == NOT_MEASURED  # the zero-output loss is 1 only for unit-norm examples
 
 
 def test_the_envelope_figure_draws_the_kinks_own_lines():
     """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""
-    rows = envelope_rows(memorizing_slope=0.5, generalizing_slope=0.1)
+    rows = envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.1)
     views = r.RunViews(pd.DataFrame(), {}, None, {})
     figure = r.follow_up_figures(rows, views)["fig9_envelope"]
     fits = r.branch_fits(r.envelope(r.envelope_runs(rows)))
@@ -349,12 +369,13 @@ def test_the_envelope_figure_draws_the_kinks_own_lines():
 
 
 def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
-    """A generalizing run far above the envelope at T = 1,000 and 3,000 (a slope of -1 over the
-    generalizing branch's 4 T) does not change the slope from the crossover on."""
-    rows = envelope_rows(memorizing_slope=0.5, generalizing_slope=0.5)
-    rows.loc[(rows["lr"] == DEFAULT_LR) & (rows["dataset_size"] <= 3_000) & (rows["dataset_size"] >= 1_000), "train_loss"] = 50.0
+    """A generalizing run far above the envelope at T = 1,000 and 3,000 (which would turn the
+    generalizing branch's slope over its 4 T steeply positive) does not change the slope from the
+    crossover on."""
+    rows = envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.45)
+    rows.loc[(rows["lr"] == DEFAULT_LR) & (rows["dataset_size"] <= 3_000) & (rows["dataset_size"] >= 1_000), "train_loss"] = 0.9999
     claim = r.envelope_kink(rows)
-    assert claim.verdict == NOT_CONFIRMED and "from it on +0.5000 (2 T)" in claim.evidence
+    assert claim.verdict == NOT_CONFIRMED and "from it on -0.4500 (2 T)" in claim.evidence
 
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():

@@ -578,16 +578,18 @@ ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR),
 
 @dataclass
 class BranchFit:
-    """A straight line through log10 training loss against log10 T on one side of the envelope's
-    crossover (the kink measure, `_report.branch_fits`)."""
+    """A straight line through log10 of what the envelope removes of the zero-output loss
+    (1 - training loss) against log10 T on one side of its crossover (the kink measure,
+    `_report.branch_fits`)."""
 
     slope: float
-    intercept: float  # log10 of the fitted loss at T = 1
+    intercept: float  # log10 of the fitted 1 - loss at T = 1
     sizes: np.ndarray  # (points,) the envelope's T it was fitted over
     losses: np.ndarray  # (points,) the envelope's training loss there
     regimes: np.ndarray  # (points,) the regime of the envelope's run there
 
-    def loss(self, sizes: np.ndarray) -> np.ndarray:
+    def loss_removed(self, sizes: np.ndarray) -> np.ndarray:
+        """(len(sizes),) the fitted 1 - training loss at T = `sizes`."""
         return 10.0 ** (self.intercept + self.slope * np.log10(sizes))
 
 
@@ -641,40 +643,31 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
 
 
 def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None:
-    """The envelope points that the kink's lines were fitted to, each coloured by its run's
-    regime, and the two lines with their slopes."""
+    """What the envelope removes of the zero-output loss (1 - training loss) at the points the
+    kink's lines were fitted to, each coloured by its run's regime, and the two lines with their
+    slopes, on log-log axes where they are straight."""
     sizes = np.concatenate([fit.sizes for fit in fits.values()])
-    losses = np.concatenate([fit.losses for fit in fits.values()])
+    removed = 1.0 - np.concatenate([fit.losses for fit in fits.values()])
     regimes = np.concatenate([fit.regimes for fit in fits.values()])
     order = np.argsort(sizes)
-    ax.plot(sizes[order], losses[order], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
+    ax.plot(sizes[order], removed[order], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
     colors = dict(ENVELOPE_REGIMES)
-    ax.scatter(sizes[order], losses[order], s=28, c=[colors.get(r, "0.5") for r in regimes[order]], zorder=3)
+    ax.scatter(sizes[order], removed[order], s=28, c=[colors.get(r, "0.5") for r in regimes[order]], zorder=3)
     span = np.geomspace(sizes.min(), sizes.max(), 50)  # each line drawn across the other side too: the kink is where they part
     for side, fit in fits.items():
         color = colors["memorizing" if side == "below" else "generalizing"]
-        ax.plot(span, fit.loss(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
+        ax.plot(span, fit.loss_removed(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
-    # a linear loss axis: over a few percent it draws the power laws as a log one would, and its
-    # tick labels take the digits the range needs
-    _loss_against_t_axes(ax, log_loss=False)
-    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=False))
-    ax.set_ylim(*_padded(losses))
+    _loss_against_t_axes(ax)
+    ax.set_ylabel("1 - final training loss")
     ax.legend(fontsize=7, loc="best")
-    ax.set_title("the envelope near the crossover: the kink", fontsize=9)
+    ax.set_title("the envelope near the crossover: the kink\n(what it removes of the zero-output loss, 1)", fontsize=9)
 
 
-def _padded(values: np.ndarray) -> tuple[float, float]:
-    """Axis limits around `values` with a margin of a tenth of their span each side."""
-    low, high = float(values.min()), float(values.max())
-    margin = 0.1 * (high - low) if high > low else 0.01 * abs(high) or 0.01
-    return low - margin, high + margin
-
-
-def _loss_against_t_axes(ax, log_loss: bool = True) -> None:
+def _loss_against_t_axes(ax) -> None:
     ax.set_xscale("log")
-    ax.set_yscale("log" if log_loss else "linear")
+    ax.set_yscale("log")
     _plain_ticks(ax.xaxis)
     ax.set_xlabel("T (training examples)")
     ax.set_ylabel("final training loss")

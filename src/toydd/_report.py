@@ -125,21 +125,23 @@ REPEAT_RUN_SHARE = 0.5
 BOUNDARY_SLOPE_RANGE = (0.5, 1.5)
 # The learning-rate envelope needs a choice of learning rates at each T.
 ENVELOPE_MIN_LEARNING_RATES = 2
-# The envelope either side of its crossover is fitted (a line in log T, log training loss) over at
-# least BRANCH_MIN_POINTS and at most KINK_WINDOW of its T nearest the crossover: a kink is local,
-# and a memorizing branch is no power law (its training loss runs from about 0 at the smallest T,
-# which would set the slope of a fit over all of them: 2.0 on the reduced setting, where the slope
-# near the crossover is 0.02).
+# The envelope either side of its crossover is fitted (a line in log T, log of what the model removes
+# of the zero-output loss, 1 - training loss: `loss_removed`) over at least BRANCH_MIN_POINTS and at
+# most KINK_WINDOW of its T nearest the crossover: a kink is local, and a memorizing branch is no
+# power law at the smallest T (it removes nearly all of the loss there).
 BRANCH_MIN_POINTS = 2
 KINK_WINDOW = 3
 # A kink: the slope changes at the crossover by more than KINK_MIN_RELATIVE_CHANGE of the steeper
 # side's, and that side is at least KINK_MIN_SLOPE steep. Judgment: near the crossover training
-# losses sit close to 1 (0.95 to 0.99 on the reduced setting), so log-log slopes are hundredths,
-# and a kink is a slope that halves or more (or turns) where the envelope changes branch; a
-# steeper side of at least 0.01 (2.3% of training loss per decade of T) keeps two nearly flat
-# stretches from reading as one.
+# losses sit just below the zero-output loss, 1 (0.95 to 0.99 on the reduced setting, 0.995 to
+# 0.9988 on the paper's), so the training loss itself moves by hundredths or thousandths of its
+# value, and no one threshold on its slope serves both settings; what the model removes, 1 - loss,
+# shrinks on a memorizing branch as T examples share its capacity and stays nearly level on a
+# generalizing one, by tens of percent per decade of T on either setting. A kink is a slope that
+# halves or more (or turns) where the envelope changes branch; a steeper side of at least 0.1 (a
+# fifth of 1 - loss per decade of T) keeps two nearly level stretches from reading as one.
 KINK_MIN_RELATIVE_CHANGE = 0.5
-KINK_MIN_SLOPE = 0.01
+KINK_MIN_SLOPE = 0.1
 # The July 2023 update's crossover at the paper's setting (section 7): about T = 500,000 at S = 0.999.
 SPEC_CROSSOVER_T = 500_000.0
 SPEC_CROSSOVER_SPARSITY = 0.999
@@ -1411,19 +1413,25 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
 
 
+def loss_removed(train_loss):
+    """What a model removes of the zero-output loss: 1 - training loss (with unit-norm examples,
+    predicting zero costs exactly 1, docs/science.md section 2)."""
+    return 1.0 - train_loss
+
+
 def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
-    """{side: line} fitted to log10 of the envelope's training loss (`best`, from `envelope`)
-    against log10 T on either side of its crossover: "below" over its last KINK_WINDOW T up to the
-    crossover, "above" over its first KINK_WINDOW from it (positive losses only); None without a
-    crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
+    """{side: line} fitted to log10 `loss_removed` by the envelope (`best`, from `envelope`) against
+    log10 T on either side of its crossover: "below" over its last KINK_WINDOW T up to the
+    crossover, "above" over its first KINK_WINDOW from it (losses below the zero-output loss only);
+    None without a crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
     found = crossover(best)
     if found is None:
         return None
     fits = {}
     for side, part in (("below", best[best.index <= found[0]].iloc[-KINK_WINDOW:]), ("above", best[best.index >= found[1]].iloc[:KINK_WINDOW])):
-        part = part[part["train_loss"] > 0]
+        part = part[loss_removed(part["train_loss"]) > 0]
         if len(part) >= BRANCH_MIN_POINTS:
-            slope, intercept = np.polyfit(np.log10(part.index.values), np.log10(part["train_loss"].values), 1)
+            slope, intercept = np.polyfit(np.log10(part.index.values), np.log10(loss_removed(part["train_loss"].values)), 1)
             fits[side] = _figures.BranchFit(
                 float(slope), float(intercept), part.index.values.astype(float), part["train_loss"].values, part["regime"].values
             )
@@ -1431,14 +1439,16 @@ def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
 
 
 def envelope_kink(results: pd.DataFrame) -> Claim:
-    """The envelope's log-log slopes just below and just above its crossover (`branch_fits`,
-    envelope points only: runs off the envelope and a branch's stretch past the crossover, where
-    the other branch is lower, do not shape the kink) differ by more than KINK_MIN_RELATIVE_CHANGE
-    of the steeper one, itself at least KINK_MIN_SLOPE."""
+    """The log-log slopes of what the envelope removes of the zero-output loss just below and just
+    above its crossover (`branch_fits`, envelope points only: runs off the envelope and a branch's
+    stretch past the crossover, where the other branch is lower, do not shape the kink) differ by
+    more than KINK_MIN_RELATIVE_CHANGE of the steeper one, itself at least KINK_MIN_SLOPE."""
     claim = "The envelope has a kink at the crossover: the branches' slopes differ"
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() < 2:
         return Claim(claim, f"needs {ENVELOPE_MIN_LEARNING_RATES} or more learning rates at two or more T", NOT_MEASURED)
+    if "normalize" in runs and not runs["normalize"].astype(bool).all():
+        return Claim(claim, "needs unit-norm examples (normalize = true), whose zero-output loss is 1", NOT_MEASURED)
     best = envelope(runs)
     fits = branch_fits(best)
     if fits is None:  # the branches may bend differently, but the envelope follows one of them throughout
@@ -1448,8 +1458,9 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     below, above = fits["below"].slope, fits["above"].slope
     below_points, above_points = len(fits["below"].sizes), len(fits["above"].sizes)
     change, steeper = abs(below - above), max(abs(below), abs(above))
-    evidence = (f"log-log slope of the envelope's training loss over its T nearest the crossover: below it {below:+.4f} ({below_points} T), "
-                f"from it on {above:+.4f} ({above_points} T): change {change:.4f}, {change / steeper if steeper else 0.0:.0%} of the steeper "
+    evidence = (f"log-log slope of 1 - training loss (what the envelope removes of the zero-output loss) over its T nearest the crossover: "
+                f"below it {below:+.4f} ({below_points} T), from it on {above:+.4f} ({above_points} T): change {change:.4f}, "
+                f"{change / steeper if steeper else 0.0:.0%} of the steeper "
                 f"(a kink: above {KINK_MIN_RELATIVE_CHANGE:.0%}, the steeper at least {KINK_MIN_SLOPE:g}; no noise model)")  # fmt: skip
     return Claim(claim, evidence, _verdict(steeper >= KINK_MIN_SLOPE and change > KINK_MIN_RELATIVE_CHANGE * steeper))
 
