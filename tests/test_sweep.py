@@ -374,7 +374,7 @@ def test_a_stop_to_the_whole_group_with_a_worker_idle_stops_the_running_stack_at
 
 
 @pytest.mark.parametrize("orphan", [False, True])
-def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(orphan):
+def test_a_pool_worker_between_tasks_lives_through_a_stop_unless_its_driver_is_gone(orphan):
     """A worker waiting for a task lives through SIGTERM, SIGUSR2 and SIGHUP while its driver
     lives (the driver ends the pool), and ends on them once the driver is gone (killed outright),
     rather than be left behind for SIGKILL."""
@@ -382,7 +382,7 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
     code = ("import signal, sys, time\nfrom toydd._executors import _start_worker\n"
             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
             "import toydd._executors\ntoydd._executors.DRIVER_WATCH_SECONDS = 600\n"  # the signal sent here, not the worker's own
-            "_start_worker(int(sys.argv[1]))\n"
+            "_start_worker(int(sys.argv[1]), set())\n"
             "print('ready', flush=True)\ntime.sleep(2)\nprint('alive', flush=True)")  # fmt: skip
     for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
         with subprocess.Popen([sys.executable, "-c", code, str(driver)], stdout=subprocess.PIPE, text=True) as worker:
@@ -390,6 +390,18 @@ def test_a_pool_worker_between_tasks_ignores_a_stop_unless_its_driver_is_gone(or
             worker.send_signal(signum)
             out, _ = worker.communicate(timeout=60)
         assert (worker.returncode, out) == ((128 + signum, "") if orphan else (0, "alive\n")), signal.Signals(signum).name
+
+
+def test_an_orphaned_pool_worker_is_not_ended_while_its_task_saves_its_runs():
+    """Its stack stopped at a checkpoint, a task saves the runs it finished outside StopSignals: a
+    stop then (the driver gone) waits until the task is over, instead of cutting a save short."""
+    code = ("import os, signal\nimport toydd._executors as e\n"
+            "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
+            "e.DRIVER_WATCH_SECONDS = 600\ne._start_worker(-1, set())\n"  # no process is -1: the driver is gone
+            "e._in_task = True\nos.kill(os.getpid(), signal.SIGTERM)\nprint(e._take_stop_between_tasks(), flush=True)\n"
+            "e._in_task = False\nos.kill(os.getpid(), signal.SIGTERM)\nprint('alive', flush=True)")  # fmt: skip
+    worker = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (worker.returncode, worker.stdout) == (128 + signal.SIGTERM, f"{int(signal.SIGTERM)}\n"), worker.stderr
 
 
 def test_a_stop_that_reached_a_pool_worker_between_tasks_stops_its_next_task_at_a_checkpoint(tmp_path):
@@ -400,7 +412,7 @@ def test_a_stop_that_reached_a_pool_worker_between_tasks_stops_its_next_task_at_
     long, short = Config(n_features=100, sparsity=0.9, dataset_size=50, steps=1_000_000), Config(n_features=100, sparsity=0.9, dataset_size=20, steps=200)
     code = ("import json, os, signal, sys\nfrom toydd._executors import _run_local_task, _start_worker\nfrom toydd._sweep import Task\n"
             "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"  # as in a terminal, even if these tests run under nohup
-            "_start_worker(os.getppid())\nos.kill(os.getpid(), signal.SIGTERM)\n"  # the stop of a breaking pool, the task just taken
+            "_start_worker(os.getppid(), set())\nos.kill(os.getpid(), signal.SIGTERM)\n"  # the stop of a breaking pool, the task just taken
             "for config in sys.argv[2:]:\n"
             "    (outcome,) = _run_local_task(Task((json.loads(config),), threads=1, checkpoint_every=100), sys.argv[1])\n"
             "    print(outcome.ok, outcome.interrupted, flush=True)")  # fmt: skip
@@ -425,7 +437,7 @@ def test_a_pool_worker_whose_driver_was_killed_outright_stops_its_task_at_a_chec
     and then waiting for a task for ever."""
     config = Config(n_features=100, sparsity=0.9, dataset_size=50, steps=10_000_000)
     worker_code = ("import json, os, signal, sys, time\nfrom toydd._executors import _run_local_task, _start_worker\nfrom toydd._sweep import Task\n"
-                   "_start_worker(os.getppid())\nprint(os.getpid(), flush=True)\n"
+                   "_start_worker(os.getppid(), set())\nprint(os.getpid(), flush=True)\n"
                    "(outcome,) = _run_local_task(Task((json.loads(sys.argv[2]),), threads=1, checkpoint_every=100), sys.argv[1])\n"
                    "print(outcome.ok, outcome.interrupted, flush=True)\ntime.sleep(600)\n")  # then waits, as for a next task  # fmt: skip
     driver_code = "import subprocess, sys, time\nsubprocess.Popen(sys.argv[1:])\ntime.sleep(600)\n"
@@ -463,8 +475,8 @@ if os.environ.get("TOYDD_TEST_STARTING") and b"--multiprocessing-fork" in open("
 def test_a_stop_to_the_whole_group_while_a_pool_worker_starts_stops_its_task_at_a_checkpoint(tmp_path):
     """A worker starts with the stop signals blocked until it has set what they do there: a stop to
     the whole process group that comes while it starts (here a pool worker's start-up made 3 s
-    long) neither kills it, which would break the pool and record its stack as crashed, nor is
-    lost: its task stops at the first checkpoint."""
+    long) does not kill it, which would break the pool and record its stack as crashed: its task
+    stops at the first checkpoint."""
     site, starting = tmp_path / "site", tmp_path / "starting"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SLOW_WORKER_START)

@@ -71,13 +71,13 @@ def local(workers: int):
     signal (SIGTERM, SIGUSR2, SIGHUP, Ctrl-C) in the driver no more tasks start, and the running
     ones stop at a checkpoint: SLURM and a terminal signal the whole process group, and a signal
     sent to the driver alone (`kill PID`, the pid `toydd status` names) is passed on
-    (`_pass_on_stop`). Workers ignore the stop signals outside a task (`_start_worker`)."""
+    (`_pass_on_stop`). A stop does not end a worker outside a task (`_start_worker`)."""
 
     def execute(tasks: list[Task], out: str, done) -> None:
         pending = list(tasks)
         _start_resource_tracker()
         while pending:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(os.getpid(),)) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(os.getpid(), signal.pthread_sigmask(signal.SIG_BLOCK, []))) as pool:
                 running = {}
                 broken = False
                 while (pending or running) and not broken:
@@ -129,24 +129,25 @@ def _submit(pool: ProcessPoolExecutor, task: Task, out: str):
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
-def _start_worker(driver: int) -> None:
-    """Each local pool worker as it starts (its stop signals blocked, `_submit`): a stop outside a
-    task does not end it (a task's StopSignals catches stops while it runs). A terminal or a
-    scheduler signals the whole process group, and a worker that died of it between tasks would
-    break the pool: the running tasks, stopped at their checkpoints, would be recorded as crashed,
-    and a worker killed while it waited for a task dies holding the pool's queue lock, so that the
-    others, and the driver, would wait for it for ever. The driver got the signal too, or passes it
-    on, and ends the pool. A SIGTERM, SIGUSR2 or SIGHUP here is kept for the next task, which stops
-    at its first checkpoint (`_run_local_task`): a pool that breaks terminates its workers with
-    SIGTERM, and one that had just taken a task would otherwise train it to the end while the
-    driver waits. A worker whose driver is gone (killed outright) ends on them, and sends itself
-    one (`_watch_driver`)."""
+def _start_worker(driver: int, mask: set) -> None:
+    """Each local pool worker as it starts (its stop signals blocked, `_submit`; `mask`: the
+    driver's own, put back once the handlers are set): a stop outside training does not end it
+    (StopSignals catches stops while a stack trains). A terminal or a scheduler signals the whole
+    process group, and a worker that died of it between tasks would break the pool: the running
+    tasks, stopped at their checkpoints, would be recorded as crashed, and a worker killed while it
+    waited for a task dies holding the pool's queue lock, so that the others, and the driver, would
+    wait for it for ever. The driver got the signal too, or passes it on, and ends the pool. A
+    SIGTERM, SIGUSR2 or SIGHUP here is kept for the worker's next stack, which stops at its first
+    checkpoint (`_run_local_task`): a pool that breaks terminates its workers with SIGTERM, and one
+    that had just taken a task would otherwise train it to the end while the driver waits. A worker
+    whose driver is gone (killed outright) ends on them between tasks, and ends by itself
+    (`_watch_driver`)."""
 
     def between_tasks(signum, frame):
         global _stop_between_tasks
-        if os.getppid() != driver:
+        if os.getppid() != driver and not _in_task:
             raise SystemExit(128 + signum)
-        _stop_between_tasks = signum
+        _stop_between_tasks = signum  # also while a task saves its runs: never cut that short
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C, also what the driver passes a stop on as, every second
     for signum in (signal.SIGTERM, signal.SIGUSR2, signal.SIGHUP):
@@ -154,7 +155,33 @@ def _start_worker(driver: int) -> None:
             signal.signal(signum, between_tasks)
     # started while the stop signals are blocked here, which the thread keeps: they go to the main thread
     threading.Thread(target=_watch_driver, args=(driver,), name="toydd-watch-driver", daemon=True).start()
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop that came while it started arrives now
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a stop that came while it started arrives now
+
+
+# A local worker's state: the stop signal it received outside training (`_start_worker`), for its
+# next stack, and whether it runs a task.
+_stop_between_tasks: int | None = None
+_in_task = False
+
+
+def _run_local_task(task: Task, out: str) -> list[Outcome]:
+    """run_task in a local pool worker: a stop that came before the stack trains stops it at its
+    first checkpoint (its StopSignals asks `_take_stop_between_tasks` at once)."""
+    global _in_task
+    _in_task = True
+    try:
+        return run_task(task, out, stop_poll=_take_stop_between_tasks)
+    finally:
+        _in_task = False
+
+
+def _take_stop_between_tasks() -> int | None:
+    """The stop kept for the stack that trains now, handed over once (StopSignals remembers it).
+    One that a stack never asks for (all of its runs complete, or a signal of its own first) is
+    kept for the next: it came while the driver stops or its pool breaks, when no task follows."""
+    global _stop_between_tasks
+    received, _stop_between_tasks = _stop_between_tasks, None
+    return received
 
 
 # How often a local worker looks whether its driver still lives.
@@ -163,31 +190,17 @@ DRIVER_WATCH_SECONDS = 2.0
 
 def _watch_driver(driver: int) -> None:
     """Once the driver is gone (killed outright: nobody is left to take results or hand out
-    tasks), send this worker SIGTERM every DRIVER_WATCH_SECONDS: a running task stops at a
-    checkpoint, and then, waiting for a task that will never come, the worker ends
-    (`_start_worker`). Training on would risk a second worker taking the same stack when the sweep
-    is run again."""
+    tasks): end this worker if it waits for a task, else send it SIGTERM every
+    DRIVER_WATCH_SECONDS, so that its stack stops at a checkpoint and saves, and end it once the
+    task is over. Training on would risk a second worker taking the same stack when the sweep is
+    run again."""
     while True:
         time.sleep(DRIVER_WATCH_SECONDS)
-        if os.getppid() != driver:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-# The stop signal a local worker received outside a task (`_start_worker`), for its next task.
-_stop_between_tasks: int | None = None
-
-
-def _run_local_task(task: Task, out: str) -> list[Outcome]:
-    """run_task in a local pool worker: a stop that came between tasks stops this one at its
-    first checkpoint (its StopSignals asks `_take_stop_between_tasks` at once)."""
-    return run_task(task, out, stop_poll=_take_stop_between_tasks)
-
-
-def _take_stop_between_tasks() -> int | None:
-    """The stop kept for this task, once: StopSignals remembers it, and a later task starts afresh."""
-    global _stop_between_tasks
-    received, _stop_between_tasks = _stop_between_tasks, None
-    return received
+        if os.getppid() == driver:
+            continue
+        if not _in_task:
+            os._exit(128 + signal.SIGTERM)  # its runs are on disk, nothing here is left to write
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 # How often a stop is passed on again while tasks still run: a worker that had just taken a task
@@ -198,8 +211,8 @@ PASS_ON_SECONDS = 1.0
 def _pass_on_stop(pool: ProcessPoolExecutor) -> None:
     """Send Ctrl-C (SIGINT) to every worker of `pool`. SIGINT whatever the driver received: a
     worker running a task records its first one and stops at a checkpoint, and one idle, or one
-    that already stopped on the first, ignores it, where a SIGTERM would kill an idle worker and
-    break the pool. The workers are the pool's own processes (`_processes`, the pid of each: the
+    that already stopped on the first, ignores it, where a SIGTERM to an idle worker would stop the
+    next task it took. The workers are the pool's own processes (`_processes`, the pid of each: the
     standard library has no public accessor), not the resource tracker beside them."""
     for pid in list(getattr(pool, "_processes", None) or {}):
         try:

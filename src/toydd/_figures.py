@@ -578,18 +578,18 @@ ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR),
 
 @dataclass
 class BranchFit:
-    """A straight line through log10 of what the envelope removes of the zero-output loss
-    (1 - training loss) against log10 T on one side of its crossover (the kink measure,
-    `_report.branch_fits`)."""
+    """A straight line through log10 of what the envelope removes of the zero-output loss (as a
+    share of it: 1 - training loss with the paper's loss) against log10 T on one side of its
+    crossover (the kink measure, `_report.branch_fits`)."""
 
     slope: float
-    intercept: float  # log10 of the fitted 1 - loss at T = 1
+    intercept: float  # log10 of the fitted share removed at T = 1
     sizes: np.ndarray  # (points,) the envelope's T it was fitted over
-    losses: np.ndarray  # (points,) the envelope's training loss there
+    removed: np.ndarray  # (points,) the share the envelope's run removes there
     regimes: np.ndarray  # (points,) the regime of the envelope's run there
 
-    def loss_removed(self, sizes: np.ndarray) -> np.ndarray:
-        """(len(sizes),) the fitted 1 - training loss at T = `sizes`."""
+    def fitted(self, sizes: np.ndarray) -> np.ndarray:
+        """(len(sizes),) the fitted share removed at T = `sizes`."""
         return 10.0 ** (self.intercept + self.slope * np.log10(sizes))
 
 
@@ -643,11 +643,11 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
 
 
 def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None:
-    """What the envelope removes of the zero-output loss (1 - training loss) at the points the
-    kink's lines were fitted to, each coloured by its run's regime, and the two lines with their
-    slopes, on log-log axes where they are straight."""
+    """What the envelope removes of the zero-output loss at the points the kink's lines were
+    fitted to, each coloured by its run's regime, and the two lines with their slopes, on log-log
+    axes where they are straight, scaled to the points."""
     sizes = np.concatenate([fit.sizes for fit in fits.values()])
-    removed = 1.0 - np.concatenate([fit.losses for fit in fits.values()])
+    removed = np.concatenate([fit.removed for fit in fits.values()])
     regimes = np.concatenate([fit.regimes for fit in fits.values()])
     order = np.argsort(sizes)
     ax.plot(sizes[order], removed[order], "-", color="k", lw=2.2, alpha=0.6, zorder=1)
@@ -656,13 +656,15 @@ def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None
     span = np.geomspace(sizes.min(), sizes.max(), 50)  # each line drawn across the other side too: the kink is where they part
     for side, fit in fits.items():
         color = colors["memorizing" if side == "below" else "generalizing"]
-        ax.plot(span, fit.loss_removed(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
+        ax.plot(span, fit.fitted(span), "--", color=color, lw=1.2, label=f"fit {side} the crossover: slope {fit.slope:+.4f}")
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
     _loss_against_t_axes(ax)
-    ax.set_ylabel("1 - final training loss")
+    margin = max((removed.max() / removed.min()) ** 0.1, 1.05)  # a tenth of the points' span either side, in log
+    ax.set_ylim(removed.min() / margin, removed.max() * margin)  # the points, not the lines carried past them
+    ax.set_ylabel("share of the zero-output loss removed\n(1 - final training loss)")
     ax.legend(fontsize=7, loc="best")
-    ax.set_title("the envelope near the crossover: the kink\n(what it removes of the zero-output loss, 1)", fontsize=9)
+    ax.set_title("the envelope near the crossover: the kink", fontsize=9)
 
 
 def _loss_against_t_axes(ax) -> None:

@@ -134,10 +134,10 @@ KINK_WINDOW = 3
 # A kink: the slope changes at the crossover by more than KINK_MIN_RELATIVE_CHANGE of the steeper
 # side's, and that side is at least KINK_MIN_SLOPE steep. Judgment: near the crossover training
 # losses sit just below the zero-output loss, 1 (0.95 to 0.99 on the reduced setting, 0.995 to
-# 0.9988 on the paper's), so the training loss itself moves by hundredths or thousandths of its
+# 0.9986 on the paper's), so the training loss itself moves by hundredths or thousandths of its
 # value, and no one threshold on its slope serves both settings; what the model removes, 1 - loss,
-# shrinks on a memorizing branch as T examples share its capacity and stays nearly level on a
-# generalizing one, by tens of percent per decade of T on either setting. A kink is a slope that
+# shrinks on a memorizing branch as T examples share its capacity (threefold or more per decade of
+# T on either setting) and stays nearly level on a generalizing one. A kink is a slope that
 # halves or more (or turns) where the envelope changes branch; a steeper side of at least 0.1 (a
 # fifth of 1 - loss per decade of T) keeps two nearly level stretches from reading as one.
 KINK_MIN_RELATIVE_CHANGE = 0.5
@@ -1413,28 +1413,41 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
 
 
-def loss_removed(train_loss):
-    """What a model removes of the zero-output loss: 1 - training loss (with unit-norm examples,
-    predicting zero costs exactly 1, docs/science.md section 2)."""
-    return 1.0 - train_loss
+def zero_output_loss(runs: pd.DataFrame) -> float | None:
+    """The training loss of predicting zero for `runs` (one setting): about 1 with unit-norm
+    examples and the loss summed over features (docs/science.md section 3; less the share of
+    examples with no active feature, S^n, 4.5e-5 at n = 10,000, S = 0.999), 1/n with the mean
+    over features; None without unit-norm examples, where it depends on the data."""
+    if "normalize" in runs and not runs["normalize"].astype(bool).all():
+        return None
+    reductions = set(runs["feature_reduction"]) if "feature_reduction" in runs else {"sum"}
+    if len(reductions) != 1:
+        return None
+    (reduction,) = reductions
+    return 1.0 if reduction == "sum" else 1.0 / float(runs["n_features"].iloc[0])
+
+
+def loss_removed(train_loss, zero_loss: float = 1.0):
+    """What a model removes of the zero-output loss, as a share of it: 1 - train_loss / zero_loss."""
+    return 1.0 - train_loss / zero_loss
 
 
 def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
     """{side: line} fitted to log10 `loss_removed` by the envelope (`best`, from `envelope`) against
     log10 T on either side of its crossover: "below" over its last KINK_WINDOW T up to the
     crossover, "above" over its first KINK_WINDOW from it (losses below the zero-output loss only);
-    None without a crossover. A side with fewer than BRANCH_MIN_POINTS T is left out."""
-    found = crossover(best)
-    if found is None:
+    None without a crossover or without a known zero-output loss (`zero_output_loss`). A side with
+    fewer than BRANCH_MIN_POINTS T is left out."""
+    found, zero_loss = crossover(best), zero_output_loss(best)
+    if found is None or zero_loss is None:
         return None
     fits = {}
     for side, part in (("below", best[best.index <= found[0]].iloc[-KINK_WINDOW:]), ("above", best[best.index >= found[1]].iloc[:KINK_WINDOW])):
-        part = part[loss_removed(part["train_loss"]) > 0]
-        if len(part) >= BRANCH_MIN_POINTS:
-            slope, intercept = np.polyfit(np.log10(part.index.values), np.log10(loss_removed(part["train_loss"].values)), 1)
-            fits[side] = _figures.BranchFit(
-                float(slope), float(intercept), part.index.values.astype(float), part["train_loss"].values, part["regime"].values
-            )
+        removed = loss_removed(part["train_loss"].values, zero_loss)
+        keep = removed > 0
+        if keep.sum() >= BRANCH_MIN_POINTS:
+            slope, intercept = np.polyfit(np.log10(part.index.values[keep]), np.log10(removed[keep]), 1)
+            fits[side] = _figures.BranchFit(float(slope), float(intercept), part.index.values[keep].astype(float), removed[keep], part["regime"].values[keep])
     return fits
 
 
@@ -1447,8 +1460,8 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() < 2:
         return Claim(claim, f"needs {ENVELOPE_MIN_LEARNING_RATES} or more learning rates at two or more T", NOT_MEASURED)
-    if "normalize" in runs and not runs["normalize"].astype(bool).all():
-        return Claim(claim, "needs unit-norm examples (normalize = true), whose zero-output loss is 1", NOT_MEASURED)
+    if zero_output_loss(runs) is None:
+        return Claim(claim, "needs unit-norm examples (normalize = true), whose zero-output loss is known", NOT_MEASURED)
     best = envelope(runs)
     fits = branch_fits(best)
     if fits is None:  # the branches may bend differently, but the envelope follows one of them throughout
@@ -1458,7 +1471,7 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     below, above = fits["below"].slope, fits["above"].slope
     below_points, above_points = len(fits["below"].sizes), len(fits["above"].sizes)
     change, steeper = abs(below - above), max(abs(below), abs(above))
-    evidence = (f"log-log slope of 1 - training loss (what the envelope removes of the zero-output loss) over its T nearest the crossover: "
+    evidence = (f"log-log slope of what the envelope removes of the zero-output loss (1 - training loss) over its T nearest the crossover: "
                 f"below it {below:+.4f} ({below_points} T), from it on {above:+.4f} ({above_points} T): change {change:.4f}, "
                 f"{change / steeper if steeper else 0.0:.0%} of the steeper "
                 f"(a kink: above {KINK_MIN_RELATIVE_CHANGE:.0%}, the steeper at least {KINK_MIN_SLOPE:g}; no noise model)")  # fmt: skip
