@@ -203,6 +203,22 @@ def test_the_lazy_names_are_the_names_type_checkers_see():
     assert seen == {(module, name) for name, module in toydd._PUBLIC.items()} | {(None, "figures")}
 
 
+def test_no_module_defines_a_function_or_class_twice():
+    # a second top-level def of a name silently replaces the first for every caller in the module
+    # (a kink helper once shadowed the report's zero-output test loss this way)
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    import toydd
+
+    twice = {}
+    for module in sorted(Path(toydd.__file__).parent.glob("*.py")):
+        names = Counter(node.name for node in ast.parse(module.read_text()).body if isinstance(node, (ast.FunctionDef, ast.ClassDef)))
+        twice.update({f"{module.name}: {name}": count for name, count in names.items() if count > 1})
+    assert not twice
+
+
 def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback():
     # the interrupt lands inside an import, where it arrives in a real Ctrl-C during the first second
     code = (

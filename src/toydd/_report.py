@@ -1413,7 +1413,7 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
 
 
-def zero_output_loss(runs: pd.DataFrame) -> float | None:
+def nominal_zero_output_loss(runs: pd.DataFrame) -> float | None:
     """The training loss of predicting zero for `runs` (one setting): about 1 with unit-norm
     examples and the loss summed over features (docs/science.md section 3; less the share of
     examples with no active feature, S^n, 4.5e-5 at n = 10,000, S = 0.999), 1/n with the mean
@@ -1436,9 +1436,9 @@ def branch_fits(best: pd.DataFrame) -> dict[str, _figures.BranchFit] | None:
     """{side: line} fitted to log10 `loss_removed` by the envelope (`best`, from `envelope`) against
     log10 T on either side of its crossover: "below" over its last KINK_WINDOW T up to the
     crossover, "above" over its first KINK_WINDOW from it (losses below the zero-output loss only);
-    None without a crossover or without a known zero-output loss (`zero_output_loss`). A side with
+    None without a crossover or a known zero-output loss (`nominal_zero_output_loss`). A side with
     fewer than BRANCH_MIN_POINTS T is left out."""
-    found, zero_loss = crossover(best), zero_output_loss(best)
+    found, zero_loss = crossover(best), nominal_zero_output_loss(best)
     if found is None or zero_loss is None:
         return None
     fits = {}
@@ -1460,7 +1460,7 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() < 2:
         return Claim(claim, f"needs {ENVELOPE_MIN_LEARNING_RATES} or more learning rates at two or more T", NOT_MEASURED)
-    if zero_output_loss(runs) is None:
+    if nominal_zero_output_loss(runs) is None:
         return Claim(claim, "needs unit-norm examples (normalize = true), whose zero-output loss is known", NOT_MEASURED)
     best = envelope(runs)
     fits = branch_fits(best)
