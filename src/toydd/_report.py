@@ -1414,20 +1414,15 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
 
 
 def nominal_zero_output_loss(runs: pd.DataFrame) -> float | None:
-    """The training loss of predicting zero for `runs` (one setting): about 1 with unit-norm
-    examples and the loss summed over features (docs/science.md section 3; less the share of
-    examples with no active feature, S^n, 4.5e-5 at n = 10,000, S = 0.999), 1/n with the mean
-    over features; None without unit-norm examples, where it depends on the data."""
-    if "normalize" in runs and not runs["normalize"].astype(bool).all():
-        return None
-    reductions = set(runs["feature_reduction"]) if "feature_reduction" in runs else {"sum"}
-    if len(reductions) != 1:
-        return None
-    (reduction,) = reductions
-    return 1.0 if reduction == "sum" else 1.0 / float(runs["n_features"].iloc[0])
+    """The training loss of predicting zero for `runs` (one setting, as `envelope_runs` keeps):
+    with unit-norm examples the config's `feature_scale`, 1 for the paper's sum over features
+    (docs/science.md section 3; less the share of examples with no active feature, S^n, 4.5e-5 at
+    n = 10,000, S = 0.999); None without unit-norm examples, where it depends on the data."""
+    config = row_config(runs.iloc[0]) if len(runs) else None
+    return config.feature_scale if config is not None and config.normalize else None
 
 
-def loss_removed(train_loss, zero_loss: float = 1.0):
+def loss_removed(train_loss, zero_loss: float):
     """What a model removes of the zero-output loss, as a share of it: 1 - train_loss / zero_loss."""
     return 1.0 - train_loss / zero_loss
 
