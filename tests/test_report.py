@@ -15,12 +15,16 @@ import pytest
 import scipy.stats
 
 from toydd import Config
+from toydd import _claims
 from toydd import _data
-from toydd import _report as r
+from toydd import _metrics
+from toydd import _report
+from toydd import _store
+from toydd import _sweep
 from toydd._sweep import read_plan, record_failure
 from toydd._metrics import STRONG_FEATURE, angular_gap_to_next, fractional_dimensionality
 
-CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
+CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 # the reduced setting, as results.parquet stores it: every config field, dataset_size a float
 BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
 _ids = itertools.count()
@@ -71,17 +75,17 @@ def t_gon_case(relative_error: float, good_runs: int = 4, m: int = 2):
 @pytest.mark.parametrize("inside", [True, False])
 @pytest.mark.parametrize("above", [True, False])
 def test_t_gons_allow_the_tolerance_around_m_over_T(inside, above):
-    tolerance = just(r.T_GON_TOLERANCE, inside, passes_above=False)
+    tolerance = just(_claims.T_GON_TOLERANCE, inside, passes_above=False)
     series, item_rows = t_gon_case(tolerance if above else -tolerance)
-    claim = r.t_gons(series, item_rows)
+    claim = _claims.t_gons(series, item_rows)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     assert claim.evidence.startswith(f"{4 if inside else 0} of 4 runs")
 
 
 @pytest.mark.parametrize("good_runs,verdict", [(4, CONFIRMED), (3, CONFIRMED), (2, NOT_CONFIRMED)])
 def test_t_gons_need_three_runs_in_four(good_runs, verdict):
-    assert r.RUN_SHARE == 0.75
-    assert r.t_gons(*t_gon_case(0.0, good_runs)).verdict == verdict
+    assert _claims.RUN_SHARE == 0.75
+    assert _claims.t_gons(*t_gon_case(0.0, good_runs)).verdict == verdict
 
 
 def test_t_gons_need_evenly_spread_angles_not_only_equal_shares():
@@ -94,7 +98,7 @@ def test_t_gons_need_evenly_spread_angles_not_only_equal_shares():
         np.testing.assert_allclose(dims, 2 / 3)
         rows = [run(3, seed) for seed in range(4)]
         parts = [items(row["run_id"], "data", dims, angular_gap_to_next(hidden)) for row in rows]
-        assert r.t_gons(table(rows), pd.concat(parts)).verdict == verdict
+        assert _claims.t_gons(table(rows), pd.concat(parts)).verdict == verdict
 
 
 def test_angular_gap_to_next_is_each_points_own():
@@ -103,40 +107,40 @@ def test_angular_gap_to_next_is_each_points_own():
 
 
 def test_t_gons_are_not_measured_without_small_T_or_at_m_3():
-    assert r.t_gons(*t_gon_case(0.0, m=3)).verdict == NOT_MEASURED
+    assert _claims.t_gons(*t_gon_case(0.0, m=3)).verdict == NOT_MEASURED
     large = table([run(100), run(1000)])
-    assert r.t_gons(large, items("x", "data", [])).verdict == NOT_MEASURED
+    assert _claims.t_gons(large, items("x", "data", [])).verdict == NOT_MEASURED
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_messy_features_below_the_threshold(inside):
-    top = just(r.MESSY_FEATURE_MAX, inside, passes_above=False)
+    top = just(_claims.MESSY_FEATURE_MAX, inside, passes_above=False)
     series = table([run(5, s, feature_dimensionality_max=top) for s in range(4)] + [run(1000, feature_dimensionality_max=0.4)])
-    assert r.messy_features(series).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
-    assert r.messy_features(series[series["dataset_size"] > 10]).verdict == NOT_MEASURED
+    assert _claims.messy_features(series).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert _claims.messy_features(series[series["dataset_size"] > 10]).verdict == NOT_MEASURED
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_loss_above_one_at_small_T(inside):
-    loss = just(r.ZERO_OUTPUT_LOSS, inside, passes_above=True)
+    loss = just(_claims.ZERO_OUTPUT_LOSS, inside, passes_above=True)
     series = table([run(3, test_loss=loss), run(10, test_loss=loss), run(1000, test_loss=0.5)])
-    claim = r.loss_above_one_at_small_t(series)
+    claim = _claims.loss_above_one_at_small_t(series)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and f"median test loss {loss:.4f}" in claim.evidence
-    assert r.loss_above_one_at_small_t(series.iloc[1:]).verdict == NOT_MEASURED  # one small-T run
+    assert _claims.loss_above_one_at_small_t(series.iloc[1:]).verdict == NOT_MEASURED  # one small-T run
 
 
 def test_one_run_far_above_one_does_not_lift_small_T_above_one():
     """19 runs just below 1 and one at 2: the mean is above 1, the runs are not."""
     series = table([run(5, seed, test_loss=0.99) for seed in range(19)] + [run(10, test_loss=2.0)])
-    assert series["test_loss"].mean() > 1 and r.loss_above_one_at_small_t(series).verdict == NOT_CONFIRMED
+    assert series["test_loss"].mean() > 1 and _claims.loss_above_one_at_small_t(series).verdict == NOT_CONFIRMED
 
 
 def test_small_T_above_one_needs_more_than_noise():
     """Runs spread evenly around a median just above 1: the t-test of their log loss fails."""
     losses = [0.9, 1.001, 1.002, 1.11]
-    assert r.loss_above_one_at_small_t(table([run(5, seed, test_loss=x) for seed, x in enumerate(losses)])).verdict == NOT_CONFIRMED
+    assert _claims.loss_above_one_at_small_t(table([run(5, seed, test_loss=x) for seed, x in enumerate(losses)])).verdict == NOT_CONFIRMED
     clear = [1.3, 1.5, 1.4, 1.6]
-    assert r.loss_above_one_at_small_t(table([run(5, seed, test_loss=x) for seed, x in enumerate(clear)])).verdict == CONFIRMED
+    assert _claims.loss_above_one_at_small_t(table([run(5, seed, test_loss=x) for seed, x in enumerate(clear)])).verdict == CONFIRMED
 
 
 # --- large T: pentagon, loss just below 1 ------------------------------------------------------
@@ -151,7 +155,7 @@ def pentagon_case(strong, m: int = 2):
     return table(rows), pd.concat(parts)
 
 
-LOW, HIGH = r.PENTAGON_DIMENSIONALITY
+LOW, HIGH = _claims.PENTAGON_DIMENSIONALITY
 PENTAGONS = {
     "five features at 0.3": ([0.3] * 5, CONFIRMED),
     "just above the low edge": ([0.3] * 4 + [just(LOW, True, passes_above=True)], CONFIRMED),
@@ -166,13 +170,13 @@ PENTAGONS = {
 
 @pytest.mark.parametrize("strong,verdict", PENTAGONS.values(), ids=PENTAGONS.keys())
 def test_pentagon_of_exactly_five_features_in_range(strong, verdict):
-    claim = r.pentagon(*pentagon_case(strong))
+    claim = _claims.pentagon(*pentagon_case(strong))
     assert claim.verdict == verdict
     assert "runs at T = 5,000, ∞" in claim.evidence
 
 
 def test_pentagon_is_not_measured_at_m_3():
-    assert r.pentagon(*pentagon_case([0.3] * 5, m=3)).verdict == NOT_MEASURED
+    assert _claims.pentagon(*pentagon_case([0.3] * 5, m=3)).verdict == NOT_MEASURED
 
 
 def zero_output(**settings) -> float:
@@ -186,8 +190,8 @@ ZERO = zero_output()  # test seed 0: no all-zero example among 10,000 at n = 1,0
 LARGE_LOSSES = {
     "just below the zero output's": (just(ZERO, True, passes_above=False), CONFIRMED),
     "just above the zero output's": (just(ZERO, False, passes_above=False), NOT_CONFIRMED),
-    "just above the floor": (just(r.LARGE_T_LOSS_FLOOR, True, passes_above=True), CONFIRMED),
-    "just below the floor": (just(r.LARGE_T_LOSS_FLOOR, False, passes_above=True), NOT_CONFIRMED),
+    "just above the floor": (just(_claims.LARGE_T_LOSS_FLOOR, True, passes_above=True), CONFIRMED),
+    "just below the floor": (just(_claims.LARGE_T_LOSS_FLOOR, False, passes_above=True), NOT_CONFIRMED),
 }
 
 
@@ -196,7 +200,7 @@ LARGE_LOSSES = {
 def test_loss_just_below_one_at_the_largest_T_and_infinity(loss, verdict, at):
     losses = {10: 1.5, 100: 7.0, 5000: 0.999, np.inf: 0.999, at: loss}  # smaller T do not count
     series = table([run(t, test_loss=value) for t, value in losses.items()])
-    assert r.loss_below_one_at_large_t(series).verdict == verdict
+    assert _claims.loss_below_one_at_large_t(series).verdict == verdict
 
 
 def test_a_model_that_outputs_nothing_is_not_just_below_one():
@@ -204,12 +208,12 @@ def test_a_model_that_outputs_nothing_is_not_just_below_one():
     zero-output loss exactly, seed after seed: 0.9997 at test seed 1 (3 all-zero examples), below
     1 - S^n = 0.99996, which the claim compared with before. A learned 0.999 is below it."""
     zero = zero_output(test_seed=1)
-    assert zero < 1 - 0.99**1000 and np.isclose(r.zero_output_loss(table([run(5000, test_seed=1)])), zero)
+    assert zero < 1 - 0.99**1000 and np.isclose(_claims.zero_output_loss(table([run(5000, test_seed=1)])), zero)
     dead = table([run(5000, seed, test_seed=1, test_loss=zero) for seed in range(4)])
-    claim = r.loss_below_one_at_large_t(dead)
+    claim = _claims.loss_below_one_at_large_t(dead)
     assert claim.verdict == NOT_CONFIRMED and f"the zero output's on this test set {zero:.5f}" in claim.evidence
     learned = table([run(5000, seed, test_seed=1, test_loss=0.999 + 1e-5 * seed) for seed in range(4)])
-    assert r.loss_below_one_at_large_t(learned).verdict == CONFIRMED
+    assert _claims.loss_below_one_at_large_t(learned).verdict == CONFIRMED
 
 
 def test_small_T_loss_is_above_the_zero_outputs_loss_on_its_own_test_set():
@@ -219,14 +223,14 @@ def test_small_T_loss_is_above_the_zero_outputs_loss_on_its_own_test_set():
     zero = zero_output(n_features=100)
     assert 0.55 < zero < 0.7
     above = table([run(t, seed, n_features=100, test_loss=zero + 0.01 + 0.005 * seed) for t in (3, 5) for seed in range(4)])
-    claim = r.loss_above_one_at_small_t(above)
+    claim = _claims.loss_above_one_at_small_t(above)
     assert claim.verdict == CONFIRMED and f"the zero output's on this test set {zero:.5f}" in claim.evidence
     below = table([run(t, seed, n_features=100, test_loss=zero - 0.03 + 0.005 * seed) for t in (3, 5) for seed in range(4)])
-    assert r.loss_above_one_at_small_t(below).verdict == NOT_CONFIRMED
+    assert _claims.loss_above_one_at_small_t(below).verdict == NOT_CONFIRMED
 
 
 def test_loss_at_large_T_is_not_measured_with_infinite_data_alone():
-    assert r.loss_below_one_at_large_t(table([run(np.inf, test_loss=0.99)])).verdict == NOT_MEASURED
+    assert _claims.loss_below_one_at_large_t(table([run(np.inf, test_loss=0.99)])).verdict == NOT_MEASURED
 
 
 # --- the bump ----------------------------------------------------------------------------------
@@ -255,9 +259,9 @@ def test_bump_must_rise_and_fall_significantly(inside):
     noise, low, high = 0.01, 0.0, 1.0
     for _ in range(60):
         middle = (low + high) / 2
-        low, high = (middle, high) if bump_p(0.01 + middle, noise) > r.SIGNIFICANCE else (low, middle)
+        low, high = (middle, high) if bump_p(0.01 + middle, noise) > _claims.SIGNIFICANCE else (low, middle)
     height = 0.01 + (high * 1.001 if inside else low * 0.999)
-    claim = r.bump(table(bump_case(height, noise)))
+    claim = _claims.bump(table(bump_case(height, noise)))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     assert "and 0.99 at T = 1,000" in claim.evidence and "at T = 100 (the highest between)" in claim.evidence and "× 1 comparisons" in claim.evidence
 
@@ -267,7 +271,7 @@ def test_a_falling_curve_has_no_bump():
     sizes = [3, 5, 6, 8, 10, 15, 30, 50, 100, 200, 500, 1000, 2000, 5000]
     losses = np.linspace(1.05, 0.999, len(sizes))
     rows = [run(t, seed, test_loss=loss + sign * 1e-4) for t, loss in zip(sizes, losses) for seed, sign in enumerate((-1, 1))]
-    claim = r.bump(table(rows))
+    claim = _claims.bump(table(rows))
     assert claim.verdict == NOT_CONFIRMED and "the smaller of the rise and the fall -" in claim.evidence
 
 
@@ -275,7 +279,7 @@ def test_a_bump_needs_its_rise_as_well_as_its_fall():
     """A peak far above the largest T's loss but within noise of the minimum before it."""
     means = {3: 1.05, 10: 1.0, 100: 1.001, 1000: 0.9}
     rows = [run(t, seed, test_loss=mean + sign * 0.01) for t, mean in means.items() for seed, sign in enumerate((-1, 1))]
-    assert r.bump(table(rows)).verdict == NOT_CONFIRMED
+    assert _claims.bump(table(rows)).verdict == NOT_CONFIRMED
 
 
 def test_seed_noise_alone_rarely_makes_a_bump():
@@ -286,17 +290,17 @@ def test_seed_noise_alone_rarely_makes_a_bump():
     confirmed = 0
     for _ in range(200):
         rows = [run(t, seed, test_loss=np.exp(0.02 * rng.standard_normal())) for t in sizes for seed in range(4)]
-        confirmed += r.bump(table(rows)).verdict == CONFIRMED
-    assert confirmed <= 200 * r.SIGNIFICANCE
+        confirmed += _claims.bump(table(rows)).verdict == CONFIRMED
+    assert confirmed <= 200 * _claims.SIGNIFICANCE
 
 
 def test_one_run_per_T_has_no_seed_noise_to_measure_a_bump():
     rows = [run(t, test_loss=loss) for t, loss in {3: 1.05, 10: 1.0, 100: 1.5, 1000: 0.99}.items()]
-    assert r.bump(table(rows)).verdict == NOT_MEASURED
+    assert _claims.bump(table(rows)).verdict == NOT_MEASURED
 
 
 def test_bump_is_not_measured_with_two_finite_T():
-    assert r.bump(table([run(10), run(1000), run(np.inf)])).verdict == NOT_MEASURED
+    assert _claims.bump(table([run(10), run(1000), run(np.inf)])).verdict == NOT_MEASURED
 
 
 # --- norms, onset of generalization, order of the regimes --------------------------------------
@@ -311,18 +315,18 @@ REGIMES = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "genera
 )
 def test_norms_peak_at_or_just_after_the_memorization_regime(peak, verdict):
     series = table([run(t, regime=regime, W_norm=3.0 if t == peak else 1.0) for t, regime in REGIMES.items()])
-    assert r.norms_peak_then_fall(series).verdict == verdict
+    assert _claims.norms_peak_then_fall(series).verdict == verdict
 
 
 def test_norms_must_fall_after_the_peak():
     series = table([run(t, regime=regime, W_norm=2.0 if t == 10 else 1.0 + (t == np.inf)) for t, regime in REGIMES.items()])
-    assert r.norms_peak_then_fall(series).verdict == NOT_CONFIRMED  # the last T equals the peak
-    assert r.norms_peak_then_fall(table([run(10, regime="memorizing")])).verdict == NOT_MEASURED
+    assert _claims.norms_peak_then_fall(series).verdict == NOT_CONFIRMED  # the last T equals the peak
+    assert _claims.norms_peak_then_fall(table([run(10, regime="memorizing")])).verdict == NOT_MEASURED
 
 
 def test_norms_need_a_memorizing_T():
     series = table([run(t, regime="intermediate", W_norm=3.0 if t == 3 else 1.0) for t in REGIMES])
-    assert r.norms_peak_then_fall(series).verdict == NOT_CONFIRMED
+    assert _claims.norms_peak_then_fall(series).verdict == NOT_CONFIRMED
 
 
 @pytest.mark.parametrize(
@@ -331,9 +335,9 @@ def test_norms_need_a_memorizing_T():
     ids=["3.01 sightings", "2.99 sightings", "29.99 sightings", "30.01 sightings"],
 )
 def test_generalization_onset_near_ten_sightings_per_feature(first, verdict):
-    assert r.SIGHTINGS_RANGE == (3.0, 30.0) and BASE["sparsity"] == 0.99
+    assert _claims.SIGHTINGS_RANGE == (3.0, 30.0) and BASE["sparsity"] == 0.99
     series = table([run(10, regime="memorizing"), run(first, regime="generalizing"), run(10_000, regime="generalizing")])
-    claim = r.generalization_onset(series)
+    claim = _claims.generalization_onset(series)
     assert claim.verdict == verdict and f"generalizing from T = {first:,} on" in claim.evidence
 
 
@@ -342,17 +346,17 @@ def test_generalization_onset_names_its_T_and_takes_the_range_end_despite_roundi
     """3,000 (1 - 0.99) is 30.00000000000003 in floats, the range's end; 7,000 came out as 6,999
     when T was rebuilt from T(1 - S)."""
     series = table([run(10, regime="memorizing"), run(first, regime="generalizing")])
-    claim = r.generalization_onset(series)
+    claim = _claims.generalization_onset(series)
     assert f"generalizing from T = {first:,} on" in claim.evidence
     assert claim.verdict == (CONFIRMED if first == 3000 else NOT_CONFIRMED)
 
 
 def test_generalization_onset_without_generalizing_or_finite_T():
     never = table([run(10, regime="memorizing"), run(10_000, regime="intermediate"), run(np.inf, regime="generalizing")])
-    assert r.generalization_onset(never).verdict == NOT_CONFIRMED
-    assert r.generalization_onset(table([run(np.inf, regime="generalizing")])).verdict == NOT_MEASURED
+    assert _claims.generalization_onset(never).verdict == NOT_CONFIRMED
+    assert _claims.generalization_onset(table([run(np.inf, regime="generalizing")])).verdict == NOT_MEASURED
     # swept only to T(1 - S) = 20, below the 30 the claim allows: the onset may still come
-    short = r.generalization_onset(table([run(10, regime="memorizing"), run(2_000, regime="intermediate")]))
+    short = _claims.generalization_onset(table([run(10, regime="memorizing"), run(2_000, regime="intermediate")]))
     assert short.verdict == NOT_MEASURED and "no onset up to T(1 - S) = 20" in short.evidence
 
 
@@ -360,7 +364,7 @@ def test_generalization_onset_needs_half_the_runs_from_there_on():
     """A stray generalizing T followed by intermediate ones is not the onset (as in the follow-ups)."""
     series = table([run(10, regime="memorizing"), run(300, regime="generalizing"), run(1_000, regime="intermediate"),
                     *[run(2_000, seed, regime=regime) for seed, regime in enumerate(["generalizing", "generalizing", "intermediate", "memorizing"])]])  # fmt: skip
-    assert "generalizing from T = 2,000 on" in r.generalization_onset(series).evidence
+    assert "generalizing from T = 2,000 on" in _claims.generalization_onset(series).evidence
 
 
 @pytest.mark.parametrize(
@@ -378,14 +382,14 @@ def test_generalization_onset_needs_half_the_runs_from_there_on():
 def test_regimes_in_order(sequence, verdict):
     sizes = [3, 10, 100, 1000, np.inf][: len(sequence)]
     series = table([run(t, seed, regime=regime) for t, regime in zip(sizes, sequence) for seed in range(2)])
-    assert r.regimes_in_order(series).verdict == verdict
+    assert _claims.regimes_in_order(series).verdict == verdict
 
 
 def test_regimes_take_the_majority_and_need_three_T():
     series = table([run(3, 0, regime="memorizing"), run(3, 1, regime="memorizing"), run(3, 2, regime="generalizing"),
                     run(10, regime="intermediate"), run(100, regime="generalizing")])  # fmt: skip
-    assert r.regimes_in_order(series).verdict == CONFIRMED
-    assert r.regimes_in_order(series[series["dataset_size"] < 100]).verdict == NOT_MEASURED
+    assert _claims.regimes_in_order(series).verdict == CONFIRMED
+    assert _claims.regimes_in_order(series[series["dataset_size"] < 100]).verdict == NOT_MEASURED
 
 
 # --- the (T, m) heatmap ------------------------------------------------------------------------
@@ -398,18 +402,18 @@ def cells(losses: dict, spread: float = 1e-4) -> pd.DataFrame:
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_more_data_hurts_when_a_step_in_T_raises_the_loss(inside):
-    rise = just(r.HURT_MIN_RISE, inside, passes_above=True)
+    rise = just(_claims.HURT_MIN_RISE, inside, passes_above=True)
     losses = {(2, 10): 1.0, (2, 100): 1.0 + rise, (3, 10): 1.0, (3, 100): 0.9}
-    claim = r.more_data_hurts(cells(losses))
+    claim = _claims.more_data_hurts(cells(losses))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "m = 2, T 10 → 100" in claim.evidence
     assert "× 2 steps compared" in claim.evidence
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_bigger_model_hurts_when_a_step_in_m_raises_the_loss(inside):
-    rise = just(r.HURT_MIN_RISE, inside, passes_above=True)
+    rise = just(_claims.HURT_MIN_RISE, inside, passes_above=True)
     losses = {(2, 10): 1.0, (3, 10): 0.9, (4, 10): 0.9 + rise, (2, 100): 1.0, (3, 100): 0.9, (4, 100): 0.8}
-    claim = r.bigger_model_hurts(cells(losses))
+    claim = _claims.bigger_model_hurts(cells(losses))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "T = 10, m 3 → 4" in claim.evidence
 
 
@@ -419,9 +423,9 @@ def test_heatmap_rises_count_only_beyond_the_seed_noise():
     noisy = {(2, 10): [0.5, 40.5, 0.5, 40.5], (2, 100): [5.5, 45.5, 5.5, 45.5]}
     tight = {(3, 10): [1.0, 1.01, 0.99, 1.0], (3, 100): [1.49, 1.5, 1.5, 1.51]}
     rows = [run(t, seed, n_hidden=m, test_loss=loss) for (m, t), losses in {**noisy, **tight}.items() for seed, loss in enumerate(losses)]
-    claim = r.more_data_hurts(table(rows))
+    claim = _claims.more_data_hurts(table(rows))
     assert claim.verdict == CONFIRMED and "m = 3, T 10 → 100: test loss +0.5 ± 0.0058" in claim.evidence
-    alone = r.more_data_hurts(table([row for row in rows if row["n_hidden"] == 2] + [run(10, s, n_hidden=3) for s in range(2)] + [run(100, s, n_hidden=3) for s in range(2)]))
+    alone = _claims.more_data_hurts(table([row for row in rows if row["n_hidden"] == 2] + [run(10, s, n_hidden=3) for s in range(2)] + [run(100, s, n_hidden=3) for s in range(2)]))
     assert alone.verdict == NOT_CONFIRMED and "m = 2, T 10 → 100: test loss +5 ± 16" in alone.evidence
 
 
@@ -436,9 +440,9 @@ def test_seed_noise_alone_rarely_makes_a_heatmap_region():
         rows = [run(t, seed, n_hidden=m, test_loss=np.exp(spread * rng.standard_normal()))
                 for m in (2, 3, 4, 5, 6, 8, 10) for t in (10, 30, 100, 300, 1000, 3000, 10000) for seed in range(4)]  # fmt: skip
         results = table(rows)
-        confirmed += r.more_data_hurts(results).verdict == CONFIRMED
-        confirmed += r.bigger_model_hurts(results).verdict == CONFIRMED
-    assert confirmed <= 200 * r.SIGNIFICANCE
+        confirmed += _claims.more_data_hurts(results).verdict == CONFIRMED
+        confirmed += _claims.bigger_model_hurts(results).verdict == CONFIRMED
+    assert confirmed <= 200 * _claims.SIGNIFICANCE
 
 
 def test_heatmap_claims_need_both_T_and_m_to_vary_and_two_runs_a_cell():
@@ -446,15 +450,15 @@ def test_heatmap_claims_need_both_T_and_m_to_vary_and_two_runs_a_cell():
     one_t = cells({(2, 10): 1.0, (3, 10): 2.0})
     one_run = table([run(t, n_hidden=m, test_loss=1.0 + (t == 100)) for m in (2, 3) for t in (10, 100)])
     for results in (one_m, one_t, one_run):
-        assert r.more_data_hurts(results).verdict == NOT_MEASURED
-        assert r.bigger_model_hurts(results).verdict == NOT_MEASURED
+        assert _claims.more_data_hurts(results).verdict == NOT_MEASURED
+        assert _claims.bigger_model_hurts(results).verdict == NOT_MEASURED
 
 
 def test_heatmap_cells_hold_runs_of_one_setting():
     """A lone run set at another weight decay does not join the cells' seeds."""
     base = cells({(2, 10): 1.0, (2, 100): 1.0, (3, 10): 1.0, (3, 100): 1.0})
     other = cells({(2, 100): 5.0}).assign(weight_decay=0.1)
-    assert r.more_data_hurts(pd.concat([base, other])).verdict == NOT_CONFIRMED
+    assert _claims.more_data_hurts(pd.concat([base, other])).verdict == NOT_CONFIRMED
 
 
 # --- the appendix: weight decay and steps ------------------------------------------------------
@@ -481,10 +485,10 @@ FALLING, FALLING_4_OF_6, FALLING_5_OF_6, RISING, RISING_5_OF_6 = [4, 3, 2, 1], [
     ids=["6 of 6", "5 of 6", "4 of 6", "0 of 6"],
 )  # fmt: skip
 def test_lower_weight_decay_gives_a_bigger_bump(ranks, verdict):
-    assert r.TREND_MIN_PAIR_SHARE == 0.8
-    claim = r.lower_decay_bigger_bump(trend_case("weight_decay", DECAYS, ranks))
+    assert _claims.TREND_MIN_PAIR_SHARE == 0.8
+    claim = _claims.lower_decay_bigger_bump(trend_case("weight_decay", DECAYS, ranks))
     assert claim.verdict == verdict
-    assert r.more_steps_bigger_bump(trend_case("weight_decay", DECAYS, ranks)).verdict == NOT_MEASURED
+    assert _claims.more_steps_bigger_bump(trend_case("weight_decay", DECAYS, ranks)).verdict == NOT_MEASURED
 
 
 @pytest.mark.parametrize(
@@ -492,28 +496,28 @@ def test_lower_weight_decay_gives_a_bigger_bump(ranks, verdict):
     ids=["6 of 6", "5 of 6", "4 of 6", "0 of 6"],
 )  # fmt: skip
 def test_more_steps_give_a_bigger_bump(ranks, verdict):
-    claim = r.more_steps_bigger_bump(trend_case("steps", STEPS, ranks))
+    claim = _claims.more_steps_bigger_bump(trend_case("steps", STEPS, ranks))
     assert claim.verdict == verdict
-    assert r.lower_decay_bigger_bump(trend_case("steps", STEPS, ranks)).verdict == NOT_MEASURED
+    assert _claims.lower_decay_bigger_bump(trend_case("steps", STEPS, ranks)).verdict == NOT_MEASURED
 
 
 def test_a_trend_needs_three_values():
     """Two values order any difference, however small: not a trend."""
-    assert r.lower_decay_bigger_bump(trend_case("weight_decay", [0.0, 1.0], [2, 1])).verdict == NOT_MEASURED
-    assert r.lower_decay_bigger_bump(trend_case("weight_decay", [0.0, 0.1, 1.0], [3, 2, 1])).verdict == CONFIRMED
+    assert _claims.lower_decay_bigger_bump(trend_case("weight_decay", [0.0, 1.0], [2, 1])).verdict == NOT_MEASURED
+    assert _claims.lower_decay_bigger_bump(trend_case("weight_decay", [0.0, 0.1, 1.0], [3, 2, 1])).verdict == CONFIRMED
 
 
 def test_trends_count_only_runs_at_the_most_common_other_setting():
     # the decay sweep at 1,000 steps; a lone run set at 5,000 steps with the opposite trend is left out
     results = pd.concat([trend_case("weight_decay", DECAYS, FALLING), trend_case("weight_decay", DECAYS[:2], [1, 4]).assign(steps=5000)])
-    assert r.lower_decay_bigger_bump(results).verdict == CONFIRMED
+    assert _claims.lower_decay_bigger_bump(results).verdict == CONFIRMED
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_strong_weight_decay_removes_the_bump(inside):
-    height = just(r.NO_BUMP_MAX, inside, passes_above=False)
-    results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(height, sem=0.0, weight_decay=r.STRONG_DECAY))
-    claim = r.strong_decay_removes_bump(results)
+    height = just(_claims.NO_BUMP_MAX, inside, passes_above=False)
+    results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(height, sem=0.0, weight_decay=_claims.STRONG_DECAY))
+    claim = _claims.strong_decay_removes_bump(results)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and claim.claim == "Weight decay 1.0 removes the bump"
     # the evidence sets the remaining bump against the weakest decay's
     assert f"({height / 0.3:.1%} of the +0.3 at decay 0.01); none means height + 2 standard errors" in claim.evidence
@@ -521,17 +525,17 @@ def test_strong_weight_decay_removes_the_bump(inside):
 
 def test_a_noisy_small_bump_is_not_shown_to_be_removed():
     """Height below NO_BUMP_MAX, but its upper bound (2 standard errors) above it."""
-    results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(0.01, sem=0.01, weight_decay=r.STRONG_DECAY))
-    assert r.strong_decay_removes_bump(results).verdict == NOT_CONFIRMED
+    results = table(bump_case(0.3, sem=0.0, weight_decay=0.01) + bump_case(0.01, sem=0.01, weight_decay=_claims.STRONG_DECAY))
+    assert _claims.strong_decay_removes_bump(results).verdict == NOT_CONFIRMED
 
 
 def test_strong_weight_decay_is_not_measured_without_it():
-    assert r.strong_decay_removes_bump(trend_case("weight_decay", [0.0, 0.1], [2, 1])).verdict == NOT_MEASURED
+    assert _claims.strong_decay_removes_bump(trend_case("weight_decay", [0.0, 0.1], [2, 1])).verdict == NOT_MEASURED
 
 
 # --- the paper beside the measurement ----------------------------------------------------------
 
-IN_SIZE, QUALITATIVE, DIFFERS = r.IN_SIZE, r.QUALITATIVE, r.DIFFERS
+IN_SIZE, QUALITATIVE, DIFFERS = _claims.IN_SIZE, _claims.QUALITATIVE, _claims.DIFFERS
 PAPER_SETTING = {"n_features": 10_000, "sparsity": 0.999}
 OTHER_SETTING = " (the paper's numbers are for n = 10,000, S = 0.999, m = 2)"
 SCIENCE = Path(__file__).parents[1] / "docs" / "science.md"
@@ -555,8 +559,8 @@ def test_paper_values_are_those_of_docs_science_section_9():
             expected.update({t: loss for t in (50_000.0, 100_000.0, 200_000.0, 500_000.0) if low <= t <= high})
         else:
             expected[float(size.replace("k", "")) * (1_000 if size.endswith("k") else 1)] = loss
-    assert r.PAPER.test_loss == expected
-    P = r.PAPER
+    assert _claims.PAPER.test_loss == expected
+    P = _claims.PAPER
     for phrase in (
         f"T = {P.above_plot[0]:.0f} and T = {P.above_plot[1]:.0f} are off the top of the plotted range (above {P.plot_top})",
         f"small-data regime up to T = {P.last_memorizing:.0f}", f"large-data regime from {P.first_generalizing / 1000:.0f}k",
@@ -570,8 +574,8 @@ def test_paper_values_are_those_of_docs_science_section_9():
 
 
 def test_setting_note_names_the_papers_setting_only_where_it_differs():
-    assert r.paper_setting_note(table([run(5, **PAPER_SETTING)])) == ""
-    note = r.paper_setting_note(table([run(5)]))
+    assert _claims.paper_setting_note(table([run(5, **PAPER_SETTING)])) == ""
+    note = _claims.paper_setting_note(table([run(5)]))
     assert note == "the paper's numbers are for n = 10,000, S = 0.999, m = 2; this sweep has n = 1,000, S = 0.99, m = 2"
 
 
@@ -586,23 +590,23 @@ PAPER_BUMP = 1.015 - 1.0007
 
 
 def test_a_bump_far_taller_than_the_papers_holds_only_qualitatively():
-    claim = r.bump(paper_bump_case(117.0))
+    claim = _claims.bump(paper_bump_case(117.0))
     assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE
     assert claim.paper == f"peak 1.0150 at T = 2,000: {PAPER_BUMP:.4f} above 1.0007 at T = 1,000"
     assert claim.comparison == f"bump present; height 117 vs {PAPER_BUMP:.4f} in the paper (×8,200); peak at T = 100 vs 2,000" + OTHER_SETTING
 
 
 @pytest.mark.parametrize("inside", [True, False])
-@pytest.mark.parametrize("edge", [r.SIZE_FACTOR, 1 / r.SIZE_FACTOR], ids=["taller", "lower"])
+@pytest.mark.parametrize("edge", [_claims.SIZE_FACTOR, 1 / _claims.SIZE_FACTOR], ids=["taller", "lower"])
 def test_a_bump_matches_the_paper_in_size_within_the_size_factor(inside, edge):
     height = PAPER_BUMP * just(edge, inside, passes_above=edge < 1)
-    claim = r.bump(paper_bump_case(height, **PAPER_SETTING))
+    claim = _claims.bump(paper_bump_case(height, **PAPER_SETTING))
     assert claim.verdict == CONFIRMED
     assert claim.agreement == (IN_SIZE if inside else QUALITATIVE) and not claim.comparison.endswith(OTHER_SETTING)
 
 
 def test_no_bump_where_the_paper_has_one_differs_from_the_paper():
-    claim = r.bump(paper_bump_case(-0.001))
+    claim = _claims.bump(paper_bump_case(-0.001))
     assert claim.verdict == NOT_CONFIRMED and claim.agreement == DIFFERS and claim.comparison.startswith(f"no bump; height -0.0010 vs {PAPER_BUMP:.4f} in the paper (×-0.07)")
 
 
@@ -611,17 +615,17 @@ def test_a_bump_of_the_papers_height_lost_in_seed_noise_differs_from_the_paper()
     the row must not say it matches the paper."""
     means = {3: 1.05, 10: 0.99, 100: 0.99 + PAPER_BUMP, 1000: 0.99}
     noisy = table([run(t, seed, test_loss=mean * (1 + 0.05 * sign)) for t, mean in means.items() for seed, sign in enumerate((-1, 1))])
-    claim = r.bump(noisy)
+    claim = _claims.bump(noisy)
     assert claim.verdict == NOT_CONFIRMED and claim.agreement == DIFFERS and f"height {PAPER_BUMP:.4f}" in claim.comparison
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_small_T_losses_are_compared_T_by_T(inside):
-    difference = just(r.LOSS_AGREEMENT, inside, passes_above=False)
+    difference = just(_claims.LOSS_AGREEMENT, inside, passes_above=False)
     rows = [run(5, seed, test_loss=1.0 + difference, **PAPER_SETTING) for seed in range(2)]
     rows += [run(3, seed, test_loss=loss, **PAPER_SETTING) for seed, loss in enumerate([1.2, 1.25, 1.3, 1.35])]
     series = table(rows + [run(1000, test_loss=0.5, **PAPER_SETTING)])
-    claim = r.loss_above_one_at_small_t(series)
+    claim = _claims.loss_above_one_at_small_t(series)
     assert claim.verdict == CONFIRMED and claim.agreement == (IN_SIZE if inside else QUALITATIVE)
     assert claim.comparison == f"mean test loss at T = 3: 1.2750 vs > 1.025; T = 5: {1 + difference:.4f} vs 1.0000 ({difference:+.4f})"
     assert claim.paper == "mean test loss 1.0000 at T = 5 to 6, 1.0180 at T = 8; above 1.025 at T = 3 and 10"
@@ -629,7 +633,7 @@ def test_small_T_losses_are_compared_T_by_T(inside):
 
 def test_a_small_T_loss_must_be_above_the_papers_plot_where_the_paper_is_off_it():
     series = table([run(3, seed, test_loss=loss, **PAPER_SETTING) for seed, loss in enumerate([1.009, 1.01, 1.011])] + [run(1000, test_loss=0.5, **PAPER_SETTING)])
-    claim = r.loss_above_one_at_small_t(series)
+    claim = _claims.loss_above_one_at_small_t(series)
     assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE  # above 1, but not the paper's > 1.025
 
 
@@ -642,13 +646,13 @@ LARGE_T_CASES = {
 
 @pytest.mark.parametrize("loss,settings,verdict,agreement", LARGE_T_CASES.values(), ids=LARGE_T_CASES.keys())
 def test_large_T_losses_beside_the_papers(loss, settings, verdict, agreement):
-    claim = r.loss_below_one_at_large_t(table([run(10, test_loss=1.2, **settings), run(5000, test_loss=loss, **settings)]))
+    claim = _claims.loss_below_one_at_large_t(table([run(10, test_loss=1.2, **settings), run(5000, test_loss=loss, **settings)]))
     assert (claim.verdict, claim.agreement) == (verdict, agreement)
     assert f"T = 5,000: {loss:.4f} vs 0.9994 ({loss - 0.9994:+.4f})" in claim.comparison
     assert claim.paper == "mean test loss 0.9988 at T = 10,000, 0.9987 at T = 20,000 to 500,000, 0.9985 at T = ∞"
 
 
-PAPER_HIGH = r.PAPER.pentagon_dimensionality[1] + r.PAPER.dimensionality_precision
+PAPER_HIGH = _claims.PAPER.pentagon_dimensionality[1] + _claims.PAPER.dimensionality_precision
 PENTAGON_SIZES = {
     "the paper's 0.25": ([0.25] * 5, CONFIRMED, IN_SIZE),
     "a regular pentagon's 0.39": ([0.39] * 5, CONFIRMED, QUALITATIVE),
@@ -661,23 +665,23 @@ PENTAGON_SIZES = {
 @pytest.mark.parametrize("strong,verdict,agreement", PENTAGON_SIZES.values(), ids=PENTAGON_SIZES.keys())
 def test_pentagon_dimensionalities_beside_the_papers_range(strong, verdict, agreement):
     series, item_rows = pentagon_case(strong)
-    claim = r.pentagon(series.assign(**PAPER_SETTING), item_rows)
+    claim = _claims.pentagon(series.assign(**PAPER_SETTING), item_rows)
     assert (claim.verdict, claim.agreement) == (verdict, agreement)
     assert claim.paper == "five features at 0.21 to 0.28 from T = 10,000, all others about 0"
     assert f"(median {np.median(sorted(strong + [0.001] * 5, reverse=True)[:5]):.3f}) vs 0.21 to 0.28 in the paper" in claim.comparison
 
 
 def test_a_regular_pentagons_features_are_1_6_times_the_papers():
-    claim = r.pentagon(*pentagon_case([0.39] * 5))
+    claim = _claims.pentagon(*pentagon_case([0.39] * 5))
     assert claim.comparison == "the five strongest features of each run: 0.39 to 0.39 (median 0.390) vs 0.21 to 0.28 in the paper, ×1.6 its middle 0.245" + OTHER_SETTING
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_data_point_dimensionality_follows_2_over_T_as_far_as_the_papers(inside):
     series, item_rows = t_gon_case(0.0)
-    ratio = just(1 / r.SIZE_FACTOR, inside, passes_above=True)
+    ratio = just(1 / _claims.SIZE_FACTOR, inside, passes_above=True)
     series = series.assign(data_regularity=np.where(series["dataset_size"] == 100, ratio, 1.0))
-    claim = r.t_gons(series, item_rows)
+    claim = _claims.t_gons(series, item_rows)
     assert claim.verdict == CONFIRMED and claim.agreement == (IN_SIZE if inside else QUALITATIVE)
     assert claim.comparison.startswith(f"median D_t as a multiple of 2/T: 1.00 at T = 5, {ratio:.2f} at T = 100, against 1 in the paper")
     assert claim.paper == "data-point dimensionality 2/T (×1 of 2/T) up to T = 200"
@@ -689,7 +693,7 @@ NORM_REGIMES = {3: "memorizing", 30: "memorizing", 500: "memorizing", 2000: "int
 @pytest.mark.parametrize("peak,agreement,ratio", [(30, IN_SIZE, "×1"), (500, QUALITATIVE, "×17")])
 def test_norm_peak_beside_the_papers_T_30(peak, agreement, ratio):
     series = table([run(t, regime=regime, W_norm=3.0 if t == peak else 1.0, **PAPER_SETTING) for t, regime in NORM_REGIMES.items()])
-    claim = r.norms_peak_then_fall(series)
+    claim = _claims.norms_peak_then_fall(series)
     assert claim.verdict == CONFIRMED and claim.agreement == agreement
     assert claim.comparison == f"||W||_F peaks at T = {peak} vs 30 in the paper ({ratio})"
 
@@ -700,47 +704,47 @@ def test_norm_peak_beside_the_papers_T_30(peak, agreement, ratio):
 )  # fmt: skip
 def test_generalization_onset_beside_the_papers_in_sightings(first, verdict, agreement):
     series = table([run(10, regime="memorizing"), run(first, regime="generalizing"), run(10_000, regime="generalizing")])
-    claim = r.generalization_onset(series)
+    claim = _claims.generalization_onset(series)
     assert (claim.verdict, claim.agreement) == (verdict, agreement)
     seen = first * 0.01
     assert claim.comparison.startswith(f"generalizing from T = {first:,} (T(1 - S) = {seen:.3g}) vs 10,000 (10) in the paper: ×{seen / 10:.2g} in T(1 - S)")
-    never = r.generalization_onset(table([run(10, regime="memorizing"), run(10_000, regime="intermediate")]))
+    never = _claims.generalization_onset(table([run(10, regime="memorizing"), run(10_000, regime="intermediate")]))
     assert never.agreement == DIFFERS and never.comparison.startswith("no generalizing T vs T = 10,000 in the paper")
 
 
 def test_regime_boundaries_beside_the_papers_shading():
     at_paper = {200: "memorizing", 500: "memorizing", 2000: "intermediate", 10_000: "generalizing"}
-    claim = r.regimes_in_order(table([run(t, regime=regime, **PAPER_SETTING) for t, regime in at_paper.items()]))
+    claim = _claims.regimes_in_order(table([run(t, regime=regime, **PAPER_SETTING) for t, regime in at_paper.items()]))
     assert claim.verdict == CONFIRMED and claim.agreement == IN_SIZE
     assert claim.comparison == "last memorizing T = 500 vs 500 in the paper (×1); first generalizing T = 10,000 vs 10,000 in the paper (×1)"
     reduced = {10: "memorizing", 100: "memorizing", 300: "intermediate", 1000: "generalizing"}
-    claim = r.regimes_in_order(table([run(t, regime=regime) for t, regime in reduced.items()]))
+    claim = _claims.regimes_in_order(table([run(t, regime=regime) for t, regime in reduced.items()]))
     assert claim.verdict == CONFIRMED and claim.agreement == QUALITATIVE
     assert claim.comparison == "last memorizing T = 100 vs 500 in the paper (×0.2); first generalizing T = 1,000 vs 10,000 in the paper (×0.1)" + OTHER_SETTING
 
 
 def test_claims_without_a_paper_value_or_measurement_compare_nothing():
-    messy = r.messy_features(table([run(5, feature_dimensionality_max=0.1)]))
+    messy = _claims.messy_features(table([run(5, feature_dimensionality_max=0.1)]))
     assert (messy.paper, messy.comparison, messy.agreement) == ("", "", "")
-    unmeasured = r.bump(table([run(10), run(1000)]))
+    unmeasured = _claims.bump(table([run(10), run(1000)]))
     assert unmeasured.verdict == NOT_MEASURED and unmeasured.agreement == ""
-    html_text = r.claims_html([messy, r.bump(paper_bump_case(117.0))])
+    html_text = _report.claims_html([messy, _claims.bump(paper_bump_case(117.0))])
     assert "<b>holds only qualitatively</b>: bump present; height 117" in html_text and "<td>—</td>" in html_text
 
 
 def test_test_loss_by_T_has_the_mean_median_tail_share_and_the_paper():
     rows = [run(t, seed, test_loss=loss + seed, test_loss_median=1.0 + 0.01 * seed, test_loss_tail_share=0.1 * seed)
             for t, loss in ((3, 5.0), (200, 30.0)) for seed in range(2)]  # fmt: skip
-    by_t = r.loss_by_t(table(rows))
+    by_t = _report.loss_by_t(table(rows))
     assert list(by_t.index) == [3.0, 200.0] and list(by_t["runs"]) == [2, 2]
     np.testing.assert_allclose(by_t["test_loss"], [5.5, 30.5])
     np.testing.assert_allclose(by_t["test_loss_median"], [1.005, 1.005])
     np.testing.assert_allclose(by_t["test_loss_tail_share"], [0.05, 0.05])
     assert np.isnan(by_t.loc[3.0, "paper"]) and by_t.loc[200.0, "paper"] == 1.0015
     assert by_t.loc[200.0, "difference"] == pytest.approx(30.5 - 1.0015)
-    older = r.loss_by_t(table([run(5)]))  # runs from before the median was recorded
+    older = _report.loss_by_t(table([run(5)]))  # runs from before the median was recorded
     assert np.isnan(older.loc[5.0, "test_loss_median"]) and np.isnan(older.loc[5.0, "test_loss_tail_share"])
-    html_text = r.loss_table_html(table(rows))
+    html_text = _report.loss_table_html(table(rows))
     assert "<td>&gt; 1.025</td>" in html_text and "<td>5.0%</td>" in html_text and "<td>+29.4985</td>" in html_text
 
 
@@ -748,10 +752,10 @@ def test_failures_are_counted_by_T_among_the_judged_runs():
     outcomes = [(5, "none"), (5, "two_circles"), (5, "symmetric"), (5, "two_circles"), (10, "none"), (np.inf, "")]
     results = table([run(t, seed, failure=failure, regime="memorizing") for seed, (t, failure) in enumerate(outcomes)]
                     + [run(5_000, failure="two_circles", regime="generalizing")])  # not a polygon: not judged  # fmt: skip
-    counts = r.failure_counts(results)
+    counts = _report.failure_counts(results)
     assert counts.to_dict("index") == {5.0: {"runs": 4, "none": 1, "two_circles": 2, "symmetric": 1}, 10.0: {"runs": 1, "none": 1, "two_circles": 0, "symmetric": 0}}
-    assert "3 of 5 judged runs (memorizing, m = 2) ended in a known local optimum" in r.failures_html(results)
-    assert r.failure_counts(table([run(5)])).empty and "No run was judged" in r.failures_html(table([run(5)]))
+    assert "3 of 5 judged runs (memorizing, m = 2) ended in a known local optimum" in _report.failures_html(results)
+    assert _report.failure_counts(table([run(5)])).empty and "No run was judged" in _report.failures_html(table([run(5)]))
 
 
 def test_cost_is_grouped_by_the_settings_that_differ_beside_the_cost_model():
@@ -759,41 +763,41 @@ def test_cost_is_grouped_by_the_settings_that_differ_beside_the_cost_model():
 
     rows = [run(t, seed, wall_seconds=float(seconds), threads=1, engine=engine)
             for t, seed, seconds, engine in [(100, 0, 10, "cpu"), (100, 1, 30, "cpu"), (20_000, 0, 500, "tree"), (np.inf, 0, 7, "cpu")]]  # fmt: skip
-    cost = r.cost_table(table(rows)).set_index(["dataset_size", "engine"])
+    cost = _report.cost_table(table(rows)).set_index(["dataset_size", "engine"])
     assert list(cost.index) == [(100.0, "cpu"), (20_000.0, "tree"), (np.inf, "cpu")]  # n, S, m, steps are shared: no columns
     assert cost.loc[(100.0, "cpu"), ["runs", "seconds_mean", "seconds_max", "seconds_sum"]].tolist() == [2, 20.0, 30.0, 40.0]
     base = Config(n_features=1_000, sparsity=0.99, n_hidden=2)
     assert cost.loc[(100.0, "cpu"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size=100, engine="cpu")))
     assert cost.loc[(20_000.0, "tree"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size=20_000, engine="tree")))
     assert cost.loc[(np.inf, "cpu"), "estimated_seconds"] == pytest.approx(_presets.run_seconds(base.replace(dataset_size="inf", engine="cpu")))
-    page = r.cost_table_html(table(rows))
+    page = _report.cost_table_html(table(rows))
     assert "<th>T</th><th>engine</th><th>runs</th>" in page and "<td>∞</td>" in page and "<td>20 s</td><td>30 s</td><td>40 s</td>" in page and "<td>7.00 s</td>" in page
 
 
 def test_a_results_row_that_makes_no_config_has_no_estimate():
     rows = [run(100, wall_seconds=5.0, threads=1), run(100, seed=1, wall_seconds=5.0, threads=1, n_hidden=-3)]
-    assert r.row_config(table(rows).iloc[1]) is None and r.row_config(table(rows).iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
-    cost = r.cost_table(table(rows))
+    assert _sweep.row_config(table(rows).iloc[1]) is None and _sweep.row_config(table(rows).iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
+    cost = _report.cost_table(table(rows))
     assert list(cost["n_hidden"]) == [-3, 2] and np.isnan(cost["estimated_seconds"].iloc[0]) and np.isfinite(cost["estimated_seconds"].iloc[1])
-    assert "—" in r.cost_table_html(table(rows))
+    assert "—" in _report.cost_table_html(table(rows))
     for gap in (np.nan, None, "many"):  # a missing or unreadable T makes no Config (not infinite data)
         row = table([run(100, threads=1)]).iloc[0].astype(object)
         row["dataset_size"] = gap
-        assert r.row_config(row) is None
-    assert r.row_config(table([run(100, engine="torch", threads=1)]).iloc[0]).engine == "torch"
-    assert np.isnan(r.cost_table(table([run(100, engine="torch", threads=1)]))["estimated_seconds"].iloc[0])  # not modelled
+        assert _sweep.row_config(row) is None
+    assert _sweep.row_config(table([run(100, engine="torch", threads=1)]).iloc[0]).engine == "torch"
+    assert np.isnan(_report.cost_table(table([run(100, engine="torch", threads=1)]))["estimated_seconds"].iloc[0])  # not modelled
 
 
 def test_the_cost_table_reads_older_and_gappy_results():
     """Integer columns with a gap come back from parquet as floats; older results lack columns."""
     rows = table([run(100, threads=1, wall_seconds=4.0), run(100, seed=1, threads=np.nan, wall_seconds=np.nan), run(np.nan, seed=2, threads=2, wall_seconds=1.0)])
-    assert rows["threads"].dtype == float and r.row_config(rows.iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
-    cost = r.cost_table(rows)
+    assert rows["threads"].dtype == float and _sweep.row_config(rows.iloc[0]) == Config(n_features=1_000, sparsity=0.99, dataset_size=100, threads=1)
+    cost = _report.cost_table(rows)
     assert len(cost) == 2 and cost["runs"].tolist() == [2, 1] and cost["threads"].tolist() == ["1, —", "2"]  # the NaN T kept
     assert cost["seconds_sum"].iloc[0] == 4.0 and np.isnan(cost["estimated_seconds"].iloc[1])
-    assert np.isnan(r.cost_table(rows.iloc[[1]])["seconds_sum"].iloc[0])  # no time measured: none, not 0
-    older = r.cost_table(rows.drop(columns=["threads"]))
-    assert older["threads"].tolist() == ["—", "—"] and "<td>—</td>" in r.cost_table_html(rows.drop(columns=["threads"]))
+    assert np.isnan(_report.cost_table(rows.iloc[[1]])["seconds_sum"].iloc[0])  # no time measured: none, not 0
+    older = _report.cost_table(rows.drop(columns=["threads"]))
+    assert older["threads"].tolist() == ["—", "—"] and "<td>—</td>" in _report.cost_table_html(rows.drop(columns=["threads"]))
 
 
 def test_the_cost_table_names_the_threads_a_run_trained_on():
@@ -801,7 +805,7 @@ def test_the_cost_table_names_the_threads_a_run_trained_on():
     a run from before it was recorded keeps its config's value."""
     rows = table([run(100, threads=0, threads_used=2, wall_seconds=4.0), run(100, seed=1, threads=1000, threads_used=2, wall_seconds=4.0), run(300, threads=1, wall_seconds=1.0)])
     rows.loc[2, "threads_used"] = np.nan
-    assert r.cost_table(rows)["threads"].tolist() == ["2", "1"]
+    assert _report.cost_table(rows)["threads"].tolist() == ["2", "1"]
 
 
 # --- all claims, and a report reading each run once --------------------------------------------
@@ -812,7 +816,7 @@ def test_check_claims_lists_every_claim_of_the_main_series():
     for row in rows:
         row["regime"] = {3: "memorizing", 10: "memorizing", 100: "intermediate", 1000: "generalizing"}[row["dataset_size"]]
     results = table(rows + [run(100, weight_decay=0.5, test_loss=50.0)])  # another setting: not the main series
-    claims = r.check_claims(results, pd.DataFrame(columns=r.ITEM_COLUMNS))
+    claims = _report.check_claims(results, pd.DataFrame(columns=_report.ITEM_COLUMNS))
     assert len(claims) == 26 and len({c.claim for c in claims}) == 26  # 14 of the paper, 12 of the follow-ups
     verdicts = {c.claim: c.verdict for c in claims}
     assert verdicts["Test loss has a bump in the middle regime"] == CONFIRMED
@@ -836,13 +840,13 @@ def tiny_sweep(tmp_path_factory):
 
 def count_loads(monkeypatch) -> dict:
     loads: dict = {}
-    real = r.load_run
+    real = _store.load_run
 
     def counting(path):
         loads[path.name] = loads.get(path.name, 0) + 1
         return real(path)
 
-    monkeypatch.setattr(r, "load_run", counting)
+    monkeypatch.setattr(_report, "load_run", counting)
     return loads
 
 
@@ -850,13 +854,13 @@ def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
     for path in (tiny_sweep / "figures").iterdir():
         path.unlink()
     loads = count_loads(monkeypatch)
-    r.report(tiny_sweep)  # draws the figures too
-    series = r.main_series(r.read_results(tiny_sweep))
+    _report.report(tiny_sweep)  # draws the figures too
+    series = _claims.main_series(_sweep.read_results(tiny_sweep))
     assert set(series["run_id"]) <= set(loads) and max(loads.values()) == 1
     assert (tiny_sweep / "figures" / "fig2_main.png").exists() and (tiny_sweep / "figures" / "fig6_training.gif").exists()
 
     loads.clear()
-    r.report(tiny_sweep)  # figures present: only the runs the claims read
+    _report.report(tiny_sweep)  # figures present: only the runs the claims read
     sizes = series.set_index("run_id")["dataset_size"]
     assert max(loads.values()) == 1
     assert {sizes[run_id] for run_id in loads} == {3.0, 5.0, 6.0, 8.0, 10.0, 5000.0, np.inf}
@@ -865,23 +869,23 @@ def test_report_loads_each_run_once(tiny_sweep, monkeypatch):
 def test_an_incomplete_sweep_is_flagged_above_the_claims(tiny_sweep, tmp_path):
     """Its plan names runs that are not complete: the report says how many and at which T, since a
     claim about the largest T would read the largest complete so far."""
-    assert r.completeness_html(tiny_sweep, r.read_results(tiny_sweep)) == ""  # complete
+    assert _report.completeness_html(tiny_sweep, _sweep.read_results(tiny_sweep)) == ""  # complete
     copy = tmp_path / "copy"
     shutil.copytree(tiny_sweep, copy)
     planned, _ = read_plan(copy)
     at_5000, at_2000 = ([c for c in planned if c.dataset_size == t] for t in (5000, 2000))
-    shutil.rmtree(r.run_dir(copy, at_5000[0].run_id()))  # never trained
-    shutil.rmtree(r.run_dir(copy, at_2000[0].run_id()))
+    shutil.rmtree(_sweep.run_dir(copy, at_5000[0].run_id()))  # never trained
+    shutil.rmtree(_sweep.run_dir(copy, at_2000[0].run_id()))
     record_failure(copy, at_2000[0], "diverged")
     results = pd.read_parquet(copy / "results.parquet")  # as a sweep writes it: the complete runs
     results[~results["run_id"].isin([at_5000[0].run_id(), at_2000[0].run_id()])].to_parquet(copy / "results.parquet")
-    page = html.unescape(r.report(copy).read_text())
+    page = html.unescape(_report.report(copy).read_text())
     claims_at = page.index("<h2>Claims</h2>")
     warning = page.index("This sweep is incomplete:")
     assert claims_at < warning < page.index("<th>claim</th>")
     assert f"{len(planned) - 2} of {len(planned)} planned runs are complete; 2 are not, 1 of them failed" in page
     assert f"T = 2,000 ({len(at_2000) - 1} of {len(at_2000)}), T = 5,000 ({len(at_5000) - 1} of {len(at_5000)})." in page
-    assert r.completeness_html(tmp_path, results) == ""  # no plan: nothing to compare with
+    assert _report.completeness_html(tmp_path, results) == ""  # no plan: nothing to compare with
 
 
 def test_a_recorded_sweep_file_that_is_not_utf8_is_shown_not_fatal(tiny_sweep, tmp_path):
@@ -891,16 +895,16 @@ def test_a_recorded_sweep_file_that_is_not_utf8_is_shown_not_fatal(tiny_sweep, t
     plan = json.loads((copy / "plan.json").read_text())
     assert plan.pop("sweep").startswith("# toydd reproduce --preset quick")  # the text the report shows first
     (copy / "plan.json").write_text(json.dumps(plan))  # a plan of a toydd that kept no sweep text in it
-    page = r.report(copy).read_text()
+    page = _report.report(copy).read_text()
     assert "# edited \ufffd\ufffd" in page
 
 
 def test_item_rows_hold_each_examples_angle_to_the_next_hidden_vector(tiny_sweep):
     """At m = 2 every kept example's angle_gap is its own gap, from the stored weights and data."""
-    run_id = r.main_series(r.read_results(tiny_sweep)).query("dataset_size == 5").iloc[0]["run_id"]
-    stored = r.load_run(r.run_dir(tiny_sweep, run_id))
-    data = pd.concat(r.item_rows(stored, np.random.default_rng(0))).query("kind == 'data'")
-    expected = angular_gap_to_next(r.hidden_vectors(stored.W, stored.train_set))
+    run_id = _claims.main_series(_sweep.read_results(tiny_sweep)).query("dataset_size == 5").iloc[0]["run_id"]
+    stored = _store.load_run(_sweep.run_dir(tiny_sweep, run_id))
+    data = pd.concat(_report.item_rows(stored, np.random.default_rng(0))).query("kind == 'data'")
+    expected = angular_gap_to_next(_metrics.hidden_vectors(stored.W, stored.train_set))
     np.testing.assert_allclose(data["angle_gap"].values, expected)
     assert np.isclose(data["angle_gap"].sum(), 2 * np.pi)
 
@@ -912,11 +916,11 @@ def test_figures_the_results_no_longer_support_are_removed_and_other_files_kept(
     for path in stale + mine:
         path.write_bytes(b"an earlier run's file")
     try:
-        written = r.figures(tiny_sweep)
+        written = _report.figures(tiny_sweep)
         assert not any(path.exists() for path in stale)
         assert all(path.exists() for path in mine)
         assert {path.name for path in written} >= {"fig2_main.png", "fig6_training.gif"} and all(path.exists() for path in written)
-        page = r.report(tiny_sweep).read_text()
+        page = _report.report(tiny_sweep).read_text()
         assert "fig2_main" in page and "my_notes" not in page and "fig4_heatmap_by_hand" not in page  # toydd's figures only
     finally:
         for path in mine:
@@ -930,14 +934,14 @@ def test_sweep_figures_and_animation_are_returned_without_writing(tiny_sweep, tm
     from toydd import _figures
 
     before = sorted((tiny_sweep / "figures").iterdir())
-    drawn = r.sweep_figures(tiny_sweep)
+    drawn = _report.sweep_figures(tiny_sweep)
     assert sorted(drawn) == ["fig1_small_t", "fig2_main", "fig3_norms"]
     assert all(isinstance(f, Figure) for f in drawn.values())
     assert sorted((tiny_sweep / "figures").iterdir()) == before
-    animation = r.sweep_animation(tiny_sweep)
+    animation = _report.sweep_animation(tiny_sweep)
     assert sorted((tiny_sweep / "figures").iterdir()) == before
-    snapshot_run = r.snapshot_run(tiny_sweep, r.read_results(tiny_sweep))
-    steps, _, _ = r.load_run(r.run_dir(tiny_sweep, snapshot_run)).snapshots()
+    snapshot_run = _report.snapshot_run(tiny_sweep, _sweep.read_results(tiny_sweep))
+    steps, _, _ = _store.load_run(_sweep.run_dir(tiny_sweep, snapshot_run)).snapshots()
     with Image.open(_figures.save_animation(animation, tmp_path, "anim")[0]) as gif:
         assert gif.n_frames == len(steps) >= 2
 
@@ -945,11 +949,11 @@ def test_sweep_figures_and_animation_are_returned_without_writing(tiny_sweep, tm
 def test_report_shows_the_paper_beside_the_measurement_and_counts_failures(tiny_sweep):
     from toydd._metrics import FAILURES
 
-    results = r.read_results(tiny_sweep)
+    results = _sweep.read_results(tiny_sweep)
     assert {"test_loss_median", "test_loss_tail_share", "failure", "polygon_irregularity", "restart_rule"} <= set(results.columns)
     assert set(results["failure"]) <= {*FAILURES, ""}
     assert set(results.loc[~np.isfinite(results["dataset_size"]), "failure"]) == {""}  # no training examples to judge
-    page = html.unescape(r.report(tiny_sweep).read_text())
+    page = html.unescape(_report.report(tiny_sweep).read_text())
     assert "The paper's numbers are for n = 10,000, S = 0.999, m = 2; this sweep has n = 60, S = 0.99, m = 2" in page
     assert "<th>measured vs paper</th>" in page and "Test loss by T, beside the paper" in page and "Optimization failures (m = 2)" in page
     # 30 steps memorize nothing: failures are recorded for every run with a training set, and

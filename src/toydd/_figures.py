@@ -580,7 +580,7 @@ ENVELOPE_REGIMES = (("memorizing", DATA_COLOR), ("generalizing", FEATURE_COLOR),
 class BranchFit:
     """A straight line through log10 of what the envelope removes of the zero-output loss (as a
     share of it: 1 - training loss with the paper's loss) against log10 T on one side of its
-    crossover (the kink measure, `_report.branch_fits`)."""
+    crossover (the kink measure, `_follow_up_claims.branch_fits`)."""
 
     slope: float
     intercept: float  # log10 of the fitted share removed at T = 1
@@ -747,7 +747,7 @@ def discrepancy_figure(curves: pd.DataFrame, order: list, paper: pd.DataFrame, p
     black, a statistic other than the mean dashed): mean test loss on a log scale and near 1, with
     the paper's values as crosses; the largest data-point dimensionality (with m/T for m = 2) and
     the largest feature dimensionality; ||W||_F and ||b||, with the paper's norm peak as a dotted
-    line. curves: rows of `_report.variant_curves` (variant, dataset_size, loss,
+    line. curves: rows of `_discrepancy.variant_curves` (variant, dataset_size, loss,
     data_dimensionality_max, feature_dimensionality_max, W_norm, b_norm); paper: dataset_size (on
     this figure's T axis) and loss."""
     figure = Figure(figsize=(18, 10.5), layout="constrained")

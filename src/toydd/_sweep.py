@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
+from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
 from ._presets import run_seconds
 from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, nan_for_null, remove_leftovers, save_run, stored_run_id, strict_json, verify_run, write_atomic, written_by_toydd
@@ -604,6 +606,28 @@ def read_results(out: Path) -> pd.DataFrame:
     if len(table) and missing:
         raise CorruptRun(f"{path}: not a toydd results table (no column '{missing[0]}')")
     return table
+
+
+def row_config(row: pd.Series) -> Config | None:
+    """The Config a results row was trained with, or None where the row cannot make one (a missing
+    or empty value, an older toydd's columns). Results store T as a float (inf for infinite data),
+    an integer column with a gap as floats, and numpy scalars."""
+    values = {}
+    try:
+        for name, kind in CONFIG_TYPES.items():
+            if name not in row.index:
+                continue
+            value = row[name].item() if isinstance(row[name], np.generic) else row[name]
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                return None
+            if name == "dataset_size":
+                value = "inf" if value == np.inf else int(value)
+            elif kind == "int" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            values[name] = value
+        return Config.from_dict(values)
+    except (ConfigError, TypeError, ValueError, OverflowError):
+        return None
 
 
 # --- the driver --------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ From a sweep directory, every figure its results support (nothing is written):
     figs["fig2_main"]                                   # shown inline in a notebook
 
 or one figure from a results table (`toydd.read_results(DIR)`), e.g. `heatmap_figure(results)`; the
-follow-ups' figures draw from the runs their claims read (`toydd._report.onset_runs(results)`,
+follow-ups' figures draw from the runs their claims read (`toydd._follow_up_claims.onset_runs(results)`,
 `repeat_runs`, `envelope_runs`): `onset_figure`, `repeats_figure`, `envelope_figure` (its kink
-lines: `toydd._report.branch_fits(toydd._report.envelope(runs))`, `BranchFit`s).
+lines: `toydd._follow_up_claims.branch_fits(toydd._follow_up_claims.envelope(runs))`, `BranchFit`s).
 `toydd figures DIR` saves the same figures as PNG and SVG files.
 """
 
@@ -26,7 +26,7 @@ from ._figures import repeats_figure as repeats_figure
 from ._figures import runs_at_common_setting as runs_at_common_setting
 from ._figures import small_t_figure as small_t_figure
 from ._figures import training_animation as training_animation
-from ._report import main_series as main_series
+from ._claims import main_series as main_series
 from ._report import sweep_animation as sweep_animation
 from ._report import sweep_figures as sweep_figures
 

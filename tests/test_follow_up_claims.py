@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 
 from toydd import Config
+from toydd import _claims
+from toydd import _follow_up_claims as follow_ups
 from toydd import _repeats
-from toydd import _report as r
+from toydd import _report
 
-CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = r.CONFIRMED, r.NOT_CONFIRMED, r.NOT_MEASURED
+CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
 _ids = itertools.count()
 
@@ -52,64 +54,64 @@ def by_sparsity(onsets: dict, **kwargs) -> pd.DataFrame:
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_onsets_agree_across_sparsity_within_the_factor(inside):
-    assert r.ONSET_FACTOR == 2.5
-    high = just(4.0 * r.ONSET_FACTOR, inside, passes_above=False)
+    assert follow_ups.ONSET_FACTOR == 2.5
+    high = just(4.0 * follow_ups.ONSET_FACTOR, inside, passes_above=False)
     results = by_sparsity({0.98: 4.0, 0.99: 5.0, 0.995: high}, sightings=(1.0, 2.0, 4.0, 5.0, high, 50.0))
-    claim = r.onset_agrees_across_sparsity(results)
+    claim = follow_ups.onset_agrees_across_sparsity(results)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     assert "S = 0.98: 4" in claim.evidence
 
 
 def test_the_onset_needs_half_the_seeds_from_there_on():
-    assert r.ONSET_RUN_SHARE == 0.5
+    assert _claims.ONSET_RUN_SHARE == 0.5
     half = onset_rows(10.0, generalizing_seeds=2)
-    assert r.onset_sightings(pd.DataFrame(half)) == 10.0
-    assert r.onset_sightings(pd.DataFrame(onset_rows(10.0, generalizing_seeds=1))) is None
+    assert _claims.onset_sightings(pd.DataFrame(half)) == 10.0
+    assert _claims.onset_sightings(pd.DataFrame(onset_rows(10.0, generalizing_seeds=1))) is None
     # a generalizing T(1 - S) followed by a memorizing one is not the onset
     blip = pd.DataFrame(onset_rows(20.0) + [run(100.0, data_seed=s, regime="generalizing") for s in range(4)])
-    assert r.onset_sightings(blip) == 20.0
+    assert _claims.onset_sightings(blip) == 20.0
 
 
 def test_a_sparsity_that_never_generalizes_disagrees_only_if_swept_far_enough():
     # S = 0.995 never generalizes up to 20: beyond 2.5 x the smallest onset (5), so it disagrees
     far = by_sparsity({0.98: 5.0, 0.99: 5.0, 0.995: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0))
-    claim = r.onset_agrees_across_sparsity(far)
+    claim = follow_ups.onset_agrees_across_sparsity(far)
     assert claim.verdict == NOT_CONFIRMED and "S = 0.995: none up to 20" in claim.evidence
     # swept only up to 10, below 12.5: its onset may still agree, so it is left out
     short = pd.concat([by_sparsity({0.98: 5.0, 0.99: 5.0}), by_sparsity({0.995: None}, sightings=(1.0, 2.0, 10.0))])
-    assert r.onset_agrees_across_sparsity(short).verdict == CONFIRMED
+    assert follow_ups.onset_agrees_across_sparsity(short).verdict == CONFIRMED
 
 
 def test_onset_claims_are_not_measured_with_one_sparsity():
     results = by_sparsity({0.99: 10.0})
-    assert r.onset_agrees_across_sparsity(results).verdict == NOT_MEASURED
-    assert r.onset_near_ten_across_sparsity(results).verdict == NOT_MEASURED
-    assert r.onset_independent_of_decay(results).verdict == NOT_MEASURED
+    assert follow_ups.onset_agrees_across_sparsity(results).verdict == NOT_MEASURED
+    assert follow_ups.onset_near_ten_across_sparsity(results).verdict == NOT_MEASURED
+    assert follow_ups.onset_independent_of_decay(results).verdict == NOT_MEASURED
 
 
 @pytest.mark.parametrize("edge", [0, 1])
 @pytest.mark.parametrize("inside", [True, False])
 def test_every_onset_must_lie_near_ten(edge, inside):
-    low, high = r.SIGHTINGS_RANGE
+    low, high = _claims.SIGHTINGS_RANGE
     onset = just((low, high)[edge], inside, passes_above=edge == 0)
     results = by_sparsity({0.98: 10.0, 0.99: onset}, sightings=(1.0, 2.0, onset, 10.0, 50.0))
-    claim = r.onset_near_ten_across_sparsity(results)
+    claim = follow_ups.onset_near_ten_across_sparsity(results)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     assert claim.claim == "At every sparsity generalization begins near T(1 - S) = 10" and "median onset" in claim.evidence
 
 
 def test_no_onset_at_some_sparsity_is_not_near_ten():
     # swept to T(1 - S) = 50 without an onset: it lies beyond the range
-    assert r.onset_near_ten_across_sparsity(by_sparsity({0.98: 10.0, 0.99: None})).verdict == NOT_CONFIRMED
+    assert follow_ups.onset_near_ten_across_sparsity(by_sparsity({0.98: 10.0, 0.99: None})).verdict == NOT_CONFIRMED
 
 
 def test_a_sparsity_swept_short_of_the_range_is_left_out_of_near_ten():
     """As the onset preset's S = 0.999, swept to T(1 - S) = 20 < 30 without an onset: it may still
     begin inside the range, so it neither confirms nor refutes; with no other sparsity, nothing is judged."""
     short = pd.concat([by_sparsity({0.98: 10.0, 0.99: 10.0}), by_sparsity({0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0))])
-    claim = r.onset_near_ten_across_sparsity(short)
+    claim = follow_ups.onset_near_ten_across_sparsity(short)
     assert claim.verdict == CONFIRMED and "S = 0.999: none up to 20 (left out: not swept far enough to tell)" in claim.evidence
-    alone = r.onset_near_ten_across_sparsity(by_sparsity({0.99: None, 0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0)))
+    alone = follow_ups.onset_near_ten_across_sparsity(by_sparsity({0.99: None, 0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0)))
     assert alone.verdict == NOT_MEASURED
 
 
@@ -126,7 +128,7 @@ def decay_sweep(onsets: dict) -> pd.DataFrame:
     ids=["same", "one grid step", "factor 5"],
 )  # fmt: skip
 def test_weight_decay_does_not_move_the_onset(onsets, verdict):
-    claim = r.onset_independent_of_decay(decay_sweep(onsets))
+    claim = follow_ups.onset_independent_of_decay(decay_sweep(onsets))
     assert claim.verdict == verdict and claim.evidence.startswith("at S = 0.98,")
 
 
@@ -147,7 +149,7 @@ def repeat_rows(first_memorized: dict, repeats=(1, 2, 4, 8, 16, 32)) -> list[dic
 def test_a_boundary_doubling_with_T_over_N_is_proportional():
     rows = pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 1_000: 32}))
     rows.loc[rows["dataset_size"] == 1_000, "regime"] = "memorizing"  # too small to generalize: left out
-    claim = r.repeat_boundary_proportional(rows)
+    claim = follow_ups.repeat_boundary_proportional(rows)
     assert claim.verdict == CONFIRMED
     assert "slope of log R against log T/N 1.00" in claim.evidence and "T/N = 1:" not in claim.evidence
     assert "left out, the training set not generalizing without the repeats: T/N = 1" in claim.evidence
@@ -157,42 +159,42 @@ def test_a_boundary_slope_on_the_edge_of_the_range_counts_despite_rounding():
     """Boundaries 2.8, 5.7, 5.7 at T/N = 2, 4, 8 (the repeats preset's): a slope of 0.5 exactly,
     which float rounding puts at 0.49999999999999994."""
     rows = pd.DataFrame(repeat_rows({2_000: 4, 4_000: 8, 8_000: 8}, repeats=(1, 2, 4, 8, 16)))
-    claim = r.repeat_boundary_proportional(rows)
+    claim = follow_ups.repeat_boundary_proportional(rows)
     assert claim.verdict == CONFIRMED and "slope of log R against log T/N 0.50" in claim.evidence
 
 
 def test_a_T_where_every_run_memorizes_its_point_is_named_as_unjudged():
     rows = pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4, 8_000: 8, 16_000: 1}))  # T/N = 16: memorized from R = 1
-    claim = r.repeat_boundary_proportional(rows)
+    claim = follow_ups.repeat_boundary_proportional(rows)
     assert "left out, no run with the point not memorized to judge the training set by: T/N = 16" in claim.evidence
     assert "not generalizing" not in claim.evidence
 
 
 def test_a_boundary_over_two_neighbouring_T_over_N_is_not_measured():
     """T/N = 2 and 4 with R doubling: one R step moves the slope by 1, so 1 and 0 look alike."""
-    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4})))
+    claim = follow_ups.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 2, 4_000: 4})))
     assert claim.verdict == NOT_MEASURED and "spanning a factor 4" in claim.evidence and "T/N = 4: R ≈ 2.83" in claim.evidence
 
 
 def test_a_flat_boundary_is_not_proportional():
-    assert r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 4, 4_000: 4, 8_000: 4}))).verdict == NOT_CONFIRMED
+    assert follow_ups.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 4, 4_000: 4, 8_000: 4}))).verdict == NOT_CONFIRMED
 
 
 @pytest.mark.parametrize("edge", [0, 1])
 @pytest.mark.parametrize("inside", [True, False])
 def test_the_boundary_slope_must_lie_in_the_range(edge, inside):
-    slope = just(r.BOUNDARY_SLOPE_RANGE[edge], inside, passes_above=edge == 0)
+    slope = just(follow_ups.BOUNDARY_SLOPE_RANGE[edge], inside, passes_above=edge == 0)
     # T/N = 2: memorized from R = 4 of (1, 4): boundary 2; T/N = 8: from R = X of (1, X): boundary sqrt(X) = 2 * 4^slope
     first = 4 * 4 ** (2 * slope)
     rows = repeat_rows({2_000: 4}, repeats=(1, 4)) + repeat_rows({8_000: first}, repeats=(1, first))
-    assert r.repeat_boundary_proportional(pd.DataFrame(rows)).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
+    assert follow_ups.repeat_boundary_proportional(pd.DataFrame(rows)).verdict == (CONFIRMED if inside else NOT_CONFIRMED)
 
 
 def test_the_boundary_is_not_measured_outside_the_swept_R():
     # memorized at every R, or at none: no boundary inside the sweep at two T/N
-    claim = r.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 1, 4_000: None, 8_000: 8})))
+    claim = follow_ups.repeat_boundary_proportional(pd.DataFrame(repeat_rows({2_000: 1, 4_000: None, 8_000: 8})))
     assert claim.verdict == NOT_MEASURED and "outside the swept R" in claim.evidence
-    assert r.repeat_boundary_proportional(pd.DataFrame([run(2_000)])).verdict == NOT_MEASURED
+    assert follow_ups.repeat_boundary_proportional(pd.DataFrame([run(2_000)])).verdict == NOT_MEASURED
 
 
 def displacement_rows(cases: list[tuple[int, int, int]], t: int = 20_000, baseline: int | None = 5) -> pd.DataFrame:
@@ -211,15 +213,15 @@ def displacement_rows(cases: list[tuple[int, int, int]], t: int = 20_000, baseli
     ids=["all", "three of four", "two of four"],
 )  # fmt: skip
 def test_each_memorized_point_displaces_a_feature(cases, verdict):
-    claim = r.memorized_points_displace_features(displacement_rows(cases))
+    claim = follow_ups.memorized_points_displace_features(displacement_rows(cases))
     assert claim.verdict == verdict and "3 × R = 16: 3 memorized, 2 features" in claim.evidence
 
 
 def test_displacement_counts_from_the_same_T_without_memorized_points():
     """Against 4 features where no point is memorized, one memorized point leaves 3, not 4."""
-    assert r.memorized_points_displace_features(displacement_rows([(1, 1, 3), (2, 2, 2)], baseline=4)).verdict == CONFIRMED
-    assert r.memorized_points_displace_features(displacement_rows([(1, 1, 4), (2, 2, 3)], baseline=4)).verdict == NOT_CONFIRMED
-    claim = r.memorized_points_displace_features(displacement_rows([(1, 1, 4)], baseline=None))
+    assert follow_ups.memorized_points_displace_features(displacement_rows([(1, 1, 3), (2, 2, 2)], baseline=4)).verdict == CONFIRMED
+    assert follow_ups.memorized_points_displace_features(displacement_rows([(1, 1, 4), (2, 2, 3)], baseline=4)).verdict == NOT_CONFIRMED
+    claim = follow_ups.memorized_points_displace_features(displacement_rows([(1, 1, 4)], baseline=None))
     assert claim.verdict == NOT_MEASURED and "no run at their T without a memorized point" in claim.evidence
 
 
@@ -228,7 +230,7 @@ def test_displacement_leaves_out_runs_with_more_points_than_the_rule_can_count()
     counted memorized and 3 features says nothing about the other 4 points."""
     assert _repeats.memorized_cap(2_000, 6, 16) == 2
     rows = displacement_rows([(1, 1, 4), (6, 2, 3)], t=2_000)
-    claim = r.memorized_points_displace_features(rows)
+    claim = follow_ups.memorized_points_displace_features(rows)
     assert claim.verdict == CONFIRMED and "1 of 1 runs" in claim.evidence and "1 run(s) left out: more repeated points" in claim.evidence
 
 
@@ -237,27 +239,27 @@ def test_few_repeats_leave_the_features_as_without_copies(features, verdict):
     rows = pd.DataFrame([run(2_000, repeated_points=1, repeats=1, repeated_memorized=0, features_learned=5),
                          run(2_000, repeated_points=1, repeats=2, repeated_memorized=0, features_learned=features),
                          run(2_000, repeated_points=1, repeats=8, repeated_memorized=1, features_learned=4)])  # memorized: another claim  # fmt: skip
-    claim = r.few_repeats_change_nothing(rows)
+    claim = follow_ups.few_repeats_change_nothing(rows)
     assert claim.verdict == verdict and claim.evidence.startswith(f"{int(features == 5)} of 1 runs") and "(5 at T = 2,000)" in claim.evidence
-    assert r.few_repeats_change_nothing(rows.iloc[1:]).verdict == NOT_MEASURED  # no run without copies
+    assert follow_ups.few_repeats_change_nothing(rows.iloc[1:]).verdict == NOT_MEASURED  # no run without copies
 
 
 def test_displacement_is_not_measured_without_a_memorized_point():
-    assert r.memorized_points_displace_features(displacement_rows([(1, 0, 5), (3, 0, 5)])).verdict == NOT_MEASURED
-    assert r.memorized_points_displace_features(pd.DataFrame([run(100)])).verdict == NOT_MEASURED  # no repeat columns
+    assert follow_ups.memorized_points_displace_features(displacement_rows([(1, 0, 5), (3, 0, 5)])).verdict == NOT_MEASURED
+    assert follow_ups.memorized_points_displace_features(pd.DataFrame([run(100)])).verdict == NOT_MEASURED  # no repeat columns
 
 
 @pytest.mark.parametrize("features,verdict", [(0, CONFIRMED), (1, NOT_CONFIRMED)])
 def test_more_than_five_memorized_points_leave_no_feature(features, verdict):
-    claim = r.many_points_displace_all(displacement_rows([(6, 6, features), (1, 1, 4)]))
+    claim = follow_ups.many_points_displace_all(displacement_rows([(6, 6, features), (1, 1, 4)]))
     assert claim.verdict == verdict and claim.evidence.startswith(f"{1 - features} of 1 runs")
 
 
 def test_all_displaced_is_not_measured_without_more_than_five_counted():
-    assert r.many_points_displace_all(displacement_rows([(5, 5, 0)])).verdict == NOT_MEASURED
-    assert r.many_points_displace_all(displacement_rows([(6, 0, 5)])).verdict == NOT_MEASURED
+    assert follow_ups.many_points_displace_all(displacement_rows([(5, 5, 0)])).verdict == NOT_MEASURED
+    assert follow_ups.many_points_displace_all(displacement_rows([(6, 0, 5)])).verdict == NOT_MEASURED
     # 6 points at T = 2,000, 2 counted (the rule's most): the claim cannot be tested there
-    claim = r.many_points_displace_all(displacement_rows([(6, 2, 5)], t=2_000))
+    claim = follow_ups.many_points_displace_all(displacement_rows([(6, 2, 5)], t=2_000))
     assert claim.verdict == NOT_MEASURED and "6 points at T = 2,000: 2 memorized, at most 2 countable" in claim.evidence
 
 
@@ -288,28 +290,28 @@ CROSSING = 0.99 * (5_477 / 10) ** -0.5  # what the default memorizing branch rem
 
 
 def test_the_envelope_keeps_the_lowest_training_loss_per_T_and_finds_the_crossover():
-    best = r.envelope(r.envelope_runs(envelope_rows()))
+    best = follow_ups.envelope(follow_ups.envelope_runs(envelope_rows()))
     assert list(best["lr"]) == [3e-2, 3e-2, 3e-2, 3e-2, DEFAULT_LR, DEFAULT_LR]
-    assert r.crossover(best) == (3_000.0, 10_000.0) and r.crossover_t(best) == pytest.approx(np.sqrt(3e7))
+    assert follow_ups.crossover(best) == (3_000.0, 10_000.0) and follow_ups.crossover_t(best) == pytest.approx(np.sqrt(3e7))
 
 
 def test_below_the_crossover_the_envelope_memorizes():
-    assert r.envelope_memorizes_below_crossover(envelope_rows()).verdict == CONFIRMED
-    claim = r.envelope_memorizes_below_crossover(envelope_rows(middle_at=100))
+    assert follow_ups.envelope_memorizes_below_crossover(envelope_rows()).verdict == CONFIRMED
+    claim = follow_ups.envelope_memorizes_below_crossover(envelope_rows(middle_at=100))
     assert claim.verdict == NOT_CONFIRMED and "100: int (lr 0.0001)" in claim.evidence
 
 
 def test_envelope_claims_are_not_measured_with_one_learning_rate():
     one_rate = envelope_rows()
     one_rate = one_rate[one_rate["lr"] == DEFAULT_LR]
-    for check in (r.envelope_memorizes_below_crossover, r.envelope_kink, r.envelope_crossover, r.envelope_without_intermediate):
+    for check in (follow_ups.envelope_memorizes_below_crossover, follow_ups.envelope_kink, follow_ups.envelope_crossover, follow_ups.envelope_without_intermediate):
         assert check(one_rate).verdict == NOT_MEASURED
 
 
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_kink_needs_the_slope_to_change_by_the_threshold_share_of_the_steeper(inside):
-    change = just(r.KINK_MIN_RELATIVE_CHANGE, inside, passes_above=True) * 0.5
-    claim = r.envelope_kink(envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.5 + change))
+    change = just(follow_ups.KINK_MIN_RELATIVE_CHANGE, inside, passes_above=True) * 0.5
+    claim = follow_ups.envelope_kink(envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.5 + change))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     # the envelope's points nearest the crossover only: memorizing at T = 100 to 3,000 (not 10), generalizing from 10,000
     assert "below it -0.5000 (3 T)" in claim.evidence and float(claim.evidence.split("from it on ")[1].split(" ")[0]) == pytest.approx(-0.5 + change, abs=1e-4)
@@ -318,14 +320,14 @@ def test_a_kink_needs_the_slope_to_change_by_the_threshold_share_of_the_steeper(
 @pytest.mark.parametrize("inside", [True, False])
 def test_a_kink_needs_a_steep_enough_side(inside):
     """Two nearly level stretches (a slope of 1 - loss halving from -0.1 to -0.04) are no kink."""
-    steeper = just(r.KINK_MIN_SLOPE, inside, passes_above=True)
+    steeper = just(follow_ups.KINK_MIN_SLOPE, inside, passes_above=True)
     rows = envelope_rows()
     t = rows["dataset_size"]
     memorizing = rows["lr"] == 3e-2
     rows.loc[memorizing, "train_loss"] = 1 - 0.5 * (t[memorizing] / 100) ** -steeper
     general = (rows["lr"] == DEFAULT_LR) & (t >= 1_000)  # it removes more than the memorizing runs from T = 5,477 on
     rows.loc[general, "train_loss"] = 1 - 0.5 * 54.77**-steeper * (t[general] / 5_477) ** (-0.4 * steeper)
-    claim = r.envelope_kink(rows)
+    claim = follow_ups.envelope_kink(rows)
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED) and "(3 T)" in claim.evidence and "(2 T)" in claim.evidence
 
 
@@ -337,7 +339,7 @@ def test_a_kink_is_fitted_near_the_crossover_not_from_the_smallest_T():
     rows.loc[rows["lr"] == 3e-2, "train_loss"] = rows.loc[rows["lr"] == 3e-2, "dataset_size"].map(losses).values
     rows.loc[rows["lr"] == DEFAULT_LR, "train_loss"] = np.where(rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"] >= 10_000, rows.loc[rows["lr"] == DEFAULT_LR, "dataset_size"].map(losses), 2.0)
     rows.loc[(rows["lr"] == 3e-2) & (rows["dataset_size"] >= 10_000), "train_loss"] = 1.5  # no longer lowest there
-    claim = r.envelope_kink(rows)
+    claim = follow_ups.envelope_kink(rows)
     below = np.polyfit(np.log10([100, 1_000, 3_000]), np.log10(1 - np.array([0.67, 0.9455, 0.9793])), 1)[0]
     above = np.log10((1 - 0.9872) / (1 - 0.9851))  # over one decade
     assert f"below it {below:+.4f} (3 T)" in claim.evidence and f"from it on {above:+.4f} (2 T)" in claim.evidence and claim.verdict == CONFIRMED
@@ -360,28 +362,27 @@ def test_the_kink_at_the_paper_setting_where_losses_sit_within_a_thousandth_of_o
     verdict yet; with a second one (T = 2,000,000 made up on the generalizing branch's trend) the
     measure confirms the kink."""
     measured = paper_envelope_rows(PAPER_MEMORIZING, PAPER_GENERALIZING)
-    assert r.crossover(r.envelope(r.envelope_runs(measured))) == (700_000.0, 1_000_000.0)
-    claim = r.envelope_kink(measured)
-    assert claim.verdict == NOT_MEASURED and "on each side of its crossover" in claim.evidence
-    assert r.branch_fits(r.envelope(r.envelope_runs(measured)))["below"].slope == pytest.approx(-0.40, abs=0.005)  # 200,000 to 700,000
+    assert follow_ups.crossover(follow_ups.envelope(follow_ups.envelope_runs(measured))) == (700_000.0, 1_000_000.0)
+    claim = follow_ups.envelope_kink(measured)
+    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it the slope is -0.4011 (3 T):" in claim.evidence  # 200,000 to 700,000
     extended = paper_envelope_rows(PAPER_MEMORIZING, {**PAPER_GENERALIZING, 2_000_000: 0.998640})
-    claim = r.envelope_kink(extended)
+    claim = follow_ups.envelope_kink(extended)
     assert claim.verdict == CONFIRMED and "below it -0.4011 (3 T)" in claim.evidence and "(2 T)" in claim.evidence, claim.evidence
-    assert r.envelope_kink(extended.assign(normalize=False)).verdict == NOT_MEASURED  # the zero-output loss is known only for unit-norm examples
-    assert r.branch_fits(r.envelope(extended.assign(normalize=False))) is None  # nor drawn
-    averaged = r.envelope_kink(extended.assign(feature_reduction="mean", n_features=10_000, train_loss=extended["train_loss"] / 10_000))
+    assert follow_ups.envelope_kink(extended.assign(normalize=False)).verdict == NOT_MEASURED  # the zero-output loss is known only for unit-norm examples
+    assert follow_ups.branch_fits(follow_ups.envelope(extended.assign(normalize=False))) is None  # nor drawn
+    averaged = follow_ups.envelope_kink(extended.assign(feature_reduction="mean", n_features=10_000, train_loss=extended["train_loss"] / 10_000))
     assert (averaged.verdict, averaged.evidence) == (claim.verdict, claim.evidence)  # the loss averaged over features: its zero-output loss is 1/n
 
 
 def test_the_envelope_figure_draws_the_kinks_own_lines():
     """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""
     rows = envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.1)
-    views = r.RunViews(pd.DataFrame(), {}, None, {})
-    figure = r.follow_up_figures(rows, views)["fig9_envelope"]
-    fits = r.branch_fits(r.envelope(r.envelope_runs(rows)))
+    views = _report.RunViews(pd.DataFrame(), {}, None, {})
+    figure = _report.follow_up_figures(rows, views)["fig9_envelope"]
+    fits = follow_ups.branch_fits(follow_ups.envelope(follow_ups.envelope_runs(rows)))
     zoom_lines = {l.get_label() for l in figure.axes[1].get_lines()}
     assert {f"fit {side} the crossover: slope {fit.slope:+.4f}" for side, fit in fits.items()} <= zoom_lines
-    assert f"below it {fits['below'].slope:+.4f}" in r.envelope_kink(rows).evidence
+    assert f"below it {fits['below'].slope:+.4f}" in follow_ups.envelope_kink(rows).evidence
 
 
 def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
@@ -390,38 +391,38 @@ def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
     crossover on."""
     rows = envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.45)
     rows.loc[(rows["lr"] == DEFAULT_LR) & (rows["dataset_size"] <= 3_000) & (rows["dataset_size"] >= 1_000), "train_loss"] = 0.9999
-    claim = r.envelope_kink(rows)
+    claim = follow_ups.envelope_kink(rows)
     assert claim.verdict == NOT_CONFIRMED and "from it on -0.4500 (2 T)" in claim.evidence
 
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():
-    claim = r.envelope_kink(envelope_rows(default_onset=100_000))  # one generalizing T
-    assert claim.verdict == NOT_MEASURED and "on each side of its crossover" in claim.evidence
+    claim = follow_ups.envelope_kink(envelope_rows(default_onset=100_000))  # one generalizing T
+    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it the slope is" in claim.evidence and "from it on" not in claim.evidence
 
 
 @pytest.mark.parametrize("onset,verdict", [(1_000, CONFIRMED), (3_000, CONFIRMED), (10_000, NOT_CONFIRMED)])
 def test_the_envelope_crossover_lies_past_the_default_onset(onset, verdict):
-    claim = r.envelope_crossover(envelope_rows(default_onset=onset))
+    claim = follow_ups.envelope_crossover(envelope_rows(default_onset=onset))
     assert claim.verdict == verdict and "between T = 3,000 and 10,000" in claim.evidence
     assert "500,000" in claim.paper and claim.comparison.startswith("T(1 - S) ≈ 55 vs 500")
 
 
 def test_without_a_crossover_it_lies_beyond_the_largest_T():
     never = envelope_rows(memorizing_slope=0.0)  # memorizing at 0.01 everywhere
-    claim = r.envelope_crossover(never)
+    claim = follow_ups.envelope_crossover(never)
     assert claim.verdict == CONFIRMED and "beyond the largest T = 100,000" in claim.evidence
-    assert r.envelope_memorizes_below_crossover(never).verdict == CONFIRMED
-    assert r.envelope_crossover(envelope_rows(default_onset=1e9)).verdict == NOT_MEASURED  # the default never generalizes
+    assert follow_ups.envelope_memorizes_below_crossover(never).verdict == CONFIRMED
+    assert follow_ups.envelope_crossover(envelope_rows(default_onset=1e9)).verdict == NOT_MEASURED  # the default never generalizes
 
 
 def test_the_envelope_has_no_intermediate_regime_unless_one_is_lowest():
-    claim = r.envelope_without_intermediate(envelope_rows())
+    claim = follow_ups.envelope_without_intermediate(envelope_rows())
     assert claim.verdict == CONFIRMED and "at the default learning rate 2 of 6 runs are intermediate" in claim.evidence
-    assert r.envelope_without_intermediate(envelope_rows(middle_at=1_000)).verdict == NOT_CONFIRMED
+    assert follow_ups.envelope_without_intermediate(envelope_rows(middle_at=1_000)).verdict == NOT_CONFIRMED
 
 
 def test_the_follow_up_claims_are_in_every_report():
-    claims = r.follow_up_claims(cluster_rows())
+    claims = follow_ups.follow_up_claims(cluster_rows())
     assert len(claims) == 12 and len({c.claim for c in claims}) == 12
     verdicts = [c.verdict for c in claims]
     assert verdicts[:7] == [NOT_MEASURED] * 7 and verdicts[7:] == [CONFIRMED] * 5
@@ -447,41 +448,41 @@ def cluster_rows(clustered: float = 0.8, shared: float = 0.7, from_t: float = 10
 
 def test_the_memorizing_branch_keeps_the_lowest_memorizing_run_per_T():
     rows = cluster_rows()
-    branch = r.memorizing_branch(rows)
+    branch = follow_ups.memorizing_branch(rows)
     assert list(branch["dataset_size"]) == list(map(float, ENVELOPE_T)) and set(branch["lr"]) == {3e-2}
-    assert r.cluster_panel_run(rows) == [branch["run_id"].iloc[-1]]
+    assert follow_ups.cluster_panel_run(rows) == [branch["run_id"].iloc[-1]]
 
 
 @pytest.mark.parametrize("which", ["clustered", "shared"])
 @pytest.mark.parametrize("inside", [True, False])
 def test_clusters_need_both_shares_above_chance_by_their_margins(which, inside):
-    margin = r.CLUSTERED_MIN_EXCESS if which == "clustered" else r.SHARED_MIN_EXCESS
+    margin = follow_ups.CLUSTERED_MIN_EXCESS if which == "clustered" else follow_ups.SHARED_MIN_EXCESS
     chance = 0.2 if which == "clustered" else 0.1
-    claim = r.memorizing_clusters(cluster_rows(**{which: chance + just(margin, inside, passes_above=True)}))
+    claim = follow_ups.memorizing_clusters(cluster_rows(**{which: chance + just(margin, inside, passes_above=True)}))
     assert claim.verdict == (CONFIRMED if inside else NOT_CONFIRMED)
     assert "T = 10: no cluster (chance 20%)" in claim.evidence and "in 12 clusters (mean size 3.5; chance 20%)" in claim.evidence
 
 
 def test_clusters_at_chance_level_are_not_confirmed_however_many():
     # data that cluster by themselves (one active feature per example): the model adds nothing
-    assert r.memorizing_clusters(cluster_rows(clustered=0.7, shared=0.9, chance=0.6, shared_chance=0.8)).verdict == NOT_CONFIRMED
+    assert follow_ups.memorizing_clusters(cluster_rows(clustered=0.7, shared=0.9, chance=0.6, shared_chance=0.8)).verdict == NOT_CONFIRMED
 
 
 def test_clusters_are_judged_only_from_one_example_per_feature():
     # T(1 - S) >= 1 means T >= 100 here: a run without clusters at T = 10 does not count against it
-    assert r.memorizing_clusters(cluster_rows(from_t=100)).verdict == CONFIRMED
-    assert r.memorizing_clusters(cluster_rows(from_t=1_000)).verdict == NOT_CONFIRMED
+    assert follow_ups.memorizing_clusters(cluster_rows(from_t=100)).verdict == CONFIRMED
+    assert follow_ups.memorizing_clusters(cluster_rows(from_t=1_000)).verdict == NOT_CONFIRMED
 
 
 def test_clusters_are_not_measured_without_memorizing_runs_that_measured_them():
-    assert r.memorizing_clusters(envelope_rows()).verdict == NOT_MEASURED  # stored before clusters were measured
-    assert r.memorizing_clusters(cluster_rows().drop(columns="cluster_chance_share")).verdict == NOT_MEASURED  # ... or their chance
+    assert follow_ups.memorizing_clusters(envelope_rows()).verdict == NOT_MEASURED  # stored before clusters were measured
+    assert follow_ups.memorizing_clusters(cluster_rows().drop(columns="cluster_chance_share")).verdict == NOT_MEASURED  # ... or their chance
     only_small = cluster_rows()
     only_small = only_small[only_small["dataset_size"] < 100]
-    assert r.memorizing_clusters(only_small).verdict == NOT_MEASURED
+    assert follow_ups.memorizing_clusters(only_small).verdict == NOT_MEASURED
 
 
 def test_a_kink_is_not_measured_without_a_crossover_in_the_sweep():
     never = envelope_rows(memorizing_slope=0.0)  # memorizing lowest at every T: the envelope never switches
-    claim = r.envelope_kink(never)
+    claim = follow_ups.envelope_kink(never)
     assert claim.verdict == NOT_MEASURED and "no crossover inside the sweep" in claim.evidence
