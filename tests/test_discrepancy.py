@@ -160,7 +160,7 @@ def test_summary_says_when_no_variant_matches():
 
 
 def test_discrepancy_figure_draws_every_variant_over_the_papers_values():
-    figure = _discrepancy.discrepancy_figure(study())
+    figure = _report.discrepancy_figure(study())
     axes = figure.axes
     assert len(axes) == 6
     labels = [line.get_label() for line in axes[0].get_lines()]

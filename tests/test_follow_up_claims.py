@@ -364,7 +364,7 @@ def test_the_kink_at_the_paper_setting_where_losses_sit_within_a_thousandth_of_o
     measured = paper_envelope_rows(PAPER_MEMORIZING, PAPER_GENERALIZING)
     assert follow_ups.crossover(follow_ups.envelope(follow_ups.envelope_runs(measured))) == (700_000.0, 1_000_000.0)
     claim = follow_ups.envelope_kink(measured)
-    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it the slope is -0.4011 (3 T):" in claim.evidence  # 200,000 to 700,000
+    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it, the log-log slope of what the envelope removes of the zero-output loss over its 3 T nearest the crossover is -0.4011;" in claim.evidence  # 200,000 to 700,000
     extended = paper_envelope_rows(PAPER_MEMORIZING, {**PAPER_GENERALIZING, 2_000_000: 0.998640})
     claim = follow_ups.envelope_kink(extended)
     assert claim.verdict == CONFIRMED and "below it -0.4011 (3 T)" in claim.evidence and "(2 T)" in claim.evidence, claim.evidence
@@ -397,7 +397,14 @@ def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():
 
 def test_a_kink_is_not_measured_without_a_generalizing_branch():
     claim = follow_ups.envelope_kink(envelope_rows(default_onset=100_000))  # one generalizing T
-    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it the slope is" in claim.evidence and "from it on" not in claim.evidence
+    assert claim.verdict == NOT_MEASURED and "on each side of its crossover; below it, the log-log slope" in claim.evidence and "from it on" not in claim.evidence
+
+
+def test_a_kink_with_one_T_below_the_crossover_gives_the_slope_above_it():
+    rows = envelope_rows(generalizing_slope=-0.1)
+    claim = follow_ups.envelope_kink(rows[rows["dataset_size"] >= 3_000])  # 3,000 memorizes, 10,000 and up generalize
+    assert claim.verdict == NOT_MEASURED and "below it" not in claim.evidence
+    assert "; from it on, the log-log slope of what the envelope removes of the zero-output loss over its 2 T nearest the crossover is -0.1000;" in claim.evidence
 
 
 @pytest.mark.parametrize("onset,verdict", [(1_000, CONFIRMED), (3_000, CONFIRMED), (10_000, NOT_CONFIRMED)])

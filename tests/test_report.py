@@ -21,8 +21,8 @@ from toydd import _metrics
 from toydd import _report
 from toydd import _store
 from toydd import _sweep
-from toydd._sweep import read_plan, record_failure
 from toydd._metrics import STRONG_FEATURE, angular_gap_to_next, fractional_dimensionality
+from toydd._sweep import read_plan, record_failure
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 # the reduced setting, as results.parquet stores it: every config field, dataset_size a float

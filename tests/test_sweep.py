@@ -24,7 +24,7 @@ import pytest
 from toydd import Config
 from toydd import _executors
 from toydd._config import ConfigError
-from toydd._sweep import plan_tasks, read_results, run_sweep
+from toydd._sweep import plan_tasks, read_plan, read_results, row_config, run_sweep
 from toydd._sweep_spec import SweepError, parse_sweep
 
 from test_checkpoint import wait_exit
@@ -167,6 +167,11 @@ def test_second_run_trains_nothing_and_results_are_complete(tmp_path):
     for column in ("dataset_size", "data_seed", "n_hidden", "train_loss", "test_loss", "test_loss_sem"):
         assert column in table
     assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(table["run_id"])
+    # each row gives back the Config it was trained with: every field its numbers depend on, and
+    # the engine, device and threads it resolved (the plan's "auto" and 0 become what ran)
+    assert all(row_config(row).run_id() == row["run_id"] for _, row in table.iterrows())
+    assert {(c.engine, c.device, c.threads) for c in read_plan(out)[0]} == {("auto", "auto", 0)}
+    assert {(c.engine, c.device, c.threads) for c in map(row_config, (row for _, row in table.iterrows()))} == {("cpu", "cpu", 1)}
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*")}
     second = toydd("sweep", str(sweep), "--out", str(out), "--quiet")
     assert second.returncode == 0 and "nothing to train: 7 of 7 runs complete" in second.stdout

@@ -7,6 +7,9 @@ evidence and a verdict (a `Claim`); their thresholds are the constants below, wi
 Where the paper gives a value (PAPER, from docs/science.md section 9), the claim also shows it
 beside the measured one with their ratio or difference, and whether the claim holds in size or
 only qualitatively. The (T, m) heatmap's and the appendix's claims follow the main series'.
+`paper_claims` lists them all. The follow-ups' claims (`_follow_up_claims`) build on what is
+shared here: `Claim` and its verdicts, the text and comparison helpers, and the onset of
+generalization (`onset_sightings`, `ONSET_RUN_SHARE`), which the main series' claim uses too.
 """
 
 from __future__ import annotations
@@ -20,11 +23,6 @@ import scipy.stats
 from . import _data, _figures
 from ._metrics import ANGLE_TOLERANCE, STRONG_FEATURE, zero_output_losses
 from ._sweep import row_config
-
-# The settings that define the main series: runs that differ in any other field (T, seeds, restarts,
-# engine, ...) belong to one series.
-SERIES_FIELDS = ("n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction", "init", "init_scale",
-                 "eps", "beta1", "beta2", "decay_bias", "warmup_fraction", "lr_schedule", "gradient_chunks", "matmul_precision")  # fmt: skip
 
 # --- the claims' verdicts and thresholds (sections refer to docs/science.md) -------------------
 
@@ -64,9 +62,10 @@ BUMP_STANDARD_ERRORS = 2.0
 # factor of about 3 of 10. The paper (T near 5,000: 5) and the replication (T near 20,000: 20) both
 # pass, and neighbouring T of the presets are a factor 2 to 2.5 apart.
 SIGHTINGS_RANGE = (3.0, 30.0)
-# Where generalization begins (here and in the follow-ups): the onset of a setting is the smallest T(1 - S) from which on (at it
-# and every larger one swept) at least this share of its runs is generalizing: half the dataset
-# seeds, so that 2 of 4 (or 1 of 2 where a preset affords only two) seeds mark it.
+# Where generalization begins (here and in the follow-ups): the onset of a setting is the smallest
+# T(1 - S) from which on (at it and every larger one swept) at least this share of its runs is
+# generalizing: half the dataset seeds, so that 2 of 4 (or 1 of 2 where a preset affords only two)
+# seeds mark it.
 ONSET_RUN_SHARE = 0.5
 # A rise in mean test loss that counts as hurting: the paper's own rise from T = 1k to 2k is 0.014
 # (section 9), about 30 times its +-0.0005 reading precision.
@@ -141,6 +140,14 @@ LOSS_AGREEMENT = 0.003
 IN_SIZE, QUALITATIVE, DIFFERS = "matches the paper in size", "holds only qualitatively", "differs from the paper"
 
 
+# --- the main series ----------------------------------------------------------------------------
+
+# The settings that define the main series: runs that differ in any other field (T, seeds, restarts,
+# engine, ...) belong to one series.
+SERIES_FIELDS = ("n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction", "init", "init_scale",
+                 "eps", "beta1", "beta2", "decay_bias", "warmup_fraction", "lr_schedule", "gradient_chunks", "matmul_precision")  # fmt: skip
+
+
 def main_series(results: pd.DataFrame) -> pd.DataFrame:
     """The runs of the most common setting (SERIES_FIELDS), over T and seeds."""
     keys = [c for c in SERIES_FIELDS if c in results]
@@ -165,7 +172,8 @@ class Claim:
     agreement: str = ""  # IN_SIZE, QUALITATIVE or DIFFERS; "" when nothing was compared
 
 
-def _verdict(ok: bool) -> str:
+def verdict_of(ok: bool) -> str:
+    """CONFIRMED when `ok`, else NOT_CONFIRMED."""
     return CONFIRMED if ok else NOT_CONFIRMED
 
 
@@ -178,7 +186,7 @@ def paper_setting_note(series: pd.DataFrame) -> str:
     return f"the paper's numbers are for {PAPER.setting()}; this sweep has n = {ours[0]:,}, S = {ours[1]:g}, m = {ours[2]}"
 
 
-def _with_paper(claim: Claim, series: pd.DataFrame, paper: str, in_size: bool | None, details: str) -> Claim:
+def with_paper(claim: Claim, series: pd.DataFrame, paper: str, in_size: bool | None, details: str) -> Claim:
     """A copy of `claim` with the paper's value and the comparison `details` (measured vs paper).
     Its agreement: IN_SIZE when the claim is confirmed and `in_size`, QUALITATIVE when confirmed
     only, else DIFFERS (a number the paper's size does not make a claim that did not hold agree);
@@ -192,23 +200,24 @@ def _with_paper(claim: Claim, series: pd.DataFrame, paper: str, in_size: bool | 
     return replace(claim, paper=paper, comparison=comparison, agreement=agreement)
 
 
-def _number(x: float) -> str:
+def number_text(x: float) -> str:
     """Two significant digits with thousands separators: 7,500, 1.6, 0.012."""
     if not np.isfinite(x):
         return "∞" if x > 0 else str(x)
     return f"{float(f'{x:.2g}'):,g}"
 
 
-def _loss(x: float) -> str:
+def loss_text(x: float) -> str:
     """A test loss: four decimals near 1, whole numbers once far above it."""
     return f"{x:.4f}" if abs(x) < 10 else f"{x:,.0f}"
 
 
-def _ratio(measured: float, paper: float) -> str:
-    return f"×{_number(measured / paper)}" if paper else "no ratio"
+def ratio_text(measured: float, paper: float) -> str:
+    """measured / paper as text ("×1.6"), or "no ratio" where the paper's value is 0."""
+    return f"×{number_text(measured / paper)}" if paper else "no ratio"
 
 
-def _within_factor(measured: float, paper: float) -> bool:
+def within_size_factor(measured: float, paper: float) -> bool:
     """Whether measured / paper lies within SIZE_FACTOR either way (both positive)."""
     if not (measured > 0 and paper > 0) or not np.isfinite(measured / paper):
         return False
@@ -219,11 +228,11 @@ def _loss_beside_paper(t: float, loss: float) -> tuple[str, bool] | None:
     """("T = ..: measured vs paper (difference)", agrees within LOSS_AGREEMENT) at dataset size t,
     or None where the paper gives no test loss."""
     if t in PAPER.above_plot:
-        return f"T = {_figures.t_label(t)}: {_loss(loss)} vs > {PAPER.plot_top}", loss > PAPER.plot_top - LOSS_AGREEMENT
+        return f"T = {_figures.t_label(t)}: {loss_text(loss)} vs > {PAPER.plot_top}", loss > PAPER.plot_top - LOSS_AGREEMENT
     paper = PAPER.loss_at(t)
     if paper is None:
         return None
-    return f"T = {_figures.t_label(t)}: {_loss(loss)} vs {_loss(paper)} ({loss - paper:+.4f})", abs(loss - paper) <= LOSS_AGREEMENT
+    return f"T = {_figures.t_label(t)}: {loss_text(loss)} vs {loss_text(paper)} ({loss - paper:+.4f})", abs(loss - paper) <= LOSS_AGREEMENT
 
 
 def _losses_beside_paper(claim: Claim, series: pd.DataFrame, loss: pd.Series, paper: str) -> Claim:
@@ -231,9 +240,9 @@ def _losses_beside_paper(claim: Claim, series: pd.DataFrame, loss: pd.Series, pa
     compared T agrees within LOSS_AGREEMENT."""
     compared = [found for t, value in loss.items() if (found := _loss_beside_paper(t, value)) is not None]
     if not compared:
-        return _with_paper(claim, series, paper, None, "no T in common with the paper's figure")
+        return with_paper(claim, series, paper, None, "no T in common with the paper's figure")
     details = "mean test loss at " + "; ".join(text for text, _ in compared)
-    return _with_paper(claim, series, paper, all(ok for _, ok in compared), details)
+    return with_paper(claim, series, paper, all(ok for _, ok in compared), details)
 
 
 def _paper_losses(sizes) -> str:
@@ -247,7 +256,7 @@ def _paper_losses(sizes) -> str:
         else:
             runs.append([t, t, PAPER.loss_at(t)])
     spans = [_figures.t_label(a) if a == b else f"{_figures.t_label(a)} to {_figures.t_label(b)}" for a, b, _ in runs]
-    known = [f"{_loss(loss)} at T = {span}" for span, (_, _, loss) in zip(spans, runs)]
+    known = [f"{loss_text(loss)} at T = {span}" for span, (_, _, loss) in zip(spans, runs)]
     above = [_figures.t_label(t) for t in sizes if t in PAPER.above_plot]
     text = "mean test loss " + ", ".join(known) if known else ""
     if above:
@@ -255,12 +264,27 @@ def _paper_losses(sizes) -> str:
     return text
 
 
+def paper_claims(results: pd.DataFrame, items: pd.DataFrame) -> list[Claim]:
+    """The claims of docs/science.md section 6: the main series' (figures 1 to 3), the (T, m)
+    heatmap's and the appendix's. results: the results table; items: per-item rows (run_id, kind,
+    dimensionality) of the main series' runs at small and at the largest T."""
+    series = main_series(results)
+    return [
+        t_gons(series, items), messy_features(series), pentagon(series, items),
+        loss_above_one_at_small_t(series), loss_below_one_at_large_t(series), bump(series),
+        norms_peak_then_fall(series), generalization_onset(series), regimes_in_order(series),
+        more_data_hurts(results), bigger_model_hurts(results),
+        lower_decay_bigger_bump(results), more_steps_bigger_bump(results), strong_decay_removes_bump(results),
+    ]  # fmt: skip
+
+
 def _item_dimensionalities(items: pd.DataFrame, kind: str) -> dict[str, np.ndarray]:
     part = items[items["kind"] == kind]
     return {run_id: group.values for run_id, group in part.groupby("run_id")["dimensionality"]}
 
 
-def _share(good: int, runs: int) -> bool:
+def enough_runs(good: int, runs: int) -> bool:
+    """Whether `good` of `runs` runs reach RUN_SHARE (3 of 4 dataset seeds)."""
     return good >= RUN_SHARE * runs
 
 
@@ -286,7 +310,7 @@ def t_gons(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
         good += equal and spread
     evidence = (f"{good} of {len(small)} runs with T ≤ {SMALL_T_MAX} have every data-point dimensionality within {T_GON_TOLERANCE:.0%} of 2/T "
                 f"and every angle between neighbouring hidden vectors within {ANGLE_TOLERANCE:.0%} of 360°/T (needs {RUN_SHARE:.0%} of the runs)")  # fmt: skip
-    return _m_over_t_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(small)))), series)
+    return _m_over_t_beside_paper(Claim(claim, evidence, verdict_of(enough_runs(good, len(small)))), series)
 
 
 def _m_over_t_beside_paper(claim: Claim, series: pd.DataFrame) -> Claim:
@@ -297,7 +321,7 @@ def _m_over_t_beside_paper(claim: Claim, series: pd.DataFrame) -> Claim:
     upto = series[series["dataset_size"] <= PAPER.m_over_t_up_to]
     ratios = upto.groupby("dataset_size")["data_regularity"].median()
     details = "median D_t as a multiple of 2/T: " + ", ".join(f"{r:.2f} at T = {_figures.t_label(t)}" for t, r in ratios.items()) + ", against 1 in the paper"
-    return _with_paper(claim, series, paper, all(_within_factor(r, 1.0) for r in ratios), details)
+    return with_paper(claim, series, paper, all(within_size_factor(r, 1.0) for r in ratios), details)
 
 
 def messy_features(series: pd.DataFrame) -> Claim:
@@ -310,7 +334,7 @@ def messy_features(series: pd.DataFrame) -> Claim:
     top = small["feature_dimensionality_max"]
     evidence = (f"largest feature dimensionality at T ≤ {SMALL_T_MAX}: median {top.median():.3f}, max {top.max():.3f} "
                 f"(messy: a median below {MESSY_FEATURE_MAX:g}; a regular pentagon's features have 0.4)")  # fmt: skip
-    return Claim(claim, evidence, _verdict(top.median() < MESSY_FEATURE_MAX))
+    return Claim(claim, evidence, verdict_of(top.median() < MESSY_FEATURE_MAX))
 
 
 def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
@@ -331,7 +355,7 @@ def pentagon(series: pd.DataFrame, items: pd.DataFrame) -> Claim:
         strongest.append(np.sort(found)[::-1][:PENTAGON_FEATURES])
     sizes = ", ".join(_figures.t_label(t) for t in sorted(large["dataset_size"].unique()))
     evidence = f"{good} of {len(large)} runs at T = {sizes} have exactly {PENTAGON_FEATURES} features with dimensionality ≥ {STRONG_FEATURE}, each in ({low}, {high}) (needs {RUN_SHARE:.0%} of the runs)"
-    return _pentagon_beside_paper(Claim(claim, evidence, _verdict(_share(good, len(large)))), series, np.concatenate(strongest))
+    return _pentagon_beside_paper(Claim(claim, evidence, verdict_of(enough_runs(good, len(large)))), series, np.concatenate(strongest))
 
 
 def _pentagon_beside_paper(claim: Claim, series: pd.DataFrame, strongest: np.ndarray) -> Claim:
@@ -341,12 +365,12 @@ def _pentagon_beside_paper(claim: Claim, series: pd.DataFrame, strongest: np.nda
     low, high = PAPER.pentagon_dimensionality
     paper = f"five features at {low} to {high} from T = {_figures.t_label(PAPER.first_generalizing)}, all others about 0"
     if not strongest.size:
-        return _with_paper(claim, series, paper, None, "no features recorded")
+        return with_paper(claim, series, paper, None, "no features recorded")
     median, middle = float(np.median(strongest)), (low + high) / 2
     details = (f"the five strongest features of each run: {strongest.min():.2f} to {strongest.max():.2f} (median {median:.3f}) "
-               f"vs {low} to {high} in the paper, {_ratio(median, middle)} its middle {middle:.3f}")  # fmt: skip
+               f"vs {low} to {high} in the paper, {ratio_text(median, middle)} its middle {middle:.3f}")  # fmt: skip
     precision = PAPER.dimensionality_precision
-    return _with_paper(claim, series, paper, low - precision <= median <= high + precision, details)
+    return with_paper(claim, series, paper, low - precision <= median <= high + precision, details)
 
 
 def zero_output_loss(runs: pd.DataFrame) -> float:
@@ -384,7 +408,7 @@ def loss_above_one_at_small_t(series: pd.DataFrame) -> Claim:
     evidence = (f"over the {len(small)} runs with T ≤ {SMALL_T_MAX}: median test loss {median:.4f}, mean {small['test_loss'].mean():.4f}; "
                 f"the zero output's on this test set {zero:.5f}; one-sided t-test of log test loss above its log: p = {p:.2g} "
                 f"(needs the median above it and p < {SIGNIFICANCE:g})")  # fmt: skip
-    found = Claim(claim, evidence, _verdict(median > zero and p < SIGNIFICANCE))
+    found = Claim(claim, evidence, verdict_of(median > zero and p < SIGNIFICANCE))
     paper = _paper_losses(t for t in [*PAPER.test_loss, *PAPER.above_plot] if t <= SMALL_T_MAX)
     return _losses_beside_paper(found, series, small.groupby("dataset_size")["test_loss"].mean(), paper)
 
@@ -403,7 +427,7 @@ def loss_below_one_at_large_t(series: pd.DataFrame) -> Claim:
     values = ", ".join(f"{loss.loc[t, 'mean']:.4f}" + (f" ± {loss.loc[t, 'sem']:.1g}" if np.isfinite(loss.loc[t, "sem"]) else " (1 run)") + f" at T = {_figures.t_label(t)}" for t in big)
     below = all(LARGE_T_LOSS_FLOOR < loss.loc[t, "mean"] and loss.loc[t, "mean"] + BUMP_STANDARD_ERRORS * error[t] < zero for t in big)
     evidence = f"mean test loss {values}; the zero output's on this test set {zero:.5f} (its all-zero examples cost nothing; needs the mean {BUMP_STANDARD_ERRORS:g} standard errors below it and above {LARGE_T_LOSS_FLOOR:g})"
-    found = Claim(claim, evidence, _verdict(below))
+    found = Claim(claim, evidence, verdict_of(below))
     paper = _paper_losses(t for t in PAPER.test_loss if t >= PAPER.first_generalizing)
     return _losses_beside_paper(found, series, loss.loc[big, "mean"], paper)
 
@@ -417,7 +441,7 @@ def bump(series: pd.DataFrame) -> Claim:
         return Claim(claim, "needs at least 3 finite T with 2 or more runs each (seed noise)", NOT_MEASURED)
     if found.peak_t is None:
         return Claim(claim, f"no T between the first minimum (T = {_figures.t_label(found.left_t)}) and the largest T", NOT_MEASURED)
-    present = Claim(claim, found.evidence(), _verdict(found.significant))
+    present = Claim(claim, found.evidence(), verdict_of(found.significant))
     return _bump_beside_paper(present, series, found.peak - found.end, found.peak_t, found.end_t)
 
 
@@ -428,10 +452,10 @@ def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t
     paper_peak_t, paper_peak = PAPER.bump_peak()
     paper_end_t = end_t if PAPER.loss_at(end_t) is not None else max(t for t in PAPER.test_loss if np.isfinite(t))
     paper_height = paper_peak - PAPER.test_loss[paper_end_t]
-    paper = f"peak {_loss(paper_peak)} at T = {_figures.t_label(paper_peak_t)}: {paper_height:.4f} above {_loss(PAPER.test_loss[paper_end_t])} at T = {_figures.t_label(paper_end_t)}"
-    details = (f"{'bump present' if claim.verdict == CONFIRMED else 'no bump'}; height {_loss(height)} vs {paper_height:.4f} in the paper "
-               f"({_ratio(height, paper_height)}); peak at T = {_figures.t_label(peak_t)} vs {_figures.t_label(paper_peak_t)}")  # fmt: skip
-    return _with_paper(claim, series, paper, _within_factor(height, paper_height), details)
+    paper = f"peak {loss_text(paper_peak)} at T = {_figures.t_label(paper_peak_t)}: {paper_height:.4f} above {loss_text(PAPER.test_loss[paper_end_t])} at T = {_figures.t_label(paper_end_t)}"
+    details = (f"{'bump present' if claim.verdict == CONFIRMED else 'no bump'}; height {loss_text(height)} vs {paper_height:.4f} in the paper "
+               f"({ratio_text(height, paper_height)}); peak at T = {_figures.t_label(peak_t)} vs {_figures.t_label(paper_peak_t)}")  # fmt: skip
+    return with_paper(claim, series, paper, within_size_factor(height, paper_height), details)
 
 
 def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
@@ -448,13 +472,14 @@ def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     rises = peak_t > norms.index[0]  # a peak at the smallest T is a fall throughout, not a peak
     evidence = (f"||W||_F {norms.iloc[0]:.3f} at T = {_figures.t_label(norms.index[0])}, peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} "
                 f"(regime there: {regimes.get(peak_t, '?')}); {norms.iloc[-1]:.3f} at T = {_figures.t_label(norms.index[-1])}")  # fmt: skip
-    found = Claim(claim, evidence, _verdict(near and rises and norms.iloc[-1] < norms.max()))
+    found = Claim(claim, evidence, verdict_of(near and rises and norms.iloc[-1] < norms.max()))
     paper = f"norms peak near T = {_figures.t_label(PAPER.norm_peak)} (a replication saw 1k to 5k, docs/science.md section 7)"
-    details = f"||W||_F peaks at T = {_figures.t_label(peak_t)} vs {_figures.t_label(PAPER.norm_peak)} in the paper ({_ratio(peak_t, PAPER.norm_peak)})"
-    return _with_paper(found, series, paper, _within_factor(peak_t, PAPER.norm_peak), details)
+    details = f"||W||_F peaks at T = {_figures.t_label(peak_t)} vs {_figures.t_label(PAPER.norm_peak)} in the paper ({ratio_text(peak_t, PAPER.norm_peak)})"
+    return with_paper(found, series, paper, within_size_factor(peak_t, PAPER.norm_peak), details)
 
 
-def _finite(results: pd.DataFrame) -> pd.DataFrame:
+def finite_runs(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `results` with a finite training set (not infinite data)."""
     return results[np.isfinite(results["dataset_size"])]
 
 
@@ -482,7 +507,7 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
     generalize, as in the follow-ups) lies in SIGHTINGS_RANGE; not measured when no onset was
     found and the sweep stopped below the range."""
     claim = "Generalization begins once each feature is seen about 10 times"
-    finite = _finite(series)
+    finite = finite_runs(series)
     if not len(finite):
         return Claim(claim, "needs runs at a finite T", NOT_MEASURED)
     low, high = SIGHTINGS_RANGE
@@ -494,14 +519,14 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
         if top < high:
             return Claim(claim, f"no onset up to T(1 - S) = {top:.3g} (T = {_figures.t_label(top / (1 - sparsity))}), below the {high:g} the claim allows", NOT_MEASURED)
         never = Claim(claim, f"no onset up to T(1 - S) = {top:.3g}: the largest finite T does not generalize in half its runs", NOT_CONFIRMED)
-        return _with_paper(never, series, paper, False, f"no generalizing T vs T = {_figures.t_label(PAPER.first_generalizing)} in the paper")
+        return with_paper(never, series, paper, False, f"no generalizing T vs T = {_figures.t_label(PAPER.first_generalizing)} in the paper")
     first = float(finite.loc[_figures.sightings(finite) == onset, "dataset_size"].min())  # the T itself, not T(1 - S) / (1 - S) rounded
     evidence = f"generalizing from T = {_figures.t_label(first)} on (half the runs or more there and at every larger T): T(1 - S) = {onset:.3g} expected sightings per feature (needs {low:g} to {high:g})"
-    found = Claim(claim, evidence, _verdict(low <= onset <= high))
+    found = Claim(claim, evidence, verdict_of(low <= onset <= high))
     # compared in T(1 - S), which lines the onset up across sparsities (docs/science.md section 7)
     details = (f"generalizing from T = {_figures.t_label(first)} (T(1 - S) = {onset:.3g}) vs {_figures.t_label(PAPER.first_generalizing)} "
-               f"({paper_seen:.3g}) in the paper: {_ratio(onset, paper_seen)} in T(1 - S)")  # fmt: skip
-    return _with_paper(found, series, paper, _within_factor(onset, paper_seen), details)
+               f"({paper_seen:.3g}) in the paper: {ratio_text(onset, paper_seen)} in T(1 - S)")  # fmt: skip
+    return with_paper(found, series, paper, within_size_factor(onset, paper_seen), details)
 
 
 def regimes_in_order(series: pd.DataFrame) -> Claim:
@@ -515,7 +540,7 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
     sequence = [regimes[t] for t in order]
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
     evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
-    return _boundaries_beside_paper(Claim(claim, evidence, _verdict(ordered)), series, order, sequence)
+    return _boundaries_beside_paper(Claim(claim, evidence, verdict_of(ordered)), series, order, sequence)
 
 
 def _boundaries_beside_paper(claim: Claim, series: pd.DataFrame, order: list, sequence: list[str]) -> Claim:
@@ -535,9 +560,9 @@ def _boundaries_beside_paper(claim: Claim, series: pd.DataFrame, order: list, se
             parts.append(f"{name} T: none vs {_figures.t_label(reference)} in the paper")
             in_size = False
         else:
-            parts.append(f"{name} T = {_figures.t_label(found)} vs {_figures.t_label(reference)} in the paper ({_ratio(found, reference)})")
-            in_size &= _within_factor(found, reference)
-    return _with_paper(claim, series, paper, in_size, "; ".join(parts))
+            parts.append(f"{name} T = {_figures.t_label(found)} vs {_figures.t_label(reference)} in the paper ({ratio_text(found, reference)})")
+            in_size &= within_size_factor(found, reference)
+    return with_paper(claim, series, paper, in_size, "; ".join(parts))
 
 
 def _next_size(sizes: list, t: float) -> float:
@@ -698,7 +723,7 @@ def _hurt_claim(results: pd.DataFrame, claim: str, along_m: bool) -> Claim:
     evidence = (f"largest {'significant ' if clear else ''}rise: {where}: test loss {shown.rise:+.4g} ± {shown.standard_error:.2g}, "
                 f"one-sided Welch p × {comparisons} steps compared = {min(shown.p * comparisons, 1.0):.2g}; "
                 f"{len(clear)} of {comparisons} steps rise by more than {HURT_MIN_RISE:g} with that below {SIGNIFICANCE:g}")  # fmt: skip
-    return Claim(claim, evidence, _verdict(bool(clear)))
+    return Claim(claim, evidence, verdict_of(bool(clear)))
 
 
 def more_data_hurts(results: pd.DataFrame) -> Claim:
@@ -738,7 +763,7 @@ def _trend_claim(results: pd.DataFrame, column: str, fixed: str, claim: str, sig
     ordered = sum(sign * (heights[b].height - heights[a].height) > 0 for a, b in pairs)
     text = ", ".join(f"{v:g}: {heights[v].height:+.4g}" for v in values)
     evidence = f"bump height by {name}: {text}; {ordered} of {len(pairs)} pairs in order (needs {TREND_MIN_PAIR_SHARE:.0%})"
-    return Claim(claim, evidence, _verdict(ordered >= TREND_MIN_PAIR_SHARE * len(pairs)))
+    return Claim(claim, evidence, verdict_of(ordered >= TREND_MIN_PAIR_SHARE * len(pairs)))
 
 
 def lower_decay_bigger_bump(results: pd.DataFrame) -> Claim:
@@ -764,4 +789,4 @@ def strong_decay_removes_bump(results: pd.DataFrame) -> Claim:
     weakest = min(heights)
     if weakest != STRONG_DECAY and heights[weakest].height > 0:
         evidence += f" ({found.height / heights[weakest].height:.1%} of the {heights[weakest].height:+.4g} at decay {weakest:g})"
-    return Claim(claim, evidence + f"; none means height + {BUMP_STANDARD_ERRORS:g} standard errors ({bound:+.4g}) below {NO_BUMP_MAX:g}", _verdict(bound < NO_BUMP_MAX))
+    return Claim(claim, evidence + f"; none means height + {BUMP_STANDARD_ERRORS:g} standard errors ({bound:+.4g}) below {NO_BUMP_MAX:g}", verdict_of(bound < NO_BUMP_MAX))

@@ -201,15 +201,3 @@ def discrepancy_summary(ranking: pd.DataFrame) -> str:
     matching = [v for v in ranking.index if ranking.loc[v, "verdict"] == MATCHES]
     return text + ("); " + ("matching the paper: " + ", ".join(matching) if matching else "no variant matches the paper (within "
                                                                                              f"{MATCH_DISTANCE} decades)"))
-
-
-def discrepancy_figure(results: pd.DataFrame):
-    """The study's figure (`_figures.discrepancy_figure`) from the results table."""
-    curves = variant_curves(results)
-    order = list(variant_ranking(curves).index)
-    sparsity = float(results["sparsity"].iloc[0])
-    factor = (1 - sparsity) / (1 - PAPER.sparsity)
-    paper = pd.DataFrame({"dataset_size": [t / factor if np.isfinite(t) else np.inf for t in PAPER.test_loss], "loss": list(PAPER.test_loss.values())})
-    title = f"Candidate causes toggled alone [{_figures.setting_label(results)}]; paper ({PAPER.setting()}) at equal T(1 - S)" if factor != 1 else \
-        f"Candidate causes toggled alone [{_figures.setting_label(results)}]; paper ({PAPER.setting()})"  # fmt: skip
-    return _figures.discrepancy_figure(curves, order, paper, PAPER.norm_peak / factor, title)

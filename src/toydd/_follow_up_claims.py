@@ -11,8 +11,8 @@ import pandas as pd
 
 from . import _clusters, _figures, _repeats
 from ._claims import (
-    NOT_CONFIRMED, NOT_MEASURED, PENTAGON_FEATURES, RUN_SHARE, SIGHTINGS_RANGE, Claim, _finite, _number, _ratio, _share, _verdict,
-    _with_paper, _within_factor, onset_sightings,
+    NOT_CONFIRMED, NOT_MEASURED, PENTAGON_FEATURES, RUN_SHARE, SIGHTINGS_RANGE, Claim, finite_runs, number_text, ratio_text, enough_runs, verdict_of,
+    with_paper, within_size_factor, onset_sightings,
 )  # fmt: skip
 from ._config import Config
 from ._sweep import row_config
@@ -80,7 +80,7 @@ def follow_up_claims(results: pd.DataFrame) -> list[Claim]:
 def onset_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Finite-T runs that differ only in sparsity, T and seeds (at the most common other
     settings); empty unless at least two sparsities have two or more T."""
-    runs = _figures.runs_at_common_setting(_finite(results), ("sparsity", "dataset_size", "data_seed", "init_seed"))
+    runs = _figures.runs_at_common_setting(finite_runs(results), ("sparsity", "dataset_size", "data_seed", "init_seed"))
     swept = runs.groupby("sparsity")["dataset_size"].nunique()
     return runs[runs["sparsity"].isin(swept.index[swept >= 2])].reset_index(drop=True) if (swept >= 2).sum() >= 2 else runs.iloc[:0]
 
@@ -88,7 +88,7 @@ def onset_runs(results: pd.DataFrame) -> pd.DataFrame:
 def decay_onset_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Finite-T runs at the sparsity with the most weight decays that differ only in weight decay,
     T and seeds; empty unless two or more weight decays have two or more T."""
-    finite = _finite(results)
+    finite = finite_runs(results)
     if not len(finite):
         return finite
     decays = finite.groupby("sparsity")["weight_decay"].nunique()
@@ -111,9 +111,9 @@ def _onset_text(onsets: dict, name: str, left_out=None) -> str:
     parts = []
     for value, (onset, top) in onsets.items():
         if onset is not None:
-            parts.append(f"{name} {value:g}: {_number(onset)}")
+            parts.append(f"{name} {value:g}: {number_text(onset)}")
         else:
-            parts.append(f"{name} {value:g}: none up to {_number(top)}" + (" (left out: not swept far enough to tell)" if left_out(top, found) else ""))
+            parts.append(f"{name} {value:g}: none up to {number_text(top)}" + (" (left out: not swept far enough to tell)" if left_out(top, found) else ""))
     return "onset T(1 - S) by " + "; ".join(parts)
 
 
@@ -137,7 +137,7 @@ def onset_agrees_across_sparsity(results: pd.DataFrame) -> Claim:
     if agreed is None:
         return Claim(claim, "needs onsets at two or more sparsities (each swept over T)", NOT_MEASURED)
     ok, ratio = agreed
-    return Claim(claim, f"{_onset_text(onsets, 'S =')}: largest / smallest onset {ratio:.2g} (agree within ×{ONSET_FACTOR:g})", _verdict(ok))
+    return Claim(claim, f"{_onset_text(onsets, 'S =')}: largest / smallest onset {ratio:.2g} (agree within ×{ONSET_FACTOR:g})", verdict_of(ok))
 
 
 def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
@@ -153,8 +153,8 @@ def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
         return Claim(claim, "needs two or more sparsities, each swept over T" + (f" ({text})" if onsets else ""), NOT_MEASURED)
     inside = all(onset is not None and low <= onset <= high for onset, _ in judged.values())
     found = [onset for onset, _ in judged.values() if onset is not None]
-    median = f"; median onset {_number(float(np.median(found)))}, ×{_number(float(np.median(found)) / SPEC_ONSET_SIGHTINGS)} the {SPEC_ONSET_SIGHTINGS:g} of docs/science.md section 7" if found else ""
-    return Claim(claim, f"{text} (each must lie in {low:g} to {high:g}){median}", _verdict(inside))
+    median = f"; median onset {number_text(float(np.median(found)))}, ×{number_text(float(np.median(found)) / SPEC_ONSET_SIGHTINGS)} the {SPEC_ONSET_SIGHTINGS:g} of docs/science.md section 7" if found else ""
+    return Claim(claim, f"{text} (each must lie in {low:g} to {high:g}){median}", verdict_of(inside))
 
 
 def onset_independent_of_decay(results: pd.DataFrame) -> Claim:
@@ -167,7 +167,7 @@ def onset_independent_of_decay(results: pd.DataFrame) -> Claim:
         return Claim(claim, "needs onsets at two or more weight decays (each swept over T at one sparsity)", NOT_MEASURED)
     ok, ratio = agreed
     evidence = f"at S = {runs['sparsity'].iloc[0]:g}, {_onset_text(onsets, 'decay')}: largest / smallest onset {ratio:.2g} (agree within ×{ONSET_FACTOR:g})"
-    return Claim(claim, evidence, _verdict(ok))
+    return Claim(claim, evidence, verdict_of(ok))
 
 
 def repeat_runs(results: pd.DataFrame, points: int | None = 1) -> pd.DataFrame:
@@ -175,7 +175,7 @@ def repeat_runs(results: pd.DataFrame, points: int | None = 1) -> pd.DataFrame:
     differing only in T, R, the number of repeated points and seeds."""
     if "repeated_memorized" not in results:  # no run with repeated examples (or runs from before they existed)
         return results.iloc[:0].assign(repeated_memorized=pd.Series(dtype=int))
-    runs = _finite(results)
+    runs = finite_runs(results)
     runs = runs[runs["repeated_points"] > 0] if points is None else runs[runs["repeated_points"] == points]
     return _figures.runs_at_common_setting(runs, ("dataset_size", "repeats", "repeated_points", "data_seed", "init_seed"))
 
@@ -230,7 +230,7 @@ def repeat_boundary_proportional(results: pd.DataFrame) -> Claim:
     slope = round(float(np.polyfit(np.log(list(found)), np.log(list(found.values())), 1)[0]), 9)
     low, high = BOUNDARY_SLOPE_RANGE
     evidence = f"boundary {text}; slope of log R against log T/N {slope:.2f} (proportional: 1, within {low:g} to {high:g}); the line R = {REPEAT_LINE_COEFFICIENT:g} T/N of issue 8"
-    return Claim(claim, evidence, _verdict(low <= slope <= high))
+    return Claim(claim, evidence, verdict_of(low <= slope <= high))
 
 
 def _displacement_text(runs: pd.DataFrame) -> str:
@@ -259,7 +259,7 @@ def few_repeats_change_nothing(results: pd.DataFrame) -> Claim:
     good = int((judged["features_learned"].values == baseline.reindex(judged["dataset_size"]).values).sum())
     base = ", ".join(f"{v:g} at T = {_figures.t_label(t)}" for t, v in baseline.items() if t in set(judged["dataset_size"]))
     evidence = f"{good} of {len(judged)} runs (needs {RUN_SHARE:.0%}) learn as many features as without copies ({base}): {_displacement_text(judged)}"
-    return Claim(claim, evidence, _verdict(_share(good, len(judged))))
+    return Claim(claim, evidence, verdict_of(enough_runs(good, len(judged))))
 
 
 def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
@@ -288,7 +288,7 @@ def memorized_points_displace_features(results: pd.DataFrame) -> Claim:
     good = int((judged["features_learned"].values == expected).sum())
     base = ", ".join(f"{v:g} at T = {_figures.t_label(t)}" for t, v in baseline.items() if t in set(judged["dataset_size"]))
     evidence = f"{good} of {len(judged)} runs (needs {RUN_SHARE:.0%}) learn (features without a memorized point: {base}) − (points memorized) features: {_displacement_text(judged)}{left_out}"
-    return Claim(claim, evidence, _verdict(_share(good, len(judged))))
+    return Claim(claim, evidence, verdict_of(enough_runs(good, len(judged))))
 
 
 def many_points_displace_all(results: pd.DataFrame) -> Claim:
@@ -303,13 +303,13 @@ def many_points_displace_all(results: pd.DataFrame) -> Claim:
                          f"at most {_repeats.memorized_cap(row.dataset_size, row.repeated_points, row.repeats)} countable" for row in many.itertuples())  # fmt: skip
         return Claim(claim, f"needs runs with more than {PENTAGON_FEATURES} memorized repeated points" + (f" ({caps})" if caps else ""), NOT_MEASURED)
     good = int((judged["features_learned"] == 0).sum())
-    return Claim(claim, f"{good} of {len(judged)} runs learn no feature (needs {RUN_SHARE:.0%}): {_displacement_text(judged)}", _verdict(_share(good, len(judged))))
+    return Claim(claim, f"{good} of {len(judged)} runs learn no feature (needs {RUN_SHARE:.0%}): {_displacement_text(judged)}", verdict_of(enough_runs(good, len(judged))))
 
 
 def envelope_runs(results: pd.DataFrame) -> pd.DataFrame:
     """Finite-T runs that differ only in T, learning rate and init (at the most common other
     settings, one dataset seed); empty unless some T has ENVELOPE_MIN_LEARNING_RATES rates."""
-    runs = _figures.runs_at_common_setting(_finite(results), ("dataset_size", "lr", "init_seed"))
+    runs = _figures.runs_at_common_setting(finite_runs(results), ("dataset_size", "lr", "init_seed"))
     if not len(runs) or runs.groupby("dataset_size")["lr"].nunique().max() < ENVELOPE_MIN_LEARNING_RATES:
         return runs.iloc[:0]
     return runs
@@ -354,7 +354,7 @@ def envelope_memorizes_below_crossover(results: pd.DataFrame) -> Claim:
     below = best if found is None else best[best.index <= found[0]]
     where = f"crossover between T = {_figures.t_label(found[0])} and {_figures.t_label(found[1])}" if found else "no crossover inside the sweep"
     memorizing = bool((below["regime"] == "memorizing").all())
-    return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", _verdict(memorizing))
+    return Claim(claim, f"{where}; envelope regime by T: {_regime_text(best)}", verdict_of(memorizing))
 
 
 def nominal_zero_output_loss(runs: pd.DataFrame) -> float | None:
@@ -394,7 +394,9 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     """The log-log slopes of what the envelope removes of the zero-output loss just below and just
     above its crossover (`branch_fits`, envelope points only: runs off the envelope and a branch's
     stretch past the crossover, where the other branch is lower, do not shape the kink) differ by
-    more than KINK_MIN_RELATIVE_CHANGE of the steeper one, itself at least KINK_MIN_SLOPE."""
+    more than KINK_MIN_RELATIVE_CHANGE of the steeper one, itself at least KINK_MIN_SLOPE. Not
+    measured with fewer than BRANCH_MIN_POINTS T on a side; the evidence then gives the other
+    side's slope where it has them."""
     claim = "The envelope has a kink at the crossover: the branches' slopes differ"
     runs = envelope_runs(results)
     if runs["dataset_size"].nunique() < 2:
@@ -406,8 +408,10 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
     if fits is None:  # the branches may bend differently, but the envelope follows one of them throughout
         return Claim(claim, f"no crossover inside the sweep, so the envelope has no kink to measure: {_regime_text(best)}", NOT_MEASURED)
     if len(fits) < 2:  # the side that has its points is measured all the same
-        measured = "".join(f"; {'below it' if side == 'below' else 'from it on'} the slope is {fit.slope:+.4f} ({len(fit.sizes)} T)" for side, fit in fits.items())
-        return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T of the envelope on each side of its crossover{measured}: {_regime_text(best)}", NOT_MEASURED)
+        measured = "".join(f"; {'below it' if side == 'below' else 'from it on'}, the log-log slope of what the envelope removes of the "
+                           f"zero-output loss over its {len(fit.sizes)} T nearest the crossover is {fit.slope:+.4f}" for side, fit in fits.items())
+        return Claim(claim, f"needs {BRANCH_MIN_POINTS} or more T of the envelope on each side of its crossover{measured}; envelope regime by T: "
+                            f"{_regime_text(best)}", NOT_MEASURED)  # fmt: skip
     below, above = fits["below"].slope, fits["above"].slope
     below_points, above_points = len(fits["below"].sizes), len(fits["above"].sizes)
     change, steeper = abs(below - above), max(abs(below), abs(above))
@@ -415,7 +419,7 @@ def envelope_kink(results: pd.DataFrame) -> Claim:
                 f"below it {below:+.4f} ({below_points} T), from it on {above:+.4f} ({above_points} T): change {change:.4f}, "
                 f"{change / steeper if steeper else 0.0:.0%} of the steeper "
                 f"(a kink: above {KINK_MIN_RELATIVE_CHANGE:.0%}, the steeper at least {KINK_MIN_SLOPE:g}; no noise model)")  # fmt: skip
-    return Claim(claim, evidence, _verdict(steeper >= KINK_MIN_SLOPE and change > KINK_MIN_RELATIVE_CHANGE * steeper))
+    return Claim(claim, evidence, verdict_of(steeper >= KINK_MIN_SLOPE and change > KINK_MIN_RELATIVE_CHANGE * steeper))
 
 
 def default_onset(results: pd.DataFrame) -> float | None:
@@ -445,13 +449,13 @@ def envelope_crossover(results: pd.DataFrame) -> Claim:
     last = float(best.index[-1]) if found is None else found[0]
     where = f"beyond the largest T = {_figures.t_label(last)}" if found is None else f"between T = {_figures.t_label(found[0])} and {_figures.t_label(found[1])}"
     measured = crossover_t(best) if found is not None else last
-    evidence = (f"crossover {where} (T(1 - S) ≈ {_number(measured * (1 - sparsity))}); runs at the default learning rate "
+    evidence = (f"crossover {where} (T(1 - S) ≈ {number_text(measured * (1 - sparsity))}); runs at the default learning rate "
                 f"{Config().lr:g} generalize from T = {_figures.t_label(onset)}")  # fmt: skip
-    verdict = _verdict(last >= onset)
+    verdict = verdict_of(last >= onset)
     paper_seen = SPEC_CROSSOVER_T * (1 - SPEC_CROSSOVER_SPARSITY)
     paper = f"crossover near T = {_figures.t_label(SPEC_CROSSOVER_T)} (T(1 - S) = {paper_seen:g}) at the paper's setting (docs/science.md section 7)"
-    details = f"T(1 - S) {'>' if found is None else '≈'} {_number(measured * (1 - sparsity))} vs {paper_seen:g} ({_ratio(measured * (1 - sparsity), paper_seen)})"
-    return _with_paper(Claim(claim, evidence, verdict), runs, paper, _within_factor(measured * (1 - sparsity), paper_seen) if found else None, details)
+    details = f"T(1 - S) {'>' if found is None else '≈'} {number_text(measured * (1 - sparsity))} vs {paper_seen:g} ({ratio_text(measured * (1 - sparsity), paper_seen)})"
+    return with_paper(Claim(claim, evidence, verdict), runs, paper, within_size_factor(measured * (1 - sparsity), paper_seen) if found else None, details)
 
 
 # docs/science.md section 7: memorization stores clusters "from about T = 1k" at the paper's setting
@@ -487,7 +491,7 @@ def _clusters_text(branch: pd.DataFrame) -> str:
             parts.append(f"T = {t}: no cluster ({chance})")
             continue
         parts.append(f"T = {t}: {run['clustered_share']:.0%} of the stored examples in {int(run['cluster_count'])} clusters "
-                     f"(mean size {_number(run['cluster_size_mean'])}; {chance}), {run['cluster_shared_feature_share']:.0%} of them "
+                     f"(mean size {number_text(run['cluster_size_mean'])}; {chance}), {run['cluster_shared_feature_share']:.0%} of them "
                      f"sharing a feature (chance {np.nan_to_num(run['cluster_chance_shared_feature_share']):.0%})")  # fmt: skip
     return "; ".join(parts)
 
@@ -509,7 +513,7 @@ def memorizing_clusters(results: pd.DataFrame) -> Claim:
     evidence = (f"memorizing branch of the envelope: {_clusters_text(branch)} (a cluster: neighbouring hidden directions closer than "
                 f"{_clusters.CLUSTER_GAP:g} of the even spacing; chance: a random W on the same rows; the shares must exceed "
                 f"chance by {CLUSTERED_MIN_EXCESS:.0%} and {SHARED_MIN_EXCESS:.0%})")  # fmt: skip
-    return Claim(claim, evidence, _verdict(bool((clustered & shared).all())))
+    return Claim(claim, evidence, verdict_of(bool((clustered & shared).all())))
 
 
 def cluster_panel_run(results: pd.DataFrame) -> list[str]:
@@ -529,4 +533,4 @@ def envelope_without_intermediate(results: pd.DataFrame) -> Claim:
     middle = int((best["regime"] == "intermediate").sum())
     default = runs[runs["lr"] == Config().lr]
     contrast = f"; at the default learning rate {int((default['regime'] == 'intermediate').sum())} of {len(default)} runs are intermediate" if len(default) else ""
-    return Claim(claim, f"{middle} of {len(best)} envelope runs are intermediate ({_regime_text(best)}){contrast}", _verdict(middle == 0))
+    return Claim(claim, f"{middle} of {len(best)} envelope runs are intermediate ({_regime_text(best)}){contrast}", verdict_of(middle == 0))

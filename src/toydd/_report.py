@@ -5,8 +5,8 @@
     report(DIR)        -> DIR/report.html, one self-contained file: figures inlined, claims, configs, cost
 
 Figures 1 to 3 are drawn from the main series (`_claims.main_series`); the claims are those of
-`_claims` (the paper's) and `_follow_up_claims` (the follow-ups'), the discrepancy study's table
-that of `_discrepancy`. Each run directory is read at most once per call.
+`_claims` (the paper's) and `_follow_up_claims` (the follow-ups'); the discrepancy study's table
+and figure show `_discrepancy`'s ranking. Each run directory is read at most once per call.
 """
 
 from __future__ import annotations
@@ -21,15 +21,11 @@ import numpy as np
 import pandas as pd
 
 from . import _clusters, _figures, _presets
-from ._claims import (
-    PAPER, SMALL_T_MAX, Claim, _loss, _number, bigger_model_hurts, bump, generalization_onset, large_sizes, loss_above_one_at_small_t,
-    loss_below_one_at_large_t, lower_decay_bigger_bump, main_series, messy_features, more_data_hurts, more_steps_bigger_bump,
-    norms_peak_then_fall, paper_setting_note, pentagon, regimes_in_order, strong_decay_removes_bump, t_gons, zero_output_loss,
-)  # fmt: skip
+from ._claims import PAPER, SMALL_T_MAX, Claim, large_sizes, loss_text, main_series, number_text, paper_claims, paper_setting_note, zero_output_loss
 from ._config import Config
 from ._discrepancy import (
-    MATCH_DISTANCE, MATCHES, NARROWS, NARROWS_GAP, WIDENS, WIDENS_GAP, discrepancy_figure, discrepancy_summary, has_variants, shared_sizes,
-    variant_curves, variant_ranking,
+    MATCH_DISTANCE, MATCHES, NARROWS, NARROWS_GAP, WIDENS, WIDENS_GAP, discrepancy_summary, has_variants, shared_sizes, variant_curves,
+    variant_ranking,
 )  # fmt: skip
 from ._follow_up_claims import (
     CLUSTERS_FROM_SEEN, REPEAT_LINE_COEFFICIENT, SPEC_ONSET_SIGHTINGS, branch_fits, cluster_panel_run, crossover, crossover_t,
@@ -259,6 +255,18 @@ def follow_up_figures(results: pd.DataFrame, views: RunViews) -> dict:
     return drawn
 
 
+def discrepancy_figure(results: pd.DataFrame):
+    """The study's figure (`_figures.discrepancy_figure`) from the results table."""
+    curves = variant_curves(results)
+    order = list(variant_ranking(curves).index)
+    sparsity = float(results["sparsity"].iloc[0])
+    factor = (1 - sparsity) / (1 - PAPER.sparsity)
+    paper = pd.DataFrame({"dataset_size": [t / factor if np.isfinite(t) else np.inf for t in PAPER.test_loss], "loss": list(PAPER.test_loss.values())})
+    title = f"Candidate causes toggled alone [{_figures.setting_label(results)}]; paper ({PAPER.setting()}) at equal T(1 - S)" if factor != 1 else \
+        f"Candidate causes toggled alone [{_figures.setting_label(results)}]; paper ({PAPER.setting()})"  # fmt: skip
+    return _figures.discrepancy_figure(curves, order, paper, PAPER.norm_peak / factor, title)
+
+
 def sweep_figures(out: str | Path) -> dict:
     """Every figure the stored results of sweep directory `out` support, by file name
     ({"fig2_main": Figure, ...}), as matplotlib Figures: nothing is written."""
@@ -322,22 +330,14 @@ def figures(out: str | Path) -> list[Path]:
     return save_figures(out, results, figure_views(out, results, with_animation=True))
 
 
-# --- claims: the paper's (`_claims`) and the follow-ups' (`_follow_up_claims`) ---------------------
+# --- claims: the paper's (`_claims`) and the follow-ups' (`_follow_up_claims`) -----------------
 
 
 def check_claims(results: pd.DataFrame, items: pd.DataFrame) -> list[Claim]:
     """Every claim of docs/science.md sections 6 and 7, with its evidence and verdict ("not measured"
     where the sweep cannot test it). results: the results table; items: per-item rows
     (run_id, kind, dimensionality) of the main series' runs at small and at the largest T."""
-    series = main_series(results)
-    return [
-        t_gons(series, items), messy_features(series), pentagon(series, items),
-        loss_above_one_at_small_t(series), loss_below_one_at_large_t(series), bump(series),
-        norms_peak_then_fall(series), generalization_onset(series), regimes_in_order(series),
-        more_data_hurts(results), bigger_model_hurts(results),
-        lower_decay_bigger_bump(results), more_steps_bigger_bump(results), strong_decay_removes_bump(results),
-        *follow_up_claims(results),
-    ]  # fmt: skip
+    return paper_claims(results, items) + follow_up_claims(results)
 
 
 # --- tables of the report ----------------------------------------------------------------------
@@ -397,10 +397,10 @@ def loss_table_html(series: pd.DataFrame) -> str:
     """Test loss by T: mean, median, tail share, the paper's mean and the difference."""
     rows = []
     for t, row in loss_by_t(series).iterrows():
-        paper = f"&gt; {PAPER.plot_top}" if t in PAPER.above_plot else _cell(row["paper"], _loss(row["paper"]))
+        paper = f"&gt; {PAPER.plot_top}" if t in PAPER.above_plot else _cell(row["paper"], loss_text(row["paper"]))
         rows.append([
-            _figures.t_label(t), str(int(row["runs"])), _loss(row["test_loss"]),
-            _cell(row["test_loss_median"], _loss(row["test_loss_median"])), _cell(row["test_loss_tail_share"], f"{row['test_loss_tail_share']:.1%}"),
+            _figures.t_label(t), str(int(row["runs"])), loss_text(row["test_loss"]),
+            _cell(row["test_loss_median"], loss_text(row["test_loss_median"])), _cell(row["test_loss_tail_share"], f"{row['test_loss_tail_share']:.1%}"),
             paper, _cell(row["difference"], f"{row['difference']:+.4f}"),
         ])  # fmt: skip
     tail = f"share of test examples with loss above {1 + TAIL_MARGIN:g} × their zero-output loss"
@@ -449,7 +449,7 @@ def discrepancy_html(results: pd.DataFrame) -> str:
     for variant, row in ranking.iterrows():
         rows.append([
             html.escape(variant), str(int(row["runs"])), _cell(row["distance"], f"{row['distance']:.3f}"), _cell(row["ratio"], f"{row['ratio']:.2f}"),
-            row["verdict"], _cell(row["peak_loss"], f"{_number(row['peak_loss'])} at T = {_figures.t_label(row['peak_t'])}"),
+            row["verdict"], _cell(row["peak_loss"], f"{number_text(row['peak_loss'])} at T = {_figures.t_label(row['peak_t'])}"),
             _cell(row["onset_t"], _figures.t_label(row["onset_t"])) if np.isfinite(row["onset_t"]) else "none",
             _cell(row["norm_peak_t"], _figures.t_label(row["norm_peak_t"])), _cell(row["W_norm_max"], f"{row['W_norm_max']:.3g}"),
             _cell(row["b_norm_max"], f"{row['b_norm_max']:.3g}"),
