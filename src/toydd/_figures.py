@@ -607,7 +607,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
     panels, fits = panels or [], fits or {}
     fig = Figure(figsize=(11, 4.4 if not panels else 7.4))
     rows = fig.add_gridspec(2 if panels else 1, 1, height_ratios=[1.5, 1.0] if panels else [1.0])
-    top = rows[0].subgridspec(1, 2, width_ratios=[2.3, 1.0]) if fits else rows[0].subgridspec(1, 1)
+    top = rows[0].subgridspec(1, 2, width_ratios=[2.3, 1.0], wspace=0.3) if fits else rows[0].subgridspec(1, 1)
     ax = fig.add_subplot(top[0, 0])
     floor = runs.loc[runs["train_loss"] > 0, "train_loss"].min() if (runs["train_loss"] > 0).any() else 1e-6
     loss = runs["train_loss"].clip(lower=floor)  # a log axis: a zero loss sits at the smallest positive one
