@@ -383,6 +383,8 @@ def test_the_envelope_figure_draws_the_kinks_own_lines():
     zoom_lines = {l.get_label() for l in figure.axes[1].get_lines()}
     assert {f"fit {side} the crossover: slope {fit.slope:+.4f}" for side, fit in fits.items()} <= zoom_lines
     assert f"below it {fits['below'].slope:+.4f}" in follow_ups.envelope_kink(rows).evidence
+    zoom_y = figure.axes[1].yaxis  # plain numbers within a decade, not powers of ten as wide as the panel's gap
+    assert zoom_y.get_major_formatter()(0.0155, 0) == zoom_y.get_minor_formatter()(0.0155, 0) == "0.0155"
 
 
 def test_a_kink_is_read_off_the_envelope_not_off_runs_beside_it():

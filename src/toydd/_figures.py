@@ -660,6 +660,10 @@ def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
     _loss_against_t_axes(ax)
+    # within a decade matplotlib labels minor ticks as powers of ten (1.55 x 10^-2), whose width
+    # crowds the axis label into the next panel: three significant digits instead (0.0155)
+    for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        set_formatter(matplotlib.ticker.FuncFormatter(lambda y, _: f"{y:.3g}"))
     margin = max((removed.max() / removed.min()) ** 0.1, 1.05)  # a tenth of the points' span either side, in log
     ax.set_ylim(removed.min() / margin, removed.max() * margin)  # the points, not the lines carried past them
     ax.set_ylabel("share of the zero-output loss removed\n(1 - final training loss)")
