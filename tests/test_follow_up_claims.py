@@ -13,6 +13,7 @@ from toydd import _claims
 from toydd import _follow_up_claims as follow_ups
 from toydd import _repeats
 from toydd import _report
+from toydd._presets import load_preset
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
@@ -373,6 +374,16 @@ def test_the_kink_at_the_paper_setting_where_losses_sit_within_a_thousandth_of_o
     averaged = follow_ups.envelope_kink(extended.assign(feature_reduction="mean", n_features=10_000, train_loss=extended["train_loss"] / 10_000))
     assert (averaged.verdict, averaged.evidence) == (claim.verdict, claim.evidence)  # the loss averaged over features: its zero-output loss is 1/n
 
+
+
+def test_the_envelope_paper_preset_can_measure_the_kink_around_its_measured_crossover():
+    """The crossover measured at the paper's setting lies between T = 700,000 and 1,000,000: the
+    preset trains KINK_WINDOW T below it with its memorizing rate and at least BRANCH_MIN_POINTS
+    above it with the generalizing one, so that one sweep can judge the kink."""
+    configs = load_preset("envelope_paper").configs()
+    below = {c.dataset_size for c in configs if c.dataset_size <= 700_000 and c.lr == 3e-2}
+    above = {c.dataset_size for c in configs if c.dataset_size >= 1_000_000 and c.lr == DEFAULT_LR}
+    assert len(below) >= follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS, (below, above)
 
 def test_the_envelope_figure_draws_the_kinks_own_lines():
     """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""
