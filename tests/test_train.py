@@ -1,5 +1,10 @@
 """End to end: config -> data -> engine -> metrics, at toy and at the paper's scale."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -68,6 +73,33 @@ def test_same_config_same_numbers(tiny):
     c = train(tiny.replace(init_seed=1))
     assert not np.array_equal(a.W, c.W)
     np.testing.assert_array_equal(a.train_set.values, c.train_set.values)  # data seed unchanged
+
+
+TRAIN_AND_HASH = """
+import hashlib, json, sys, toydd
+result = toydd.train(toydd.Config.from_dict(json.loads(sys.argv[1])))
+print(hashlib.sha256(result.W.tobytes() + result.b.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("engine", ["cpu", "tree"])
+def test_same_numbers_whether_numba_compiled_the_kernels_or_loaded_them_from_its_cache(engine, tmp_path):
+    """numba links a copy of each kernel into every kernel that calls it and optimizes that copy
+    again; a process that compiled the training loop calls the kernels it compiled on their own,
+    one that loaded the loop from the cache calls those copies. At m = 2 (the paper's) they must
+    agree: here a process with an empty cache directory, then one that loads what it wrote. (At
+    m = 1 they differ in the last bits on an AVX-512 Zen 4: README, "Reproducibility".)"""
+    config = Config(n_features=200, sparsity=0.95, n_hidden=2, dataset_size=3_000, steps=40, test_size=100, history_points=2, threads=1, engine=engine)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def weights_hash() -> str:
+        finished = subprocess.run([sys.executable, "-c", TRAIN_AND_HASH, json.dumps(config.to_dict())], env=env, capture_output=True, text=True)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        return finished.stdout.strip()
+
+    compiled = weights_hash()
+    assert any(tmp_path.rglob("*.nbi")), "the first process wrote no cache"
+    assert weights_hash() == compiled
 
 
 def test_divergence_raises_with_the_step(tiny):
