@@ -78,7 +78,7 @@ def fused_equals_blocks_by_hand(m: int) -> bool:
     `sparse_correction`, called one by one. The pieces are called first: numba links a copy of
     each kernel into every kernel that calls it and optimizes that copy again, and a process runs
     whichever copy it loaded first (at m = 1 the two give different last bits; see README,
-    "Reproducibility"). Loaded first, the pieces are what chunk_loss_grad calls, as in the process
+    "Compiled or loaded from numba's cache"). Loaded first, the pieces are what chunk_loss_grad calls, as in the process
     that compiled it."""
     dense, rows, W, b = random_problem(1_250, 40, m, seed=7, dtype=np.float32)
     values, units, c = rows.values.astype(np.float32), (0,) * m, np.float32(0.01)

@@ -88,7 +88,7 @@ def test_same_numbers_whether_numba_compiled_the_kernels_or_loaded_them_from_its
     again; a process that compiled the training loop calls the kernels it compiled on their own,
     one that loaded the loop from the cache calls those copies. At m = 2 (the paper's) they must
     agree: here a process with an empty cache directory, then one that loads what it wrote. (At
-    m = 1 they differ in the last bits on an AVX-512 Zen 4: README, "Reproducibility".)"""
+    m = 1 they differ in the last bits on an AVX-512 Zen 4: README, "Compiled or loaded from numba's cache".)"""
     config = Config(n_features=200, sparsity=0.95, n_hidden=2, dataset_size=3_000, steps=40, test_size=100, history_points=2, threads=1, engine=engine)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
 
