@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
-from toydd import Config, train
+from toydd import train
 from toydd import _checkpoint
 from toydd._checkpoint import Interrupted, StopSignals, stop_requested
 from toydd._engine_cpu import segments

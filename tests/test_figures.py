@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from toydd import _figures as fig  # noqa: E402
@@ -58,8 +58,7 @@ def test_main_figure_plots_the_mean_test_loss_the_items_and_the_regimes():
     labels = {p.get_label() for p in loss_ax.patches}
     assert {"memorizing", "intermediate", "generalizing"} <= labels
     vectors = figure.axes[2]
-    segments = [c for c in vectors.collections if isinstance(c, LineCollection)]
-    assert len(segments[0].get_segments()) == 5  # five feature spokes
+    assert len(fig.spoke_ends(vectors)[0]) == 5  # five feature spokes
 
 
 def test_main_figure_shows_the_median_and_the_tail_share_beside_the_mean():
@@ -68,7 +67,7 @@ def test_main_figure_shows_the_median_and_the_tail_share_beside_the_mean():
     results["test_loss_tail_share"] = np.where(results["dataset_size"] == 100, 0.09, 0.01) + 0.01 * results["data_seed"]
     figure = fig.main_figure(results, items_table(), [fig.VectorPanel(5.0, pentagon().T, pentagon(2.0))])
     loss_ax, dim_ax, panel_ax, tail_ax = figure.axes  # the tail axis comes last: the others keep their places
-    assert tail_ax.get_shared_x_axes().joined(tail_ax, loss_ax) and not panel_ax.get_lines()
+    assert tail_ax.get_shared_x_axes().joined(tail_ax, loss_ax) and fig.spoke_ends(panel_ax) and not fig.spoke_ends(tail_ax)
     (median,) = [l for l in loss_ax.get_lines() if l.get_label() == "median test loss"]
     np.testing.assert_allclose(median.get_ydata(), results.groupby("dataset_size")["test_loss_median"].mean().values)
     (tail,) = tail_ax.get_lines()
@@ -91,8 +90,7 @@ def test_small_t_figure_draws_features_and_hidden_vectors_per_column():
     figure = fig.small_t_figure(panels)
     assert [a.get_title() for a in figure.axes[:2]] == ["T = 3", "T = 5"]
     bottom = figure.axes[3]  # second column, hidden vectors
-    (spokes,) = [c for c in bottom.collections if isinstance(c, LineCollection)]
-    ends = np.array([s[1] for s in spokes.get_segments()])
+    (ends,) = fig.spoke_ends(bottom)
     np.testing.assert_allclose(ends, pentagon(3.0))
     assert bottom.get_xlim()[1] > 3.0  # own scale
 
@@ -279,9 +277,9 @@ def test_repeats_figure_maps_memorized_points_with_the_line_and_draws_repeated_v
     assert sorted(map(tuple, memorized.get_offsets())) == [(2.0, 2.0), (2.0, 4.0), (2.0, 8.0), (4.0, 4.0), (4.0, 8.0)]
     (line,) = [l for l in map_ax.get_lines() if l.get_label() == "R = 0.4 T/N"]
     np.testing.assert_allclose(line.get_ydata(), 0.4 * line.get_xdata())
-    spokes = [c for c in panel_ax.collections if isinstance(c, LineCollection)]
-    assert len(spokes[0].get_segments()) == 5 and len(spokes[1].get_segments()) == 1  # five features, one repeated point
-    np.testing.assert_allclose(spokes[1].get_segments()[0][1], [1.0, 0.0])  # on the features' scale
+    features, repeated = fig.spoke_ends(panel_ax)
+    assert len(features) == 5 and len(repeated) == 1  # five features, one repeated point
+    np.testing.assert_allclose(repeated[0], [1.0, 0.0])  # on the features' scale
 
 
 def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crossover():
@@ -362,3 +360,18 @@ def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cl
     np.testing.assert_allclose(size_line.get_ydata(), [np.nan, 3.0])
     no_panel = fig.clusters_figure(branch, None, None, seen_from=1.0)
     assert not no_panel.axes[2].axison
+
+
+@pytest.mark.parametrize("n_hidden_vectors", [50, fig.VECTOR_ITEMS_MAX + 1])
+def test_an_svg_draws_a_panel_of_many_hidden_vectors_as_one_image(tmp_path, n_hidden_vectors):
+    """Spokes and points of a panel are one SVG element each up to VECTOR_ITEMS_MAX, and above it
+    one embedded image: a panel of 2,000,000 hidden vectors took 20 minutes and 900 MB as elements."""
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, n_hidden_vectors)
+    hidden = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    figure = fig.small_t_figure([fig.VectorPanel(float(n_hidden_vectors), pentagon().T, hidden)])
+    svg = fig.save(figure, tmp_path, "panel")[1].read_text()
+    elements = svg.count("<path") + svg.count("<use")
+    if n_hidden_vectors > fig.VECTOR_ITEMS_MAX:
+        assert "<image" in svg and elements < 200
+    else:
+        assert "<image" not in svg and elements > 2 * n_hidden_vectors

@@ -6,7 +6,6 @@ import pytest
 
 import toydd
 from toydd import Config, _data, _engines
-from toydd import _kernels as kernels
 from toydd import _tree as tree
 
 from test_engines import train_in_pieces

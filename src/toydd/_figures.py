@@ -17,7 +17,6 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection
 from matplotlib.colors import FuncNorm, LogNorm
 from matplotlib.figure import Figure
 
@@ -30,6 +29,16 @@ MEDIAN_COLOR = "tab:orange"
 TAIL_COLOR = "tab:purple"
 REGIME_COLORS = {"memorizing": "#fde0dd", "intermediate": "#f0f0f0", "generalizing": "#deebf7", "collapsed": "#bdbdbd"}
 INF_FACTOR = 4.0  # T = inf is drawn this factor right of the largest finite T
+# A collection of more items than this (spokes, points) is drawn as an image inside the SVG, not as
+# one element per item: at the paper's setting a panel has up to T = 2,000,000 hidden vectors, and
+# such SVGs took 20 minutes and 900 MB each to write. The PNG is the same either way.
+VECTOR_ITEMS_MAX = 5_000
+SPOKES = "spokes"  # the gid of the lines `draw_vectors` draws
+
+
+def rasterized(n_items: int) -> bool:
+    """Whether a collection of n_items is drawn as an image in vector output (VECTOR_ITEMS_MAX)."""
+    return n_items > VECTOR_ITEMS_MAX
 
 
 @dataclass
@@ -119,20 +128,28 @@ def shade_regimes(ax, regimes: pd.Series) -> None:
 
 
 def draw_vectors(ax, vectors: np.ndarray, color: str, width: float = 1.0) -> None:
-    """Spokes from the origin to each row of `vectors` (N, m); m > 2 shows the first two axes."""
+    """Spokes from the origin to each row of `vectors` (N, m), one Line2D of gid SPOKES (`spoke_ends`
+    reads them back), and a point at each tip; m > 2 shows the first two axes."""
     v = np.asarray(vectors, dtype=float)
     if v.shape[1] < 2:
         v = np.concatenate([v, np.zeros((len(v), 1))], axis=1)
     v = v[np.linalg.norm(v[:, :2], axis=1) > 0, :2]
-    segments = np.stack([np.zeros_like(v), v], axis=1)
-    ax.add_collection(LineCollection(segments, colors=color, linewidths=width))
-    ax.scatter(v[:, 0], v[:, 1], s=4, color=color, zorder=3)
+    # one line through origin, tip, gap (NaN) per spoke: a single path, where a LineCollection
+    # builds a Path object per spoke (a minute for the 2,000,000 hidden vectors of one panel)
+    path = np.stack([np.zeros_like(v), v, np.full_like(v, np.nan)], axis=1).reshape(-1, 2)
+    ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=width, zorder=1, gid=SPOKES, rasterized=rasterized(len(v)))
+    ax.scatter(v[:, 0], v[:, 1], s=4, color=color, zorder=3, rasterized=rasterized(len(v)))
     reach = max(np.abs(v).max() if v.size else 1.0, 1e-9) * 1.15
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-reach, reach)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def spoke_ends(ax) -> list[np.ndarray]:
+    """The tips (N, 2) of each set of spokes `draw_vectors` drew on ax, in drawing order."""
+    return [line.get_xydata().reshape(-1, 3, 2)[:, 1] for line in ax.get_lines() if line.get_gid() == SPOKES]
 
 
 def draw_panel(ax, panel, title: str, fontsize: int) -> None:
@@ -211,7 +228,7 @@ def main_figure(results: pd.DataFrame, items: pd.DataFrame, panels: list[VectorP
         part = items[items["kind"] == kind]
         px, _ = t_positions(part["dataset_size"])
         jitter = np.exp(np.random.default_rng(0).uniform(-0.08, 0.08, len(px)))
-        dim_ax.scatter(px * jitter, part["dimensionality"], s=3, color=color, alpha=0.5, label=label, lw=0)
+        dim_ax.scatter(px * jitter, part["dimensionality"], s=3, color=color, alpha=0.5, label=label, lw=0, rasterized=rasterized(len(px)))
     m = int(results["n_hidden"].iloc[0])
     finite = np.sort(results["dataset_size"][np.isfinite(results["dataset_size"])].unique())
     if finite.size:
@@ -261,7 +278,7 @@ def norms_figure(results: pd.DataFrame, items: pd.DataFrame):
     for kind, color, label in (("feature", FEATURE_COLOR, "feature length ||W_i||"), ("data", DATA_COLOR, "hidden length ||h_t||")):
         part = items[items["kind"] == kind]
         px, _ = t_positions(part["dataset_size"])
-        items_ax.scatter(px, part["norm"], s=3, color=color, alpha=0.4, lw=0, label=label)
+        items_ax.scatter(px, part["norm"], s=3, color=color, alpha=0.4, lw=0, label=label, rasterized=rasterized(len(px)))
     items_ax.set_yscale("symlog", linthresh=0.01)
     items_ax.legend(fontsize=8, markerscale=3)
     _t_axis(items_ax, results["dataset_size"])
@@ -564,7 +581,7 @@ def repeats_figure(runs: pd.DataFrame, panels: list[RepeatPanel], coefficient: f
         panel_ax = fig.add_subplot(grid[0, column])
         scale = np.abs(panel.W).max() / max(np.abs(panel.hidden).max(), 1e-12)  # hidden vectors drawn on the features' scale
         others = panel.hidden[~panel.repeated] * scale
-        panel_ax.scatter(others[:, 0], others[:, 1], s=1, color="0.7", lw=0)
+        panel_ax.scatter(others[:, 0], others[:, 1], s=1, color="0.7", lw=0, rasterized=rasterized(len(others)))
         draw_vectors(panel_ax, panel.W.T, FEATURE_COLOR, 0.6)
         draw_vectors(panel_ax, panel.hidden[panel.repeated] * scale, DATA_COLOR, 1.4)
         panel_ax.set_title(panel.title.replace(": ", ":\n"), fontsize=8)
@@ -719,9 +736,9 @@ def clusters_figure(branch: pd.DataFrame, panel: VectorPanel | None, labels: np.
         hidden = panel.hidden / max(np.linalg.norm(panel.hidden, axis=1).max(), 1e-12)
         size = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, dtype=int)
         alone = (labels < 0) | (size[np.maximum(labels, 0)] < 2) if len(size) else np.ones(len(labels), dtype=bool)
-        ax.scatter(hidden[alone, 0], hidden[alone, 1], s=4, color="0.7", lw=0)
+        ax.scatter(hidden[alone, 0], hidden[alone, 1], s=4, color="0.7", lw=0, rasterized=rasterized(int(alone.sum())))
         grouped = ~alone
-        ax.scatter(hidden[grouped, 0], hidden[grouped, 1], s=7, c=labels[grouped] % 10, cmap="tab10", vmin=0, vmax=9, lw=0)
+        ax.scatter(hidden[grouped, 0], hidden[grouped, 1], s=7, c=labels[grouped] % 10, cmap="tab10", vmin=0, vmax=9, lw=0, rasterized=rasterized(int(grouped.sum())))
         ax.set_xlim(-1.15, 1.15)
         ax.set_ylim(-1.15, 1.15)
         ax.set_aspect("equal")
