@@ -321,6 +321,25 @@ def test_norms_need_a_memorizing_T():
     assert _claims.norms_peak_then_fall(series).verdict == NOT_CONFIRMED
 
 
+def test_a_sweep_of_large_T_alone_does_not_measure_the_small_data_regime():
+    """S = 0.99: the paper's small-data regime reaches T(1 - S) = 0.5, T = 50. A sweep that starts
+    above it and never memorizes leaves the norm peak, the regime order and the onset unmeasured
+    (as a `--set` of the large T of a preset does); from T = 50 down the same runs refute them."""
+    for first, verdict in ((51, NOT_MEASURED), (50, NOT_CONFIRMED)):
+        series = table([run(t, regime="generalizing", W_norm=1.0 + (t == 1_000)) for t in (first, 1_000, 10_000)])
+        norms, order = _claims.norms_peak_then_fall(series), _claims.regimes_in_order(series)
+        assert norms.verdict == order.verdict == verdict
+        if verdict == NOT_MEASURED:
+            assert "the sweep starts at T = 51 (T(1 - S) = 0.51), above the paper's small-data regime (up to T(1 - S) = 0.5)" in norms.evidence
+            assert order.evidence.startswith("regime by T: 51: gen, 1,000: gen, 10,000: gen; the sweep starts at T = 51")
+    middle = table([run(t, regime=regime) for t, regime in ((100, "intermediate"), (1_000, "generalizing"), (10_000, "generalizing"))])
+    assert _claims.regimes_in_order(middle).verdict == NOT_MEASURED
+    # generalizing from the first T on: the onset is only bounded from above, unless below the range
+    onset = _claims.generalization_onset(table([run(1_000, regime="generalizing"), run(10_000, regime="generalizing")]))
+    assert onset.verdict == NOT_MEASURED and "T = 1,000 (T(1 - S) = 10): the onset lies at or below it" in onset.evidence
+    assert _claims.generalization_onset(table([run(200, regime="generalizing"), run(1_000, regime="generalizing")])).verdict == NOT_CONFIRMED
+
+
 @pytest.mark.parametrize(
     "first,verdict",
     [(301, CONFIRMED), (299, NOT_CONFIRMED), (2999, CONFIRMED), (3001, NOT_CONFIRMED)],

@@ -336,9 +336,16 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
     (points,) = zoom.collections
     np.testing.assert_allclose(points.get_offsets()[:, 1], 1 - envelope_loss)  # the envelope, nothing off it
     assert zoom.get_yscale() == "log" and zoom.get_ylabel().endswith("(1 - final training loss)")
+    # ticks at the fitted T only, short enough for the narrow panel
+    assert [t.get_text() for t in zoom.get_xticklabels()] == ["1k", "2k", "5k", "10k", "20k", "50k"] and not zoom.get_xticks(minor=True).size
     low, high = zoom.get_ylim()
     assert 0.01 < low < 1 - 0.987 and 1 - 0.945 < high < 0.07  # its own scale: the points' 0.013 to 0.055, not the lines past them
     assert len(fig.envelope_figure(runs, crossover=7_071.0).axes) == 1  # without fits: the one panel
+
+
+@pytest.mark.parametrize("t,label", [(50.0, "50"), (1_500.0, "1.5k"), (200_000.0, "200k"), (999_999.0, "1M"), (1_000_000.0, "1M"), (2_500_000.0, "2.5M")])
+def test_short_t_labels(t, label):
+    assert fig.short_t_label(t) == label
 
 
 def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cluster():

@@ -3,6 +3,7 @@ small synthetic result tables: confirmed, not confirmed and not measured, at the
 thresholds."""
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from toydd import _follow_up_claims as follow_ups
 from toydd import _repeats
 from toydd import _report
 from toydd._presets import load_preset
+from toydd._sweep_spec import load_sweep
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 BASE = {**Config(n_features=1_000, sparsity=0.99, n_hidden=2).to_dict()}
@@ -384,6 +386,18 @@ def test_the_envelope_paper_preset_can_measure_the_kink_around_its_measured_cros
     below = {c.dataset_size for c in configs if c.dataset_size <= 700_000 and c.lr == 3e-2}
     above = {c.dataset_size for c in configs if c.dataset_size >= 1_000_000 and c.lr == DEFAULT_LR}
     assert len(below) >= follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS, (below, above)
+
+def test_the_kink_sweep_file_gathers_runs_of_the_preset():
+    """docs/envelope_paper_kink.toml (README, "At the paper's setting") names runs of envelope_paper
+    by the same configs, so `--reuse` of the preset's directories fills it without training:
+    KINK_WINDOW T below the crossover and BRANCH_MIN_POINTS above it, each at its best rate."""
+    gathered = load_sweep(Path(__file__).parents[1] / "docs" / "envelope_paper_kink.toml").configs()
+    preset = {c.run_id() for c in load_preset("envelope_paper").configs()}
+    assert {c.run_id() for c in gathered} <= preset
+    below = {c.dataset_size for c in gathered if c.dataset_size <= 700_000 and c.lr in (5e-3, 3e-2)}
+    above = {c.dataset_size for c in gathered if c.dataset_size >= 1_000_000 and c.lr == DEFAULT_LR}
+    assert len(below) == follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS
+
 
 def test_the_envelope_figure_draws_the_kinks_own_lines():
     """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""

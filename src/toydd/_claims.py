@@ -458,9 +458,26 @@ def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t
     return with_paper(claim, series, paper, within_size_factor(height, paper_height), details)
 
 
+def small_data_regime_missed(series: pd.DataFrame) -> str | None:
+    """Why the series cannot show the small-data regime, or None when it can: its smallest finite
+    T lies above the paper's, T(1 - S) = 0.5 (PAPER.last_memorizing at its sparsity), so a
+    missing memorizing T is not measured rather than refuted (a sweep of large T alone)."""
+    finite = finite_runs(series)
+    if not len(finite):
+        return "needs runs at a finite T"
+    first_seen = float(_figures.sightings(finite).min())
+    paper_seen = PAPER.last_memorizing * (1 - PAPER.sparsity)
+    if first_seen <= paper_seen:
+        return None
+    first = float(finite["dataset_size"].min())
+    return (f"the sweep starts at T = {_figures.t_label(first)} (T(1 - S) = {first_seen:.3g}), above the paper's small-data regime "
+            f"(up to T(1 - S) = {paper_seen:g}): needs a smaller T")  # fmt: skip
+
+
 def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     """The mean ||W||_F rises from the smallest T to a peak at a memorizing T or the next one, and
-    is lower at the largest T."""
+    is lower at the largest T. Not measured without a memorizing T when the sweep starts above
+    the small-data regime (`small_data_regime_missed`)."""
     claim = "Norms peak in the memorization regime and fall after it"
     norms = series.groupby("dataset_size")["W_norm"].mean()
     if len(norms) < 2:
@@ -468,6 +485,9 @@ def norms_peak_then_fall(series: pd.DataFrame) -> Claim:
     regimes = _figures.regime_by_t(series)
     peak_t = norms.idxmax()
     memorizing = [t for t in regimes.index if regimes[t] == "memorizing"]
+    missed = small_data_regime_missed(series)
+    if not memorizing and missed:
+        return Claim(claim, f"no memorizing T: {missed}", NOT_MEASURED)
     near = bool(memorizing) and peak_t <= _next_size(list(norms.index), max(memorizing))
     rises = peak_t > norms.index[0]  # a peak at the smallest T is a fall throughout, not a peak
     evidence = (f"||W||_F {norms.iloc[0]:.3f} at T = {_figures.t_label(norms.index[0])}, peaks at {norms.max():.3f} at T = {_figures.t_label(peak_t)} "
@@ -505,7 +525,8 @@ def onset_sightings(runs: pd.DataFrame) -> float | None:
 def generalization_onset(series: pd.DataFrame) -> Claim:
     """The onset (`onset_sightings`: the smallest T(1 - S) from which on at least half the runs
     generalize, as in the follow-ups) lies in SIGHTINGS_RANGE; not measured when no onset was
-    found and the sweep stopped below the range."""
+    found and the sweep stopped below the range, or when the sweep's smallest T already
+    generalizes at or above the range's start (the onset is then only bounded from above)."""
     claim = "Generalization begins once each feature is seen about 10 times"
     finite = finite_runs(series)
     if not len(finite):
@@ -521,6 +542,8 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
         never = Claim(claim, f"no onset up to T(1 - S) = {top:.3g}: the largest finite T does not generalize in half its runs", NOT_CONFIRMED)
         return with_paper(never, series, paper, False, f"no generalizing T vs T = {_figures.t_label(PAPER.first_generalizing)} in the paper")
     first = float(finite.loc[_figures.sightings(finite) == onset, "dataset_size"].min())  # the T itself, not T(1 - S) / (1 - S) rounded
+    if first == finite["dataset_size"].min() and onset >= low:  # generalizing from the sweep's first T: the onset is at or below it
+        return Claim(claim, f"generalizing from the smallest T on, T = {_figures.t_label(first)} (T(1 - S) = {onset:.3g}): the onset lies at or below it; needs a smaller T", NOT_MEASURED)
     evidence = f"generalizing from T = {_figures.t_label(first)} on (half the runs or more there and at every larger T): T(1 - S) = {onset:.3g} expected sightings per feature (needs {low:g} to {high:g})"
     found = Claim(claim, evidence, verdict_of(low <= onset <= high))
     # compared in T(1 - S), which lines the onset up across sparsities (docs/science.md section 7)
@@ -531,7 +554,8 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
 
 def regimes_in_order(series: pd.DataFrame) -> Claim:
     """By increasing T the regimes run memorizing, intermediate, generalizing, never back, with
-    all three present."""
+    all three present. Not measured when the smallest T does not memorize and the sweep starts
+    above the small-data regime (`small_data_regime_missed`)."""
     claim = "Three regimes in order: memorizing, intermediate, generalizing"
     regimes = _figures.regime_by_t(series)
     if len(regimes) < 3:
@@ -540,6 +564,9 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
     sequence = [regimes[t] for t in order]
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
     evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
+    missed = small_data_regime_missed(series)
+    if sequence[0] != "memorizing" and missed:
+        return Claim(claim, f"{evidence}; {missed}", NOT_MEASURED)
     return _boundaries_beside_paper(Claim(claim, evidence, verdict_of(ordered)), series, order, sequence)
 
 

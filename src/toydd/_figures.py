@@ -166,6 +166,15 @@ def t_label(t: float) -> str:
     return "∞" if not np.isfinite(t) else f"{int(round(t)):,}"  # rounded: T(1 - S) / (1 - S) can land at 49.999...
 
 
+def short_t_label(t: float) -> str:
+    """A dataset size in few characters, for narrow axes: 50, 1.5k, 200k, 1M, 2.5M."""
+    t = float(f"{t:.3g}")  # rounded first: 999,999 is 1M, not 1e+03k
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if t >= scale:
+            return f"{t / scale:.3g}{suffix}"
+    return f"{t:.3g}"
+
+
 # --- figure 1: small T -------------------------------------------------------------------------
 
 
@@ -677,6 +686,10 @@ def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None
     if crossover is not None:
         ax.axvline(crossover, color="k", ls=":", lw=1.2)
     _loss_against_t_axes(ax)
+    # ticks at the fitted T only, as 200k or 1M: the panel is narrow, and matplotlib's labels of every
+    # minor tick (2e+05, 3e+05, 4e+05, ...) run into each other there
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xticks(sizes[order], [short_t_label(t) for t in sizes[order]], fontsize=8)
     # within a decade matplotlib labels minor ticks as powers of ten (1.55 x 10^-2), whose width
     # crowds the axis label into the next panel: three significant digits instead (0.0155)
     for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
