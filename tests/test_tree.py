@@ -228,6 +228,22 @@ def test_non_finite_weights_are_ordered_without_crashing():
         toydd.train(cfg)
 
 
+def test_with_cuda_auto_takes_the_tree_only_where_one_core_of_it_kept_up_with_the_gpu(monkeypatch):
+    """On an H200 the torch engine was measured no faster than one core of the tree from T = 50,000
+    at n = 10,000, S = 0.999 (`TREE_OVER_CUDA_SETTINGS`); below that, at the reduced setting and
+    wherever the tree does not pay, a CUDA device takes the run."""
+    monkeypatch.setattr(_engines, "_cuda_available", lambda: True)
+    paper, reduced = Config(n_features=10_000, sparsity=0.999), Config(n_features=1_000, sparsity=0.99)
+    assert [_engines.auto_engine(paper.replace(dataset_size=t)) for t in (200, 49_999, 50_000, 500_000)] == ["torch", "torch", "tree", "tree"]
+    assert _engines.auto_engine(reduced.replace(dataset_size=100_000)) == "torch"
+    assert _engines.auto_engine(paper.replace(dataset_size=10**5, matmul_precision="tf32")) == "torch"  # the tree does not round products
+    assert _engines.auto_engine(paper.replace(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "torch"
+    assert _engines.auto_engine(paper.replace(dataset_size="inf")) == "torch"
+    # a device named is obeyed: cuda always takes torch, cpu the numba engines
+    assert _engines.auto_engine(paper.replace(dataset_size=500_000, device="cuda")) == "torch"
+    assert [_engines.auto_engine(paper.replace(dataset_size=t, device="cpu")) for t in (199, 200)] == ["cpu", "tree"]
+
+
 @pytest.mark.skipif(_engines._cuda_available(), reason="auto takes torch where CUDA is available")
 def test_auto_takes_the_tree_where_it_was_measured_faster():
     paper, reduced = Config(n_features=10_000, sparsity=0.999), Config(n_features=1_000, sparsity=0.99)

@@ -84,14 +84,27 @@ class Engine(Protocol):
 # keeps the dense pass (1.1x at m = 3, 0.7x at m = 4, n = 1,000, T = 10,000: `--hidden 3 4`).
 TREE_SETTINGS = ((10_000, 0.999, 200), (1_000, 0.99, 10_000))  # (n at least, S at least, T at least)
 TREE_MAX_UNITS = 2
+# Where "auto" takes the tree engine over torch even with a CUDA device: where one CPU core running
+# the tree was measured as fast as the torch engine on an NVIDIA H200 or faster (benchmarks/bench_gpu.py,
+# 2026-12-04: 20.0, 36.6 and 180 ms a step at n = 10,000, S = 0.999, T = 50,000, 100,000 and 500,000,
+# against the tree's 14.1, 36.7 and 184 single-threaded on a 2-core AMD EPYC, AVX2, the `paper`
+# preset's runs), and a machine with a GPU has more cores than one. Below, the GPU was faster than
+# one core (7.8 against 8.9 ms at T = 20,000; 2.4 against 4.2 at 5,000), and at n = 1,000, S = 0.99
+# too (4.9 ms at T = 100,000 against the cost model's 16): torch stays there.
+TREE_OVER_CUDA_SETTINGS = ((10_000, 0.999, 50_000),)  # (n at least, S at least, T at least)
 
 
 def auto_engine(config: Config) -> str:
-    """What engine = "auto" runs: torch on CUDA; else tree where it is measured faster and the
-    products are float32 (matmul_precision); else cpu."""
-    if _cuda_available():
+    """What engine = "auto" runs: torch for device = "cuda"; with device = "auto" and a CUDA
+    device, torch unless the tree pays and one core of it was measured as fast as the GPU
+    (`TREE_OVER_CUDA_SETTINGS`); otherwise (device = "cpu", or no CUDA device) tree where it is
+    measured faster than the dense pass and the products are float32 (matmul_precision), else cpu."""
+    if config.device == "cuda":
         return "torch"
-    return "tree" if tree_pays(config) else "cpu"
+    tree = tree_pays(config)
+    if config.device == "auto" and _cuda_available() and not (tree and _at_least(config, TREE_OVER_CUDA_SETTINGS)):
+        return "torch"
+    return "tree" if tree else "cpu"
 
 
 def tree_pays(config: Config) -> bool:
@@ -99,7 +112,12 @@ def tree_pays(config: Config) -> bool:
     (`TREE_SETTINGS`), and float32 products (the tree does not round the products' operands)."""
     if config.infinite_data or config.n_hidden > TREE_MAX_UNITS or config.matmul_precision != "float32":
         return False  # infinite data checked first: its dataset_size is the string "inf"
-    return any(config.n_features >= n and config.sparsity >= s and config.dataset_size >= t for n, s, t in TREE_SETTINGS)
+    return _at_least(config, TREE_SETTINGS)
+
+
+def _at_least(config: Config, settings) -> bool:
+    """Whether `config` has at least the n, S and T of one of `settings` ((n, S, T), ...)."""
+    return any(config.n_features >= n and config.sparsity >= s and config.dataset_size >= t for n, s, t in settings)
 
 
 def get_engine(config: Config) -> Engine:
@@ -108,9 +126,7 @@ def get_engine(config: Config) -> Engine:
     if name == "auto":
         name = auto_engine(config)
     if name in ("cpu", "tree"):
-        if config.device == "cuda":
-            if config.engine == "auto":
-                raise ConfigError("device = \"cuda\" but no CUDA device is available to torch")
+        if config.device == "cuda":  # only named, never chosen by auto
             raise ConfigError(f"device = \"cuda\" needs engine = \"torch\", not {name}")
         from ._engine_cpu import CpuEngine, TreeEngine
 
