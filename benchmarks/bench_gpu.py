@@ -18,7 +18,6 @@ costs. Out of memory is reported, not raised.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from bench_engine import _job, naive_ms_per_step
