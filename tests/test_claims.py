@@ -334,6 +334,10 @@ def test_a_sweep_of_large_T_alone_does_not_measure_the_small_data_regime():
             assert order.evidence.startswith("regime by T: 51: gen, 1,000: gen, 10,000: gen; the sweep starts at T = 51")
     middle = table([run(t, regime=regime) for t, regime in ((100, "intermediate"), (1_000, "generalizing"), (10_000, "generalizing"))])
     assert _claims.regimes_in_order(middle).verdict == NOT_MEASURED
+    # what was swept already breaks the order: no smaller T can mend it
+    for regimes in (("generalizing", "memorizing", "generalizing"), ("intermediate", "generalizing", "collapsed")):
+        broken = table([run(t, regime=regime) for t, regime in zip((100, 1_000, 10_000), regimes)])
+        assert _claims.regimes_in_order(broken).verdict == NOT_CONFIRMED
     # generalizing from the first T on: the onset is only bounded from above, unless below the range
     onset = _claims.generalization_onset(table([run(1_000, regime="generalizing"), run(10_000, regime="generalizing")]))
     assert onset.verdict == NOT_MEASURED and "T = 1,000 (T(1 - S) = 10): the onset lies at or below it" in onset.evidence

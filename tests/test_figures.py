@@ -343,7 +343,55 @@ def test_envelope_figure_zooms_on_the_kink_beside_the_whole_sweep():
     assert len(fig.envelope_figure(runs, crossover=7_071.0).axes) == 1  # without fits: the one panel
 
 
-@pytest.mark.parametrize("t,label", [(50.0, "50"), (1_500.0, "1.5k"), (200_000.0, "200k"), (999_999.0, "1M"), (1_000_000.0, "1M"), (2_500_000.0, "2.5M")])
+@pytest.mark.parametrize("t,label", [(50.0, "50"), (1_500.0, "1.5k"), (200_000.0, "200k"), (999_999.0, "1M"), (1_000_000.0, "1M"), (2_500_000.0, "2.5M"), (1e9, "1000M"), (np.inf, "∞")])
+def test_short_t_labels(t, label):
+    assert fig.short_t_label(t) == label
+
+
+def test_clusters_figure_plots_the_shares_counts_and_one_solution_coloured_by_cluster():
+    branch = pd.DataFrame([{"dataset_size": t, "clustered_share": share, "cluster_shared_feature_share": shared, "cluster_count": count,
+                            "cluster_size_mean": size, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2, "steps": 1000,
+                            "weight_decay": 0.01, "data_seed": 0}
+                           for t, share, shared, count, size in ((30.0, 0.0, np.nan, 0, np.nan), (300.0, 0.6, 0.8, 20, 3.0))])  # fmt: skip
+    hidden = np.concatenate([pentagon(), pentagon()[:2] * 0.9])  # two clusters of two, three single examples
+    labels = np.array([0, 1, 2, 3, 4, 0, 1])
+    figure = fig.clusters_figure(branch, fig.VectorPanel(300.0, pentagon().T, hidden), labels, seen_from=1.0)
+    shares = {l.get_label(): l for l in figure.axes[0].get_lines()}
+    np.testing.assert_allclose(shares["examples in a cluster"].get_ydata(), [0.0, 0.6])
+    assert figure.axes[0].get_lines()[-1].get_xdata()[0] == pytest.approx(100.0)  # T(1 - S) = 1 at S = 0.99
+    single, grouped = figure.axes[2].collections
+    assert len(single.get_offsets()) == 3 and len(grouped.get_offsets()) == 4
+    np.testing.assert_array_equal(grouped.get_array(), [0, 1, 0, 1])  # each example coloured by its cluster
+    np.testing.assert_allclose(figure.axes[1].get_lines()[0].get_ydata(), [0, 20])  # cluster counts
+    size_line = next(line for ax in figure.axes if ax is not figure.axes[1] for line in ax.get_lines() if line.get_label() == "mean cluster size")
+    np.testing.assert_allclose(size_line.get_ydata(), [np.nan, 3.0])
+    no_panel = fig.clusters_figure(branch, None, None, seen_from=1.0)
+    assert not no_panel.axes[2].axison
+
+
+@pytest.mark.parametrize("n_hidden_vectors", [50, fig.VECTOR_ITEMS_MAX + 1])
+def test_an_svg_draws_a_panel_of_many_hidden_vectors_as_one_image(tmp_path, n_hidden_vectors):
+    """A panel's tips are one SVG element each up to VECTOR_ITEMS_MAX and, with its spokes, an
+    embedded image above it (a panel of 2,000,000 hidden vectors made an SVG of 880 MB); the
+    features' few spokes stay vectors. Spokes are one line per set either way."""
+    angles = np.random.default_rng(0).uniform(0, 2 * np.pi, n_hidden_vectors)
+    hidden = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    figure = fig.small_t_figure([fig.VectorPanel(float(n_hidden_vectors), pentagon().T, hidden)])
+    many = n_hidden_vectors > fig.VECTOR_ITEMS_MAX
+    features_ax, hidden_ax = figure.axes[:2]
+    (feature_spokes,) = [line for line in features_ax.get_lines() if line.get_gid() == fig.SPOKES]
+    (hidden_spokes,) = [line for line in hidden_ax.get_lines() if line.get_gid() == fig.SPOKES]
+    (tips,) = hidden_ax.collections
+    assert not feature_spokes.get_rasterized() and hidden_spokes.get_rasterized() == tips.get_rasterized() == many
+    svg = fig.save(figure, tmp_path, "panel")[1].read_text()
+    tip_marks = svg.count("<use")
+    if many:
+        assert "<image" in svg and tip_marks < 100
+    else:
+        assert "<image" not in svg and tip_marks >= n_hidden_vectors
+
+
+@pytest.mark.parametrize("t,label", [(50.0, "50"), (1_500.0, "1.5k"), (200_000.0, "200k"), (999_999.0, "1M"), (1_000_000.0, "1M"), (2_500_000.0, "2.5M"), (1e9, "1000M"), (np.inf, "∞")])
 def test_short_t_labels(t, label):
     assert fig.short_t_label(t) == label
 

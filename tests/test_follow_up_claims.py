@@ -387,10 +387,12 @@ def test_the_envelope_paper_preset_can_measure_the_kink_around_its_measured_cros
     above = {c.dataset_size for c in configs if c.dataset_size >= 1_000_000 and c.lr == DEFAULT_LR}
     assert len(below) >= follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS, (below, above)
 
+
 def test_the_kink_sweep_file_gathers_runs_of_the_preset():
     """docs/envelope_paper_kink.toml (README, "At the paper's setting") names runs of envelope_paper
     by the same configs, so `--reuse` of the preset's directories fills it without training:
-    KINK_WINDOW T below the crossover and BRANCH_MIN_POINTS above it, each at its best rate."""
+    KINK_WINDOW T below the crossover at a memorizing rate and BRANCH_MIN_POINTS above it at the
+    default one."""
     gathered = load_sweep(Path(__file__).parents[1] / "docs" / "envelope_paper_kink.toml").configs()
     preset = {c.run_id() for c in load_preset("envelope_paper").configs()}
     assert {c.run_id() for c in gathered} <= preset

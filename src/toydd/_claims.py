@@ -554,8 +554,9 @@ def generalization_onset(series: pd.DataFrame) -> Claim:
 
 def regimes_in_order(series: pd.DataFrame) -> Claim:
     """By increasing T the regimes run memorizing, intermediate, generalizing, never back, with
-    all three present. Not measured when the smallest T does not memorize and the sweep starts
-    above the small-data regime (`small_data_regime_missed`)."""
+    all three present. Not measured when the sweep starts above the small-data regime
+    (`small_data_regime_missed`) with a T that does not memorize and what it swept otherwise fits
+    (never back, generalizing at the end): only a smaller T could show the memorizing regime."""
     claim = "Three regimes in order: memorizing, intermediate, generalizing"
     regimes = _figures.regime_by_t(series)
     if len(regimes) < 3:
@@ -565,7 +566,7 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
     ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
     evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
     missed = small_data_regime_missed(series)
-    if sequence[0] != "memorizing" and missed:
+    if sequence[0] != "memorizing" and missed and _monotone(sequence) and sequence[-1] == "generalizing":  # what was swept fits the claim
         return Claim(claim, f"{evidence}; {missed}", NOT_MEASURED)
     return _boundaries_beside_paper(Claim(claim, evidence, verdict_of(ordered)), series, order, sequence)
 

@@ -31,7 +31,7 @@ REGIME_COLORS = {"memorizing": "#fde0dd", "intermediate": "#f0f0f0", "generalizi
 INF_FACTOR = 4.0  # T = inf is drawn this factor right of the largest finite T
 # A collection of more items than this (spokes, points) is drawn as an image inside the SVG, not as
 # one element per item: at the paper's setting a panel has up to T = 2,000,000 hidden vectors, and
-# such SVGs took 20 minutes and 900 MB each to write. The PNG is the same either way.
+# such SVGs were 880 MB each (README, "DIR/figures"). The PNG is the same either way.
 VECTOR_ITEMS_MAX = 5_000
 SPOKES = "spokes"  # the gid of the lines `draw_vectors` draws
 
@@ -167,11 +167,13 @@ def t_label(t: float) -> str:
 
 
 def short_t_label(t: float) -> str:
-    """A dataset size in few characters, for narrow axes: 50, 1.5k, 200k, 1M, 2.5M."""
+    """A dataset size in few characters, for narrow axes: 50, 1.5k, 200k, 1M, 2.5M, ∞."""
+    if not np.isfinite(t):
+        return "∞"
     t = float(f"{t:.3g}")  # rounded first: 999,999 is 1M, not 1e+03k
     for scale, suffix in ((1e6, "M"), (1e3, "k")):
         if t >= scale:
-            return f"{t / scale:.3g}{suffix}"
+            return f"{t / scale:.4g}{suffix}"
     return f"{t:.3g}"
 
 
