@@ -7,12 +7,13 @@
 
 n = 10,000, S = 0.999 (or --features, --sparsity), m = 2, float32. On a GPU a step does the same dense work whatever the
 model has learned, so a step's cost times 50,000 is a whole run's (printed as such, not a run).
-Each toydd figure is the difference between runs of WARM + steps and WARM steps, which leaves
-out the set-up (moving the training set to the device). Three ways: the naive loop (the whole
+Each toydd figure is the difference between runs of WARM + steps and WARM steps over the
+steps, which leaves out the first steps and the copies to and from the device (the set-up runs
+before the engine's timer starts). Three ways: the naive loop (the whole
 training set dense on the device, autograd, AdamW), the torch engine as it ships (a set over
 `_engine_torch.KEEP_DENSE` entries stays CSR and each chunk is made dense when used), and the
 torch engine with the whole set kept dense (KEEP_DENSE raised), to show what making chunks dense
-costs. Out of memory is reported, not raised.
+costs. Running out of the GPU's memory is reported, not raised.
 """
 
 from __future__ import annotations
@@ -47,10 +48,10 @@ def measured(what, *args) -> str:
     """ms per step of what(*args), or why not (out of the device's memory)."""
     try:
         return f"{what(*args):.2f}"
-    except torch.OutOfMemoryError:
+    except torch.cuda.OutOfMemoryError:
         return "out of memory"
     finally:
-        if torch.cuda.is_available():
+        if torch.cuda.is_available():  # harmless on CPU; frees what a failed measurement left
             torch.cuda.empty_cache()
 
 
@@ -80,10 +81,10 @@ def main() -> None:
             "dense": ("toydd torch engine, set kept dense", engine_ms_per_step, (cfg, args.steps, True)),
         }
         for label, what, what_args in (ways[way] for way in args.ways.split(",")):
-            if torch.cuda.is_available():
+            if args.device == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             ms = measured(what, *what_args)
-            peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else float("nan")
+            peak = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else float("nan")
             print(f"{T:>9,} {label:<34} {ms:>13} {whole_run(ms):>15} {peak:>9.1f}", flush=True)
 
 

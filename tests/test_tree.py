@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import toydd
-from toydd import Config, _data, _engines
+from toydd import Config, ConfigError, _data, _engines
 from toydd import _tree as tree
 
 from test_engines import train_in_pieces
@@ -244,9 +244,18 @@ def test_with_cuda_auto_takes_the_tree_only_where_one_core_of_it_kept_up_with_th
     assert [_engines.auto_engine(paper.replace(dataset_size=t, device="cpu")) for t in (199, 200)] == ["cpu", "tree"]
 
 
-@pytest.mark.skipif(_engines._cuda_available(), reason="auto takes torch where CUDA is available")
+def test_device_cuda_without_cuda_stops_in_one_line_naming_it(monkeypatch):
+    """engine = "auto" with device = "cuda" goes to torch, which says that it sees no CUDA device."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match='^device = "cuda" but torch sees no CUDA device$'):
+        _engines.get_engine(Config(device="cuda"))
+
+
 def test_auto_takes_the_tree_where_it_was_measured_faster():
-    paper, reduced = Config(n_features=10_000, sparsity=0.999), Config(n_features=1_000, sparsity=0.99)
+    """On the CPU (device = "cpu", so that a machine with CUDA tests the same rule)."""
+    paper, reduced = Config(n_features=10_000, sparsity=0.999, device="cpu"), Config(n_features=1_000, sparsity=0.99, device="cpu")
     assert [_engines.auto_engine(paper.replace(dataset_size=t)) for t in (199, 200, 500_000)] == ["cpu", "tree", "tree"]
     assert [_engines.auto_engine(reduced.replace(dataset_size=t)) for t in (9_999, 10_000)] == ["cpu", "tree"]
     assert _engines.auto_engine(reduced.replace(n_features=20_000, sparsity=0.9999, dataset_size=200)) == "tree"  # fewer nonzeros still
@@ -254,7 +263,7 @@ def test_auto_takes_the_tree_where_it_was_measured_faster():
     assert _engines.auto_engine(reduced.replace(n_features=999, dataset_size=10**5)) == "cpu"
     assert _engines.auto_engine(paper.replace(dataset_size="inf")) == "cpu"
     assert _engines.auto_engine(paper.replace(dataset_size=10**5, n_hidden=_engines.TREE_MAX_UNITS + 1)) == "cpu"
-    small = Config(n_features=1_000, sparsity=0.99, dataset_size=10_000, steps=5, test_size=50)
+    small = Config(n_features=1_000, sparsity=0.99, dataset_size=10_000, steps=5, test_size=50, device="cpu")
     result = toydd.train(small)
     assert result.metrics["engine"] == "tree" and result.metrics["tree_visit_share"] > 0
 

@@ -215,7 +215,7 @@ FIELD_HELP = {
     "gradient_chunks": "k: the gradient of k equal chunks of the examples, each averaged, added (k times the mean over T, as one replication does)",
     "matmul_precision": "float32, or tf32 / bfloat16: the operands of W x and W^T h rounded to 10 / 7 mantissa bits (round to nearest even), as GPU tensor cores do",
     "engine": "cpu (numba, dense pass), tree (numba, the same loss by k-d tree) or torch; auto: torch on CUDA (but tree at n >= 10,000, S >= 0.999, T >= 50,000, measured as fast on one core), else tree where it is faster (with float32 products), else cpu",
-    "device": "torch engine: cpu or cuda",
+    "device": "cpu or cuda: where the torch engine runs; with engine = auto, cpu takes the numba engines and cuda torch",
     "dtype": "float32, or float64 for checks",
     "threads": "numba threads (0: all cores)",
     "history_points": "log-spaced steps at which the history is measured",

@@ -102,7 +102,8 @@ def auto_engine(config: Config) -> str:
     if config.device == "cuda":
         return "torch"
     tree = tree_pays(config)
-    if config.device == "auto" and _cuda_available() and not (tree and _at_least(config, TREE_OVER_CUDA_SETTINGS)):
+    # CUDA asked last: it may import torch (seconds), which a run the tree takes anyway never needs
+    if config.device == "auto" and not (tree and _at_least(config, TREE_OVER_CUDA_SETTINGS)) and _cuda_available():
         return "torch"
     return "tree" if tree else "cpu"
 

@@ -376,7 +376,7 @@ def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Confi
     between them): when a stored run (its config and its row of the results table) was trained by
     another engine or device than would train it now, or when a run to train names an engine that
     trained none of the stored runs. Runs that "auto" gives different engines by the same rule
-    (`_engines.TREE_SETTINGS`: the tree from some T on) are no mix; a stored run that a newer rule
+    (`_engines.TREE_SETTINGS`, and on CUDA `TREE_OVER_CUDA_SETTINGS`: the tree from some T on) are no mix; a stored run that a newer rule
     would give another engine is. With allow_mixed the mix goes ahead
     and is recorded in DIR/engines.json. With nothing to train the stored runs stand as they
     are, unless runs are `adding` (copied in by --reuse), which are checked like runs trained."""
