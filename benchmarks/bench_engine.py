@@ -24,10 +24,8 @@ from toydd._engines import StackJob
 
 def naive_ms_per_step(cfg: Config, steps: int, device: str = "cpu") -> float:
     """The notebook loop: dense data, autograd, AdamW with the paper's schedule set per step, on
-    `device` (made dense there, from the training set's CSR)."""
-    rows = train_set(cfg)
-    X = torch.zeros((rows.n_rows, rows.n_features), device=device)
-    X[torch.as_tensor(np.repeat(np.arange(rows.n_rows), np.diff(rows.indptr)), device=device), torch.as_tensor(rows.indices, device=device)] = torch.as_tensor(rows.values, device=device)
+    `device`."""
+    X = torch.as_tensor(train_set(cfg).to_dense(np.float32)).to(device)
     W0, b0 = init_weights(cfg)
     W = torch.nn.Parameter(torch.tensor(W0, device=device))
     b = torch.nn.Parameter(torch.tensor(b0, device=device))

@@ -461,10 +461,9 @@ def _bump_beside_paper(claim: Claim, series: pd.DataFrame, height: float, peak_t
 def small_data_regime_missed(series: pd.DataFrame) -> str | None:
     """Why the series cannot show the small-data regime, or None when it can: its smallest finite
     T lies above the paper's, T(1 - S) = 0.5 (PAPER.last_memorizing at its sparsity), so a
-    missing memorizing T is not measured rather than refuted (a sweep of large T alone)."""
+    missing memorizing T is not measured rather than refuted (a sweep of large T alone). The
+    series has a finite T (its callers need 2 or more T)."""
     finite = finite_runs(series)
-    if not len(finite):
-        return "needs runs at a finite T"
     first_seen = float(_figures.sightings(finite).min())
     paper_seen = PAPER.last_memorizing * (1 - PAPER.sparsity)
     if first_seen <= paper_seen:
@@ -563,10 +562,11 @@ def regimes_in_order(series: pd.DataFrame) -> Claim:
         return Claim(claim, "needs at least 3 values of T", NOT_MEASURED)
     order = sorted(regimes.index, key=lambda t: (not np.isfinite(t), t))
     sequence = [regimes[t] for t in order]
-    ordered = sequence[0] == "memorizing" and sequence[-1] == "generalizing" and _monotone(sequence) and "intermediate" in sequence
+    never_back = _monotone(sequence) and sequence[-1] == "generalizing"
+    ordered = sequence[0] == "memorizing" and never_back and "intermediate" in sequence
     evidence = "regime by T: " + ", ".join(f"{_figures.t_label(t)}: {regimes[t][:3]}" for t in order)
     missed = small_data_regime_missed(series)
-    if sequence[0] != "memorizing" and missed and _monotone(sequence) and sequence[-1] == "generalizing":  # what was swept fits the claim
+    if sequence[0] != "memorizing" and never_back and missed:  # what was swept fits the claim; a smaller T could complete it
         return Claim(claim, f"{evidence}; {missed}", NOT_MEASURED)
     return _boundaries_beside_paper(Claim(claim, evidence, verdict_of(ordered)), series, order, sequence)
 
