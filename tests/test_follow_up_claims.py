@@ -85,6 +85,30 @@ def test_a_sparsity_that_never_generalizes_disagrees_only_if_swept_far_enough():
     assert follow_ups.onset_agrees_across_sparsity(short).verdict == CONFIRMED
 
 
+def limit_rows(sparsity: float, regime: str, seeds: int = 4, **settings) -> list[dict]:
+    """Infinite-data runs at `sparsity`, every one in `regime`."""
+    return [run(np.inf, sparsity=sparsity, data_seed=seed, regime=regime, **settings) for seed in range(seeds)]
+
+
+def test_a_sparsity_whose_infinite_data_runs_do_not_generalize_has_no_onset_to_find():
+    """As the onset preset's S = 0.999 at n = 1,000: no onset up to T(1 - S) = 100, and its T = ∞
+    runs are intermediate too. It is left out of both claims, where swept this far it would count
+    against them; if its T = ∞ runs generalize (or there are none), it still counts."""
+    swept = by_sparsity({0.98: 10.0, 0.99: 10.0, 0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0))
+    for claim_of in (follow_ups.onset_agrees_across_sparsity, follow_ups.onset_near_ten_across_sparsity):
+        assert claim_of(swept).verdict == NOT_CONFIRMED
+        ungeneralizing = claim_of(pd.concat([swept, pd.DataFrame(limit_rows(0.999, "intermediate") + limit_rows(0.99, "generalizing"))]))
+        assert ungeneralizing.verdict == CONFIRMED
+        assert "S = 0.999: none up to 100 (left out: its T = ∞ runs do not generalize either" in ungeneralizing.evidence
+        assert claim_of(pd.concat([swept, pd.DataFrame(limit_rows(0.999, "generalizing"))])).verdict == NOT_CONFIRMED
+        # half the infinite-data runs generalizing is a generalizing limit (ONSET_RUN_SHARE)
+        half = limit_rows(0.999, "generalizing", seeds=2) + limit_rows(0.999, "intermediate", seeds=2)
+        assert claim_of(pd.concat([swept, pd.DataFrame(half)])).verdict == NOT_CONFIRMED
+        # infinite-data runs at another setting (here another weight decay) say nothing of these
+        elsewhere = limit_rows(0.999, "intermediate", weight_decay=0.1)
+        assert claim_of(pd.concat([swept, pd.DataFrame(elsewhere)])).verdict == NOT_CONFIRMED
+
+
 def test_onset_claims_are_not_measured_with_one_sparsity():
     results = by_sparsity({0.99: 10.0})
     assert follow_ups.onset_agrees_across_sparsity(results).verdict == NOT_MEASURED
@@ -109,7 +133,7 @@ def test_no_onset_at_some_sparsity_is_not_near_ten():
 
 
 def test_a_sparsity_swept_short_of_the_range_is_left_out_of_near_ten():
-    """As the onset preset's S = 0.999, swept to T(1 - S) = 20 < 30 without an onset: it may still
+    """A sparsity swept to T(1 - S) = 20 < 30 without an onset (as the onset preset's S = 0.999 was until 2026-12-04): it may still
     begin inside the range, so it neither confirms nor refutes; with no other sparsity, nothing is judged."""
     short = pd.concat([by_sparsity({0.98: 10.0, 0.99: 10.0}), by_sparsity({0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0))])
     claim = follow_ups.onset_near_ten_across_sparsity(short)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from toydd import Config, SparseRows, fractional_dimensionality, max_data_dimensionality, train
-from toydd._config import REGULAR_LOSS_TOLERANCE
+from toydd._config import REGULAR_LOSS_FLOOR, REGULAR_LOSS_TOLERANCE
 from toydd._metrics import (
     ANGLE_TOLERANCE, FAILURES, LEFT_OUT_NORM, NO_FAILURE, RADIUS_TOLERANCE, SYMMETRIC, TAIL_MARGIN, TWO_CIRCLES, TWO_CIRCLES_RATIO,
     hidden_vectors, is_regular_polygon, measure, optimization_failure, polygon_irregularity, tail_share, zero_output_losses,
@@ -231,6 +231,16 @@ def test_restart_rule_regular_keeps_to_the_loss_tolerance(inside):
     assert kept == (1 if inside else 0)
 
 
+def test_restart_rule_regular_counts_perfect_memorizers_as_equal():
+    """Losses of restarts that memorize perfectly differ by far more than 1% of each other (quick's
+    T = 3 kept 3.20e-8 among 3.20e-8 to 3.54e-8): within REGULAR_LOSS_FLOOR they are equal."""
+    irregularity = {0: 0.3, 1: 0.2, 2: 0.05, 3: 0.0}.__getitem__
+    assert choose_restart([3.20e-8, 3.39e-8, 3.54e-8, 3.0e-6], "regular", irregularity) == 2
+    assert choose_restart([0.0, 0.0, 0.9 * REGULAR_LOSS_FLOOR, 1.1 * REGULAR_LOSS_FLOOR], "regular", irregularity) == 2
+    # where the loss is large, the relative tolerance is the wider and the floor changes nothing
+    assert choose_restart([0.5, 0.5 + 2 * REGULAR_LOSS_FLOOR, 0.6], "regular", irregularity) == 1
+
+
 def test_restart_rule_regular_breaks_ties_by_loss_and_distrusts_nan():
     assert choose_restart([1.003, 1.0, 1.001], "regular", lambda i: 0.2) == 1
     assert choose_restart([1.0, 1.001], "regular", {0: float("nan"), 1: 0.9}.__getitem__) == 1
@@ -242,6 +252,6 @@ def test_training_with_the_regular_rule_keeps_a_restart_at_least_as_regular():
     regular = train(config.replace(restart_rule="regular"))
     losses = regular.restart_train_losses
     assert losses == lowest.restart_train_losses  # the same restarts, only the choice differs
-    assert losses[regular.kept_restart] <= min(losses) * (1 + REGULAR_LOSS_TOLERANCE)
+    assert losses[regular.kept_restart] <= min(losses) + max(min(losses) * REGULAR_LOSS_TOLERANCE, REGULAR_LOSS_FLOOR)
     assert regular.metrics["polygon_irregularity"] <= lowest.metrics["polygon_irregularity"]
     assert regular.metrics["failure"] in FAILURES and regular.config.run_id() != lowest.config.run_id()

@@ -18,7 +18,8 @@ CLAIMS = [
 
 # each follow-up preset's figure and the claims that its tiny run already measures (whatever the verdict)
 FOLLOW_UPS = {
-    "onset": ("fig7_onset", ["At every sparsity generalization begins near T(1 - S) = 10"]),
+    # a tiny run generalizes nowhere, not even at T = ∞: every sparsity is left out, with that reason
+    "onset": ("fig7_onset", []),
     # swept to T(1 - S) = 20 without an onset in a tiny run: short of the claim's range, left out
     "onset_paper": ("fig7_onset", []),
     "repeats": ("fig8_repeats", []),
@@ -70,6 +71,8 @@ def test_every_preset_smoke_runs_and_reports(tmp_path, preset):
             row = page.split(html.escape(claim), 1)[1].split("</tr>", 1)[0]
             assert "<td>not measured</td>" not in row, (claim, row)
         assert "fig5_appendix.png" not in figures  # the onset preset's decay sweep is drawn in fig7 at one sparsity
+    if preset == "onset":
+        assert "its T = ∞ runs do not generalize either, so it has no onset to find" in html.unescape(page)
 
 
 ONE_RUN = [*TINY, "--set", "restarts=1", "--set", "snapshots=false", "--workers", "1"]
@@ -140,11 +143,11 @@ def test_overrides_replace_axes_or_add_them():
         with_overrides(spec, parse_overrides(("dataset_size=7",)))
     # an axis the grids share stays an axis: more seeds everywhere; seeds are never tied
     assert len(with_overrides(spec, parse_overrides(("data_seed=[0, 5]",))).configs()) == 30
-    onset_seeds = with_overrides(_presets.load_preset("onset"), parse_overrides(("data_seed=[0, 1]",))).configs()
-    assert len(onset_seeds) > len(_presets.load_preset("onset").configs()) and {c.data_seed for c in onset_seeds if c.sparsity == 0.999} == {0, 1}
+    onset_seeds = with_overrides(_presets.load_preset("onset"), parse_overrides(("data_seed=[0, 1, 2, 3, 4, 5]",))).configs()
+    assert len(onset_seeds) > len(_presets.load_preset("onset").configs()) and {c.data_seed for c in onset_seeds if c.weight_decay == 0.1} == set(range(6))
     # onset's sparsities each have their own T: a sparsity selects its runs
     onset = with_overrides(_presets.load_preset("onset"), parse_overrides(("sparsity=0.99",))).configs()
-    assert {c.sparsity for c in onset} == {0.99} and {c.dataset_size for c in onset} == {100, 200, 500, 1_000, 2_000, 5_000}
+    assert {c.sparsity for c in onset} == {0.99} and {c.dataset_size for c in onset} == {100, 200, 500, 1_000, 2_000, 5_000, "inf"}
     # heatmap has one grid: a list adds its values (the preset file's way to add T = 10,000)
     heatmap = with_overrides(_presets.load_preset("heatmap"), parse_overrides(("dataset_size=[10, 10000]",))).configs()
     assert {c.dataset_size for c in heatmap} == {10, 10_000} and len(heatmap) == 56

@@ -180,6 +180,11 @@ CHOICES = {
 # section 4). Judgment, not measured: a kept restart is then as good as the best by the training
 # loss to 1%, and the tolerance is orders of magnitude above float32 rounding of a loss.
 REGULAR_LOSS_TOLERANCE = 0.01
+# ... or within this much of it in absolute terms, a millionth of the zero output's loss of a
+# unit-norm example: restarts that memorize small T perfectly end at 0 to 4e-8, apart by far more
+# than 1% of each other (quick's T = 3: 3.20e-8 to 3.54e-8), and a relative tolerance alone would
+# never let the rule choose among them, where the choice matters most.
+REGULAR_LOSS_FLOOR = 1e-6
 
 _TYPES = {f.name: f.type for f in fields(Config)}
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
@@ -210,7 +215,7 @@ FIELD_HELP = {
     "beta2": "AdamW beta2",
     "eps": "AdamW epsilon",
     "restarts": "init seeds to train; the lowest final training loss is kept",
-    "restart_rule": f"lowest_loss, or regular: among restarts within {REGULAR_LOSS_TOLERANCE:.0%} of the lowest final training loss, keep the most regular polygon",
+    "restart_rule": f"lowest_loss, or regular: among restarts within {REGULAR_LOSS_TOLERANCE:.0%} (or {REGULAR_LOSS_FLOOR:g}) of the lowest final training loss, keep the most regular polygon",
     "lr_schedule": "decay after warmup: half_cosine, lr = peak (1 + cos(pi p)) / 2, or quarter_cosine, lr = peak cos(pi p / 2), p from 0 to 1",
     "gradient_chunks": "k: the gradient of k equal chunks of the examples, each averaged, added (k times the mean over T, as one replication does)",
     "matmul_precision": "float32, or tf32 / bfloat16: the operands of W x and W^T h rounded to 10 / 7 mantissa bits (round to nearest even), as GPU tensor cores do",

@@ -11,8 +11,8 @@ import pandas as pd
 
 from . import _clusters, _figures, _repeats
 from ._claims import (
-    NOT_CONFIRMED, NOT_MEASURED, PENTAGON_FEATURES, RUN_SHARE, SIGHTINGS_RANGE, Claim, finite_runs, number_text, ratio_text, enough_runs, verdict_of,
-    with_paper, within_size_factor, onset_sightings,
+    NOT_CONFIRMED, NOT_MEASURED, ONSET_RUN_SHARE, PENTAGON_FEATURES, RUN_SHARE, SIGHTINGS_RANGE, Claim, finite_runs, number_text, ratio_text, enough_runs,
+    verdict_of, with_paper, within_size_factor, onset_sightings,
 )  # fmt: skip
 from ._config import Config
 from ._sweep import row_config
@@ -98,20 +98,45 @@ def decay_onset_runs(results: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["weight_decay"].isin(swept.index[swept >= 2])].reset_index(drop=True) if (swept >= 2).sum() >= 2 else runs.iloc[:0]
 
 
-def onsets_by(runs: pd.DataFrame, column: str) -> dict:
-    """{value of `column`: (onset T(1 - S) or None, largest T(1 - S) swept)}."""
-    return {value: (onset_sightings(group), float(_figures.sightings(group).max())) for value, group in runs.groupby(column)}
+def onsets_by(runs: pd.DataFrame, column: str, results: pd.DataFrame | None = None) -> dict:
+    """{value of `column`: (onset T(1 - S) or None, largest T(1 - S) swept, whether its infinite-data
+    runs generalize)}. The last is read from `results`' T = ∞ runs at `runs`' other settings (at
+    least ONSET_RUN_SHARE of them generalizing), None where there are none."""
+    limits = limit_generalizes(results, runs, column) if results is not None else {}
+    return {value: (onset_sightings(group), float(_figures.sightings(group).max()), limits.get(value)) for value, group in runs.groupby(column)}
+
+
+def limit_generalizes(results: pd.DataFrame, runs: pd.DataFrame, column: str) -> dict:
+    """{value of `column`: whether at least ONSET_RUN_SHARE of the infinite-data runs in `results`
+    at that value and at `runs`' other settings generalize}, for the values that have such runs. A
+    setting whose infinite-data runs do not generalize has no generalizing regime for an onset to
+    begin (n = 1,000, S = 0.999: no feature reaches a dimensionality of 0.1 even there)."""
+    infinite = results[~np.isfinite(results["dataset_size"])]
+    if not len(runs) or not len(infinite):
+        return {}
+    for other in _figures.SETTING_COLUMNS:
+        if other not in (column, "data_seed", "init_seed") and other in runs and other in infinite:
+            infinite = infinite[infinite[other] == runs[other].iloc[0]]
+    return {value: bool((group["regime"] == "generalizing").mean() >= ONSET_RUN_SHARE) for value, group in infinite.groupby(column)}
+
+
+def _no_limit(limit) -> bool:
+    """Whether a value's infinite-data runs were run and do not generalize."""
+    return limit is False
 
 
 def _onset_text(onsets: dict, name: str, left_out=None) -> str:
-    """The onsets by value; a value without one is marked left out where `left_out(largest
-    T(1 - S) swept, onsets found)` says so (by default `_onsets_agree`'s rule)."""
-    found = [onset for onset, _ in onsets.values() if onset is not None]
+    """The onsets by value; a value without one is marked left out where its infinite-data runs do
+    not generalize either, or where `left_out(largest T(1 - S) swept, onsets found)` says so (by
+    default `_onsets_agree`'s rule)."""
+    found = [onset for onset, _, _ in onsets.values() if onset is not None]
     left_out = left_out or (lambda top, found: bool(found) and top < ONSET_FACTOR * min(found))
     parts = []
-    for value, (onset, top) in onsets.items():
+    for value, (onset, top, limit) in onsets.items():
         if onset is not None:
             parts.append(f"{name} {value:g}: {number_text(onset)}")
+        elif _no_limit(limit):
+            parts.append(f"{name} {value:g}: none up to {number_text(top)} (left out: its T = ∞ runs do not generalize either, so it has no onset to find)")
         else:
             parts.append(f"{name} {value:g}: none up to {number_text(top)}" + (" (left out: not swept far enough to tell)" if left_out(top, found) else ""))
     return "onset T(1 - S) by " + "; ".join(parts)
@@ -120,19 +145,20 @@ def _onset_text(onsets: dict, name: str, left_out=None) -> str:
 def _onsets_agree(onsets: dict) -> tuple[bool, float] | None:
     """(whether the onsets agree within ONSET_FACTOR, largest / smallest found), or None with
     fewer than two found. A setting without an onset disagrees when it was swept to
-    ONSET_FACTOR times the smallest onset found (its onset lies beyond); else it is left out."""
-    found = [onset for onset, _ in onsets.values() if onset is not None]
+    ONSET_FACTOR times the smallest onset found (its onset lies beyond), unless its infinite-data
+    runs do not generalize either (it has none); else it is left out."""
+    found = [onset for onset, _, _ in onsets.values() if onset is not None]
     if len(found) < 2:
         return None
     ratio = max(found) / min(found)
-    beyond = [top for onset, top in onsets.values() if onset is None and top >= ONSET_FACTOR * min(found)]
+    beyond = [top for onset, top, limit in onsets.values() if onset is None and not _no_limit(limit) and top >= ONSET_FACTOR * min(found)]
     return ratio <= ONSET_FACTOR and not beyond, ratio
 
 
 def onset_agrees_across_sparsity(results: pd.DataFrame) -> Claim:
     """The onsets (`onset_sightings`) of the sparsities agree within ONSET_FACTOR in T(1 - S)."""
     claim = "Across sparsities the onset of generalization lines up in T(1 - S)"
-    onsets = onsets_by(onset_runs(results), "sparsity")
+    onsets = onsets_by(onset_runs(results), "sparsity", results)
     agreed = _onsets_agree(onsets)
     if agreed is None:
         return Claim(claim, "needs onsets at two or more sparsities (each swept over T)", NOT_MEASURED)
@@ -145,9 +171,9 @@ def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
     without an onset counts against it only when swept past the range (its onset lies beyond);
     swept less far, it is left out (its onset may still lie inside)."""
     claim = f"At every sparsity generalization begins near T(1 - S) = {SPEC_ONSET_SIGHTINGS:g}"
-    onsets = onsets_by(onset_runs(results), "sparsity")
+    onsets = onsets_by(onset_runs(results), "sparsity", results)
     low, high = SIGHTINGS_RANGE
-    judged = {s: (onset, top) for s, (onset, top) in onsets.items() if onset is not None or top >= high}
+    judged = {s: (onset, top) for s, (onset, top, limit) in onsets.items() if onset is not None or (top >= high and not _no_limit(limit))}
     text = _onset_text(onsets, "S =", left_out=lambda top, found: top < high)
     if not judged:
         return Claim(claim, "needs two or more sparsities, each swept over T" + (f" ({text})" if onsets else ""), NOT_MEASURED)
@@ -161,7 +187,7 @@ def onset_independent_of_decay(results: pd.DataFrame) -> Claim:
     """At one sparsity the onsets of the weight decays agree within ONSET_FACTOR."""
     claim = "Weight decay does not move the onset of generalization"
     runs = decay_onset_runs(results)
-    onsets = onsets_by(runs, "weight_decay")
+    onsets = onsets_by(runs, "weight_decay", results)
     agreed = _onsets_agree(onsets)
     if agreed is None:
         return Claim(claim, "needs onsets at two or more weight decays (each swept over T at one sparsity)", NOT_MEASURED)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _clusters, _data, _repeats
 from ._checkpoint import CHECKPOINT_SECONDS, Checkpoint
-from ._config import CHOICES, REGULAR_LOSS_TOLERANCE, Config, ConfigError
+from ._config import CHOICES, REGULAR_LOSS_FLOOR, REGULAR_LOSS_TOLERANCE, Config, ConfigError
 from ._engines import Progress, StackJob, StackOutcome, get_engine, history_steps
 from ._kernels import SCHEDULE_CODES, lr_at
 from ._metrics import Measurements, example_losses, hidden_vectors, history_row, measure, polygon_irregularity
@@ -192,13 +192,14 @@ def choose_restart(final_losses: list[float], rule: str, irregularity) -> int:
     """Index of the restart to keep, given each restart's final training loss (NaN: diverged; at
     least one finite) and `irregularity(i)`, restart i's polygon irregularity (called only under
     "regular"). "lowest_loss": the lowest loss. "regular": among the restarts within
-    REGULAR_LOSS_TOLERANCE (relative) of the lowest loss, the lowest irregularity; ties, and NaN
-    irregularities, go to the lower loss."""
+    REGULAR_LOSS_TOLERANCE (relative) or REGULAR_LOSS_FLOOR (absolute) of the lowest loss,
+    whichever is wider, the lowest irregularity; ties, and NaN irregularities, go to the lower loss."""
     finite = [i for i, loss in enumerate(final_losses) if np.isfinite(loss)]
     best = min(finite, key=lambda i: final_losses[i])
     if rule == "lowest_loss":
         return best
-    near = [i for i in finite if final_losses[i] <= final_losses[best] * (1.0 + REGULAR_LOSS_TOLERANCE)]
+    lowest = final_losses[best]
+    near = [i for i in finite if final_losses[i] <= lowest + max(lowest * REGULAR_LOSS_TOLERANCE, REGULAR_LOSS_FLOOR)]
 
     def badness(i: int) -> tuple[float, float]:
         value = irregularity(i)
