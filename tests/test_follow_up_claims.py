@@ -91,8 +91,8 @@ def limit_rows(sparsity: float, regime: str, seeds: int = 4, **settings) -> list
 
 
 def test_a_sparsity_whose_infinite_data_runs_do_not_generalize_has_no_onset_to_find():
-    """As the onset preset's S = 0.999 at n = 1,000: no onset up to T(1 - S) = 100, and its T = ∞
-    runs are intermediate too. It is left out of both claims, where swept this far it would count
+    """Like the onset preset's S = 0.999 at n = 1,000: no onset up to T(1 - S) = 50 (here 100), and
+    its T = ∞ runs are intermediate too. It is left out of both claims, where swept this far it would count
     against them; if its T = ∞ runs generalize (or there are none), it still counts."""
     swept = by_sparsity({0.98: 10.0, 0.99: 10.0, 0.999: None}, sightings=(1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0))
     for claim_of in (follow_ups.onset_agrees_across_sparsity, follow_ups.onset_near_ten_across_sparsity):
@@ -107,6 +107,18 @@ def test_a_sparsity_whose_infinite_data_runs_do_not_generalize_has_no_onset_to_f
         # infinite-data runs at another setting (here another weight decay) say nothing of these
         elsewhere = limit_rows(0.999, "intermediate", weight_decay=0.1)
         assert claim_of(pd.concat([swept, pd.DataFrame(elsewhere)])).verdict == NOT_CONFIRMED
+    # a sparsity with an onset counts whatever its T = ∞ runs do: S = 0.99's onset at 50 disagrees
+    late = by_sparsity({0.98: 10.0, 0.99: 50.0})
+    assert follow_ups.onset_agrees_across_sparsity(pd.concat([late, pd.DataFrame(limit_rows(0.99, "intermediate"))])).verdict == NOT_CONFIRMED
+
+
+def test_a_weight_decay_whose_infinite_data_runs_do_not_generalize_is_left_out():
+    """The decay claim reads the T = ∞ runs of each decay at the decay sweep's sparsity only."""
+    sweep = decay_sweep({0.001: 10.0, 0.01: 10.0, 0.1: None})
+    assert follow_ups.onset_independent_of_decay(sweep).verdict == NOT_CONFIRMED  # decay 0.1: none up to 50
+    for sparsity, verdict in ((0.98, CONFIRMED), (0.99, NOT_CONFIRMED)):  # at another sparsity they say nothing
+        claim = follow_ups.onset_independent_of_decay(pd.concat([sweep, pd.DataFrame(limit_rows(sparsity, "intermediate", weight_decay=0.1))]))
+        assert claim.verdict == verdict
 
 
 def test_onset_claims_are_not_measured_with_one_sparsity():

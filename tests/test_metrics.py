@@ -239,6 +239,8 @@ def test_restart_rule_regular_counts_perfect_memorizers_as_equal():
     assert choose_restart([0.0, 0.0, 0.9 * REGULAR_LOSS_FLOOR, 1.1 * REGULAR_LOSS_FLOOR], "regular", irregularity) == 2
     # where the loss is large, the relative tolerance is the wider and the floor changes nothing
     assert choose_restart([0.5, 0.5 + 2 * REGULAR_LOSS_FLOOR, 0.6], "regular", irregularity) == 1
+    # the floor in the losses' units: feature_reduction = "mean" divides them by n (training passes floor * feature_scale)
+    assert choose_restart([0.0, 0.5 * REGULAR_LOSS_FLOOR], "regular", irregularity, floor=REGULAR_LOSS_FLOOR / 1_000) == 0
 
 
 def test_restart_rule_regular_breaks_ties_by_loss_and_distrusts_nan():

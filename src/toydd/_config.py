@@ -178,12 +178,14 @@ CHOICES = {
 # restart_rule = "regular" counts restarts whose final training loss is within this relative
 # tolerance of the lowest as equally good, and keeps the most regular polygon among them (issue 8
 # section 4). Judgment, not measured: a kept restart is then as good as the best by the training
-# loss to 1%, and the tolerance is orders of magnitude above float32 rounding of a loss.
+# loss to 1% (or to REGULAR_LOSS_FLOOR where that is wider), and the tolerance is orders of
+# magnitude above float32 rounding of a loss.
 REGULAR_LOSS_TOLERANCE = 0.01
 # ... or within this much of it in absolute terms, a millionth of the zero output's loss of a
-# unit-norm example: restarts that memorize small T perfectly end at 0 to 4e-8, apart by far more
-# than 1% of each other (quick's T = 3: 3.20e-8 to 3.54e-8), and a relative tolerance alone would
-# never let the rule choose among them, where the choice matters most.
+# unit-norm example (times feature_scale: 1/n with feature_reduction = "mean"): restarts that
+# memorize small T perfectly end at 0 to 4e-8, apart by far more than 1% of each other (quick's
+# T = 3: 3.20e-8 to 3.54e-8), and a relative tolerance alone would never let the rule choose among
+# them, where the choice matters most.
 REGULAR_LOSS_FLOOR = 1e-6
 
 _TYPES = {f.name: f.type for f in fields(Config)}

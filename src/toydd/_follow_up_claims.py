@@ -175,7 +175,7 @@ def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
     low, high = SIGHTINGS_RANGE
     judged = {s: (onset, top) for s, (onset, top, limit) in onsets.items() if onset is not None or (top >= high and not _no_limit(limit))}
     text = _onset_text(onsets, "S =", left_out=lambda top, found: top < high)
-    if not judged:
+    if len(judged) < 2:
         return Claim(claim, "needs two or more sparsities, each swept over T" + (f" ({text})" if onsets else ""), NOT_MEASURED)
     inside = all(onset is not None and low <= onset <= high for onset, _ in judged.values())
     found = [onset for onset, _ in judged.values() if onset is not None]

@@ -188,18 +188,19 @@ def _check_stackable(configs: list[Config]) -> Config:
     return configs[0]
 
 
-def choose_restart(final_losses: list[float], rule: str, irregularity) -> int:
+def choose_restart(final_losses: list[float], rule: str, irregularity, floor: float = REGULAR_LOSS_FLOOR) -> int:
     """Index of the restart to keep, given each restart's final training loss (NaN: diverged; at
     least one finite) and `irregularity(i)`, restart i's polygon irregularity (called only under
     "regular"). "lowest_loss": the lowest loss. "regular": among the restarts within
-    REGULAR_LOSS_TOLERANCE (relative) or REGULAR_LOSS_FLOOR (absolute) of the lowest loss,
-    whichever is wider, the lowest irregularity; ties, and NaN irregularities, go to the lower loss."""
+    REGULAR_LOSS_TOLERANCE (relative) or `floor` (absolute: REGULAR_LOSS_FLOOR in the loss's
+    units) of the lowest loss, whichever is wider, the lowest irregularity; ties, and NaN
+    irregularities, go to the lower loss."""
     finite = [i for i, loss in enumerate(final_losses) if np.isfinite(loss)]
     best = min(finite, key=lambda i: final_losses[i])
     if rule == "lowest_loss":
         return best
     lowest = final_losses[best]
-    near = [i for i in finite if final_losses[i] <= lowest + max(lowest * REGULAR_LOSS_TOLERANCE, REGULAR_LOSS_FLOOR)]
+    near = [i for i in finite if final_losses[i] <= lowest + max(lowest * REGULAR_LOSS_TOLERANCE, floor)]
 
     def badness(i: int) -> tuple[float, float]:
         value = irregularity(i)
@@ -221,7 +222,11 @@ def _finish_run(cfg, job: StackJob, outcome: StackOutcome, device: str, models, 
         steps = sorted({int(outcome.nan_step[k]) for k in models})
         raise TrainingDiverged(f"loss is not finite at step {steps[0]} (lr {cfg.lr}, weight_decay {cfg.weight_decay})")
     rule = cfg.restart_rule if cfg.restart_rule_matters else "lowest_loss"
-    kept = choose_restart(final_losses, rule, lambda i: polygon_irregularity(hidden_vectors(outcome.W[models[i]], train_rows)))
+
+    def irregularity(i: int) -> float:
+        return polygon_irregularity(hidden_vectors(outcome.W[models[i]], train_rows))
+
+    kept = choose_restart(final_losses, rule, irregularity, REGULAR_LOSS_FLOOR * scale)  # the floor in the losses' units
     k = models[kept]
     W, b = outcome.W[k], outcome.b[k]
     fixed = train_rows is not None
