@@ -98,12 +98,12 @@ def decay_onset_runs(results: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["weight_decay"].isin(swept.index[swept >= 2])].reset_index(drop=True) if (swept >= 2).sum() >= 2 else runs.iloc[:0]
 
 
-def onsets_by(runs: pd.DataFrame, column: str, results: pd.DataFrame | None = None) -> dict:
-    """{value of `column`: (onset T(1 - S) or None, largest T(1 - S) swept, whether its infinite-data
-    runs generalize)}. The last is read from `results`' T = ∞ runs at `runs`' other settings (at
-    least ONSET_RUN_SHARE of them generalizing), None where there are none."""
-    limits = limit_generalizes(results, runs, column) if results is not None else {}
-    return {value: (onset_sightings(group), float(_figures.sightings(group).max()), limits.get(value)) for value, group in runs.groupby(column)}
+def onsets_by(runs: pd.DataFrame, column: str, results: pd.DataFrame) -> dict:
+    """{value of `column`: (onset T(1 - S) or None, largest T(1 - S) swept, whether it has no onset
+    to find: `results` has T = ∞ runs at that value and `runs`' other settings, and they do not
+    generalize (`limit_generalizes`))}."""
+    limits = limit_generalizes(results, runs, column)
+    return {value: (onset_sightings(group), float(_figures.sightings(group).max()), limits.get(value) is False) for value, group in runs.groupby(column)}
 
 
 def limit_generalizes(results: pd.DataFrame, runs: pd.DataFrame, column: str) -> dict:
@@ -120,11 +120,6 @@ def limit_generalizes(results: pd.DataFrame, runs: pd.DataFrame, column: str) ->
     return {value: bool((group["regime"] == "generalizing").mean() >= ONSET_RUN_SHARE) for value, group in infinite.groupby(column)}
 
 
-def _no_limit(limit) -> bool:
-    """Whether a value's infinite-data runs were run and do not generalize."""
-    return limit is False
-
-
 def _onset_text(onsets: dict, name: str, left_out=None) -> str:
     """The onsets by value; a value without one is marked left out where its infinite-data runs do
     not generalize either, or where `left_out(largest T(1 - S) swept, onsets found)` says so (by
@@ -132,10 +127,10 @@ def _onset_text(onsets: dict, name: str, left_out=None) -> str:
     found = [onset for onset, _, _ in onsets.values() if onset is not None]
     left_out = left_out or (lambda top, found: bool(found) and top < ONSET_FACTOR * min(found))
     parts = []
-    for value, (onset, top, limit) in onsets.items():
+    for value, (onset, top, no_onset) in onsets.items():
         if onset is not None:
             parts.append(f"{name} {value:g}: {number_text(onset)}")
-        elif _no_limit(limit):
+        elif no_onset:
             parts.append(f"{name} {value:g}: none up to {number_text(top)} (left out: its T = ∞ runs do not generalize either, so it has no onset to find)")
         else:
             parts.append(f"{name} {value:g}: none up to {number_text(top)}" + (" (left out: not swept far enough to tell)" if left_out(top, found) else ""))
@@ -151,7 +146,7 @@ def _onsets_agree(onsets: dict) -> tuple[bool, float] | None:
     if len(found) < 2:
         return None
     ratio = max(found) / min(found)
-    beyond = [top for onset, top, limit in onsets.values() if onset is None and not _no_limit(limit) and top >= ONSET_FACTOR * min(found)]
+    beyond = [top for onset, top, no_onset in onsets.values() if onset is None and not no_onset and top >= ONSET_FACTOR * min(found)]
     return ratio <= ONSET_FACTOR and not beyond, ratio
 
 
@@ -173,7 +168,7 @@ def onset_near_ten_across_sparsity(results: pd.DataFrame) -> Claim:
     claim = f"At every sparsity generalization begins near T(1 - S) = {SPEC_ONSET_SIGHTINGS:g}"
     onsets = onsets_by(onset_runs(results), "sparsity", results)
     low, high = SIGHTINGS_RANGE
-    judged = {s: (onset, top) for s, (onset, top, limit) in onsets.items() if onset is not None or (top >= high and not _no_limit(limit))}
+    judged = {s: (onset, top) for s, (onset, top, no_onset) in onsets.items() if onset is not None or (top >= high and not no_onset)}
     text = _onset_text(onsets, "S =", left_out=lambda top, found: top < high)
     if len(judged) < 2:
         return Claim(claim, "needs two or more sparsities, each swept over T" + (f" ({text})" if onsets else ""), NOT_MEASURED)
