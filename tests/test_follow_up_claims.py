@@ -424,6 +424,21 @@ def test_the_envelope_paper_preset_can_measure_the_kink_around_its_measured_cros
     assert len(below) >= follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS, (below, above)
 
 
+def test_the_envelope_preset_trains_several_inits_either_side_of_its_crossover():
+    """Issue 8 asks for several learning rates and init seeds per T: the reduced setting's crossover
+    lies between T = 5,000 and 10,000, and the KINK_WINDOW T below it (1,000 to 5,000) and
+    BRANCH_MIN_POINTS above it (10,000 and 20,000) train every rate from 2 inits, so neither
+    branch's fit rests on one init alone (50,000, the third T above, has one: its stack alone costs
+    more training than the five T up to 20,000 together)."""
+    configs = load_preset("envelope").configs()
+    around = [c for c in configs if 1_000 <= c.dataset_size <= 20_000]
+    by_t = {t: {(c.lr, c.init_seed) for c in around if c.dataset_size == t} for t in {c.dataset_size for c in around}}
+    rates = {c.lr for c in configs}
+    assert len(rates) >= 5 and len(by_t) == follow_ups.KINK_WINDOW + follow_ups.BRANCH_MIN_POINTS  # the issue: at least 5 rates
+    for t, pairs in by_t.items():
+        assert pairs == {(lr, seed) for lr in rates for seed in (0, 1)}, t
+
+
 def test_the_kink_sweep_file_gathers_runs_of_the_preset():
     """docs/envelope_paper_kink.toml (README, "At the paper's setting") names runs of envelope_paper
     by the same configs, so `--reuse` of the preset's directories fills it without training:
