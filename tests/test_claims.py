@@ -745,3 +745,17 @@ def test_claims_without_a_paper_value_or_measurement_compare_nothing():
     assert unmeasured.verdict == NOT_MEASURED and unmeasured.agreement == ""
     html_text = _report.claims_html([messy, _claims.bump(paper_bump_case(117.0))])
     assert "<b>holds only qualitatively</b>: bump present; height 117" in html_text and "<td>—</td>" in html_text
+
+
+def test_the_main_series_breaks_ties_towards_the_default_recipe():
+    """The appendix's settings (step counts and decays) all span the same T with as many runs: the
+    main series is then the one at the config's defaults (50,000 steps, decay 0.01), whichever
+    comes first in the table, and a setting that spans more T still wins over the defaults."""
+    sizes = (10, 100, 1_000)
+    short = [run(t, steps=5_000) for t in sizes]
+    default = [run(t) for t in sizes]
+    for rows in (short + default, default + short):
+        series = _claims.main_series(table(rows))
+        assert set(series["steps"]) == {Config().steps} and len(series) == len(sizes)
+    wider = [run(t, steps=5_000) for t in (*sizes, 3_000)]
+    assert set(_claims.main_series(table(wider + default))["steps"]) == {5_000}
