@@ -1,7 +1,7 @@
 import pytest
 
 from toydd import Config, ConfigError
-from toydd._config import CHOICES, FIELD_HELP, MAX_RESTARTS, parse_dataset_size
+from toydd._config import CHOICES, FIELD_HELP, MAX_RESTARTS, is_default, parse_dataset_size
 
 
 def test_defaults_are_the_papers():
@@ -162,3 +162,13 @@ def test_numpy_scalars_are_taken_as_their_python_values():
 def test_dataset_size_number_is_the_results_tables_t():
     assert Config(dataset_size=100).dataset_size_number == 100.0 and isinstance(Config(dataset_size=100).dataset_size_number, float)
     assert Config(dataset_size="inf").dataset_size_number == float("inf")
+
+
+def test_is_default_reads_results_cells_against_the_config_defaults():
+    """A results table's cells as Parquet returns them: numbers (a float of an int field, a float one
+    rounding step off) compare to a relative 1e-12, strings and bools exactly."""
+    defaults = Config()
+    assert is_default("steps", float(defaults.steps)) and not is_default("steps", 5_000.0)
+    assert is_default("weight_decay", defaults.weight_decay * (1 + 1e-15)) and not is_default("weight_decay", defaults.weight_decay * 1.001)
+    assert is_default("init", defaults.init) and not is_default("init", defaults.init + "x")
+    assert is_default("normalize", defaults.normalize) and not is_default("normalize", not defaults.normalize)

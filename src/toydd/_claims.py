@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.stats
 
 from . import _data, _figures
-from ._config import Config
+from ._config import is_default
 from ._metrics import ANGLE_TOLERANCE, STRONG_FEATURE, zero_output_losses
 from ._sweep import row_config
 
@@ -155,8 +155,7 @@ def main_series(results: pd.DataFrame) -> pd.DataFrame:
     and of them the paper's recipe (50,000 steps, decay 0.01) is the main series, not 5,000 steps."""
     keys = [c for c in SERIES_FIELDS if c in results]
     sizes = results.groupby(keys, dropna=False).agg(runs=("run_id", "size"), sizes=("dataset_size", "nunique")).reset_index()
-    defaults = Config()
-    sizes["defaults"] = sum((sizes[key] == getattr(defaults, key)).astype(int) for key in keys)
+    sizes["defaults"] = sum(sizes[key].map(lambda value, name=key: is_default(name, value)).astype(int) for key in keys)
     best = sizes.sort_values(["sizes", "runs", "defaults"], ascending=False, kind="stable").iloc[0]
     mask = np.ones(len(results), bool)
     for key in keys:

@@ -191,6 +191,15 @@ REGULAR_LOSS_FLOOR = 1e-6
 _TYPES = {f.name: f.type for f in fields(Config)}
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
 
+
+def is_default(name: str, value: Any) -> bool:
+    """Whether `value`, a results-table cell of field `name`, is Config's default: strings and bools
+    exactly, numbers to a relative 1e-12 (floats read back from Parquet)."""
+    default = _DEFAULTS[name]
+    if isinstance(default, (bool, str)):
+        return value == default
+    return bool(np.isclose(float(value), float(default), rtol=1e-12, atol=0.0))
+
 # One line per field, for `toydd train --help` (the README's table says the same).
 FIELD_HELP = {
     "n_features": "n, the number of features",

@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import _figures
 from ._claims import PAPER
-from ._config import Config
+from ._config import is_default
 
 # Config fields a discrepancy study toggles away from the defaults (docs/science.md section 7's
 # suspects and issue 9's list): a run's variant names those of them that differ from Config().
@@ -44,21 +44,14 @@ def _variant_value(value) -> str:
 def variant_labels(results: pd.DataFrame) -> pd.Series:
     """Each run's variant: "field = value" for every VARIANT_FIELDS column whose value differs from
     Config's default, joined by ", ", or DEFAULTS_VARIANT. Columns a table lacks count as default."""
-    defaults = Config().to_dict()
     parts = pd.Series([[] for _ in range(len(results))], index=results.index, dtype=object)
     for field in VARIANT_FIELDS:
         if field not in results:
             continue
-        differs = results[field].map(lambda value, d=defaults[field]: not _same_value(value, d))
+        differs = ~results[field].map(lambda value, name=field: is_default(name, value))
         for i in results.index[differs.values]:
             parts[i] = parts[i] + [f"{field} = {_variant_value(results.at[i, field])}"]
     return parts.map(lambda p: ", ".join(p) if p else DEFAULTS_VARIANT)
-
-
-def _same_value(value, default) -> bool:
-    if isinstance(default, bool) or isinstance(default, str):
-        return value == default
-    return bool(np.isclose(float(value), float(default), rtol=1e-12, atol=0.0))
 
 
 def in_paper_units(results: pd.DataFrame, column: str) -> pd.Series:
