@@ -36,7 +36,7 @@ def toydd(*args):
 # Each m compiles the training loop afresh (numba specializes on m): the smoke runs keep two of the
 # heatmap's m values and train the appendix at m = 2, which the rest of the suite compiles anyway.
 # envelope_paper's T up to 2,000,000 would make the smoke run the suite's slowest for nothing new,
-# and envelope's 70 runs of then (to T = 100,000) took 52 s of a fresh-clone CI on a 2-core AMD EPYC (AVX2):
+# and envelope's first 70 runs (to T = 100,000, one init above T = 100) took 52 s of a fresh-clone CI on a 2-core AMD EPYC (AVX2):
 # four of its T, dense and tree.
 SMOKE_SUBSET = {
     "heatmap": ["--set", "n_hidden=[2, 3]"], "appendix": ["--set", "n_hidden=2"],
