@@ -759,3 +759,15 @@ def test_the_main_series_breaks_ties_towards_the_default_recipe():
         assert set(series["steps"]) == {Config().steps} and len(series) == len(sizes)
     wider = [run(t, steps=5_000) for t in (*sizes, 3_000)]
     assert set(_claims.main_series(table(wider + default))["steps"]) == {5_000}
+
+
+
+@pytest.mark.parametrize("change", [{"repeated_points": 1, "repeats": 8}, {"batch_size": 256}, {"dtype": "float64"}])
+def test_the_main_series_never_mixes_runs_of_another_setting(change):
+    """Runs with a repeated example, another batch size or float64 are another setting: at as many T
+    they lose to the defaults, and they never join the main series of others."""
+    sizes = (10, 100, 1_000)
+    default = [run(t, batch_size=1_024, dtype="float32", repeated_points=0, repeats=1) for t in sizes]
+    other = [{**row, "run_id": row["run_id"] + "b", **change} for row in default]
+    series = _claims.main_series(table(other + default))
+    assert len(series) == len(sizes) and set(series["run_id"]) == {row["run_id"] for row in default}

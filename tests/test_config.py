@@ -1,7 +1,9 @@
+from dataclasses import fields
+
 import pytest
 
 from toydd import Config, ConfigError
-from toydd._config import CHOICES, FIELD_HELP, MAX_RESTARTS, is_default, parse_dataset_size
+from toydd._config import CHOICES, FIELD_HELP, MAX_RESTARTS, SETTING_FIELDS, is_default, parse_dataset_size
 
 
 def test_defaults_are_the_papers():
@@ -172,3 +174,12 @@ def test_is_default_reads_results_cells_against_the_config_defaults():
     assert is_default("weight_decay", defaults.weight_decay * (1 + 1e-15)) and not is_default("weight_decay", defaults.weight_decay * 1.001)
     assert is_default("init", defaults.init) and not is_default("init", defaults.init + "x")
     assert is_default("normalize", defaults.normalize) and not is_default("normalize", not defaults.normalize)
+
+
+def test_every_field_is_a_setting_or_named_as_not_one():
+    """A new Config field has to be placed: a setting (runs that differ in it are never one series or
+    one comparison) or one of these, which say which run of a setting it is or how it is computed."""
+    not_settings = {"dataset_size", "data_seed", "test_seed", "init_seed", "restarts", "engine", "device", "threads", "history_points", "snapshots"}
+    names = [f.name for f in fields(Config)]
+    assert len(set(SETTING_FIELDS)) == len(SETTING_FIELDS) and not set(SETTING_FIELDS) & not_settings
+    assert set(SETTING_FIELDS) | not_settings == set(names)

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.stats
 
 from . import _data, _figures
-from ._config import is_default
+from ._config import SETTING_FIELDS, is_default
 from ._metrics import ANGLE_TOLERANCE, STRONG_FEATURE, zero_output_losses
 from ._sweep import row_config
 
@@ -143,17 +143,11 @@ IN_SIZE, QUALITATIVE, DIFFERS = "matches the paper in size", "holds only qualita
 
 # --- the main series ----------------------------------------------------------------------------
 
-# The settings that define the main series: runs that differ in any other field (T, seeds, restarts,
-# engine, ...) belong to one series.
-SERIES_FIELDS = ("n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction", "init", "init_scale",
-                 "eps", "beta1", "beta2", "decay_bias", "warmup_fraction", "lr_schedule", "gradient_chunks", "matmul_precision")  # fmt: skip
-
-
 def main_series(results: pd.DataFrame) -> pd.DataFrame:
-    """The runs of the setting (SERIES_FIELDS) that spans the most T, then has the most runs, then
+    """The runs of the setting (SETTING_FIELDS) that spans the most T, then has the most runs, then
     has the most fields at the config's defaults: the appendix's 8 settings tie on the first two,
     and of them the paper's recipe (50,000 steps, decay 0.01) is the main series, not 5,000 steps."""
-    keys = [c for c in SERIES_FIELDS if c in results]
+    keys = [c for c in SETTING_FIELDS if c in results]
     sizes = results.groupby(keys, dropna=False).agg(runs=("run_id", "size"), sizes=("dataset_size", "nunique")).reset_index()
     sizes["defaults"] = sum(sizes[key].map(lambda value, name=key: is_default(name, value)).astype(int) for key in keys)
     best = sizes.sort_values(["sizes", "runs", "defaults"], ascending=False, kind="stable").iloc[0]

@@ -200,6 +200,18 @@ def is_default(name: str, value: Any) -> bool:
         return value == default
     return bool(np.isclose(float(value), float(default), rtol=1e-12, atol=0.0))
 
+
+# The fields that make two runs' settings differ: all but T, the seeds, the restarts (a run's best
+# of k inits) and where and how a run is computed. The report's main series and the follow-ups'
+# comparisons group runs by them, so runs with repeated data, another batch size or float64 never
+# join a series of others. The first twelve come first: runs_at_common_setting chooses in this order.
+SETTING_FIELDS = (
+    "n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction",
+    "init", "init_scale", "repeated_points", "repeats", "eps", "beta1", "beta2", "decay_bias", "warmup_fraction",
+    "lr_schedule", "gradient_chunks", "matmul_precision", "batch_size", "test_size", "restart_rule", "dtype",
+)  # fmt: skip
+
+
 # One line per field, for `toydd train --help` (the README's table says the same).
 FIELD_HELP = {
     "n_features": "n, the number of features",

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.colors import FuncNorm, LogNorm
 from matplotlib.figure import Figure
 
+from ._config import SETTING_FIELDS
 from ._metrics import TAIL_MARGIN
 from ._store import remove_leftovers, write_atomic, write_atomic_via
 
@@ -438,12 +439,8 @@ def save_animation(animation, folder: Path, name: str) -> list[Path]:
 
 # --- the follow-ups (docs/science.md section 7) ------------------------------------------------
 
-# The columns that make two runs' settings differ (besides T and seeds), for choosing the runs
-# of one comparison; a results table from before a column existed simply lacks it.
-SETTING_COLUMNS = (
-    "n_features", "sparsity", "n_hidden", "steps", "weight_decay", "lr", "normalize", "feature_reduction",
-    "init", "init_scale", "repeated_points", "repeats", "data_seed", "init_seed",
-)  # fmt: skip
+# The columns of one comparison's runs: the settings, then the seeds.
+SETTING_COLUMNS = (*SETTING_FIELDS, "data_seed", "init_seed")
 
 
 def runs_at_common_setting(results: pd.DataFrame, varying) -> pd.DataFrame:
