@@ -297,6 +297,27 @@ def test_envelope_figure_draws_the_lowest_loss_per_T_its_branches_and_the_crosso
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and len(figure.axes) == 2
 
 
+def test_the_envelope_title_counts_rates_and_inits_per_T():
+    """5 rates from 2 inits at the smaller T and 1 at the larger: '5 learning rates × up to 2 inits',
+    not the 10 runs of the busiest T read as '10 learning rates and inits'."""
+    runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "init_seed": seed, "train_loss": 0.5, "regime": "generalizing", "n_features": 1000,
+                          "sparsity": 0.99, "n_hidden": 2, "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
+                         for t in (10.0, 100.0, 1000.0) for lr in (1e-4, 3e-4, 1e-3, 5e-3, 3e-2) for seed in ((0, 1) if t < 1000 else (0,))])  # fmt: skip
+    title = fig.envelope_figure(runs, crossover=None).axes[0].get_title()
+    assert title.startswith("Lowest training loss per T over 5 learning rates × up to 2 inits\n")
+    assert "over 5 learning rates × 1 init\n" in fig.envelope_figure(runs[runs["init_seed"] == 0], crossover=None).axes[0].get_title()
+
+
+def test_log_axes_of_T_read_10k_and_100k_not_powers_of_ten():
+    runs = pd.DataFrame([{"dataset_size": t, "lr": 1e-3, "init_seed": 0, "train_loss": 0.5, "regime": "generalizing", "n_features": 1000,
+                          "sparsity": 0.99, "n_hidden": 2, "steps": 1000, "weight_decay": 0.01, "data_seed": 0}
+                         for t in (10.0, 1_000.0, 100_000.0)])  # fmt: skip
+    figure = fig.envelope_figure(runs, crossover=None)
+    figure.draw_without_rendering()
+    labels = [label.get_text() for label in figure.axes[0].xaxis.get_majorticklabels() if label.get_text()]
+    assert {"10", "1k", "10k", "100k"} <= set(labels) and not any("e" in label for label in labels)
+
+
 def test_a_collapsed_run_is_marked_on_the_envelope_and_shaded_but_is_no_branch():
     runs = pd.DataFrame([{"dataset_size": t, "lr": lr, "train_loss": loss, "regime": regime, "n_features": 1000, "sparsity": 0.99, "n_hidden": 2,
                           "steps": 1000, "weight_decay": 0.01, "data_seed": 0}

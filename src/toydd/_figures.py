@@ -536,11 +536,19 @@ def _loss_scale(ax, losses: pd.Series) -> None:
         _plain_ticks(ax.yaxis)
 
 
+class _PlainLogFormatter(matplotlib.ticker.LogFormatter):
+    """LogFormatter's choice of which ticks to label, each written as short_t_label writes it (0.6,
+    20, 10k, 1M): LogFormatter's own text turns into 1e4 and 1e+05 from 10,000 on."""
+
+    def __call__(self, x, pos=None):
+        return short_t_label(x) if super().__call__(x, pos) else ""
+
+
 def _plain_ticks(axis) -> None:
-    """Tick labels of a log axis as plain numbers (20, 0.6), not powers of ten; the ticks between
-    decades are labelled only where the axis spans few decades (matplotlib's LogFormatter rule)."""
-    axis.set_major_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(matplotlib.ticker.LogFormatter(labelOnlyBase=False))
+    """Tick labels of a log axis as plain numbers (20, 0.6, 10k), not powers of ten; the ticks
+    between decades are labelled only where the axis spans few decades (matplotlib's LogFormatter rule)."""
+    axis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False))
 
 
 @dataclass
@@ -655,8 +663,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
         for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
             set_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     ax.legend(fontsize=8, loc="lower right")
-    choices = runs.groupby("dataset_size").size().max() if len(runs) else 0
-    ax.set_title(f"Lowest training loss over {choices} learning rates and inits per T\n[{setting_label(runs)}]", fontsize=9)
+    ax.set_title(f"Lowest training loss per T over {_choices_label(runs)}\n[{setting_label(runs)}]", fontsize=9)
     if fits:
         _kink_panel(fig.add_subplot(top[0, 1]), crossover, fits)
     if panels:
@@ -665,6 +672,17 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
             draw_panel(fig.add_subplot(bottom[0, column]), panel, f"envelope at T = {t_label(panel.dataset_size)}", 8)
     fig.tight_layout()
     return fig
+
+
+def _choices_label(runs: pd.DataFrame) -> str:
+    """What the envelope takes its lowest loss over at each T, as "5 learning rates x up to 2 inits":
+    "up to" where some T have fewer (a sweep that adds inits only around the crossover)."""
+    def count(column: str, name: str) -> str:
+        per_t = runs.groupby("dataset_size")[column].nunique() if len(runs) else pd.Series([0])
+        low, high = int(per_t.min()), int(per_t.max())
+        return f"{'' if low == high else 'up to '}{high} {name}{'' if high == 1 else 's'}"
+    counts = [count(column, name) for column, name in (("lr", "learning rate"), ("init_seed", "init")) if column in runs]
+    return " × ".join(counts) or "its runs"
 
 
 def _kink_panel(ax, crossover: float | None, fits: dict[str, BranchFit]) -> None:
