@@ -265,7 +265,7 @@ def test_displacement_counts_from_the_same_T_without_memorized_points():
 
 
 def test_displacement_leaves_out_runs_with_more_points_than_the_rule_can_count():
-    """At T = 2,000 the top 0.1% admits 2 of about 1,900 distinct examples: 6 points with 2
+    """At T = 2,000 the top 0.1% admits 2 of the 1,910 distinct examples (6 points of 16 copies): 6 points with 2
     counted memorized and 3 features says nothing about the other 4 points."""
     assert _repeats.memorized_cap(2_000, 6, 16) == 2
     rows = displacement_rows([(1, 1, 4), (6, 2, 3)], t=2_000)
@@ -500,6 +500,17 @@ def test_without_a_crossover_it_lies_beyond_the_largest_T():
     assert claim.verdict == CONFIRMED and "beyond the largest T = 100,000" in claim.evidence
     assert follow_ups.envelope_memorizes_below_crossover(never).verdict == CONFIRMED
     assert follow_ups.envelope_crossover(envelope_rows(default_onset=1e9)).verdict == NOT_MEASURED  # the default never generalizes
+
+
+def test_an_envelope_that_generalizes_at_every_T_has_no_memorizing_side():
+    """The generalizing runs lowest at every T: no crossover lies past the default recipe's onset
+    (not confirmed), and there is no T below a crossover to judge (not measured)."""
+    rows = envelope_rows(default_onset=0)
+    rows.loc[rows["regime"] == "memorizing", "train_loss"] = 5.0
+    crossing = follow_ups.envelope_crossover(rows)
+    assert crossing.verdict == NOT_CONFIRMED and crossing.evidence.startswith("the envelope generalizes at every T")
+    below = follow_ups.envelope_memorizes_below_crossover(rows)
+    assert below.verdict == NOT_MEASURED and below.evidence.startswith("the envelope generalizes at every T")
 
 
 def test_the_envelope_has_no_intermediate_regime_unless_one_is_lowest():
