@@ -761,7 +761,6 @@ def test_the_main_series_breaks_ties_towards_the_default_recipe():
     assert set(_claims.main_series(table(wider + default))["steps"]) == {5_000}
 
 
-
 @pytest.mark.parametrize("change", [{"repeated_points": 1, "repeats": 8}, {"batch_size": 256}, {"dtype": "float64"}])
 def test_the_main_series_never_mixes_runs_of_another_setting(change):
     """Runs with a repeated example, another batch size or float64 are another setting: at as many T

@@ -675,7 +675,7 @@ def envelope_figure(runs: pd.DataFrame, crossover: float | None, panels: list[Ve
 
 
 def _choices_label(runs: pd.DataFrame) -> str:
-    """What the envelope takes its lowest loss over at each T, as "5 learning rates x up to 2 inits":
+    """What the envelope takes its lowest loss over at each T, as "5 learning rates × up to 2 inits":
     "up to" where some T have fewer (a sweep that adds inits only around the crossover)."""
     def count(column: str, name: str) -> str:
         per_t = runs.groupby("dataset_size")[column].nunique() if len(runs) else pd.Series([0])
