@@ -137,7 +137,7 @@ def test_overrides_replace_axes_or_add_them():
         with_overrides(spec, parse_overrides(("dataset_size=[5, 7]",)))
     # a value no grid has sets every run, as for any key: appendix's smoke runs at 30 steps
     appendix = with_overrides(_presets.load_preset("appendix"), parse_overrides(("steps=30",))).configs()
-    assert {c.steps for c in appendix} == {30} and len(appendix) == 70  # decay 0.01 once, not once per grid
+    assert {c.steps for c in appendix} == {30} and len(appendix) == 105  # decay 0.01 once, not once per grid
     # but a T no grid has is refused where the grids fix restarts apart: it would train with both
     with pytest.raises(SweepError, match=r"^--set dataset_size: 7 is not among .*, each grid with its own restarts; choose"):
         with_overrides(spec, parse_overrides(("dataset_size=7",)))
