@@ -292,6 +292,7 @@ def test_displacement_is_not_measured_without_a_memorized_point():
 def test_more_than_five_memorized_points_leave_no_feature(features, verdict):
     claim = follow_ups.many_points_displace_all(displacement_rows([(6, 6, features), (1, 1, 4)]))
     assert claim.verdict == verdict and claim.evidence.startswith(f"{1 - features} of 1 runs")
+    assert f"6 × R = 16: 6 memorized, {features} feature{'s' if features == 0 else ';'}" in claim.evidence + ";"
 
 
 def test_all_displaced_is_not_measured_without_more_than_five_counted():

@@ -21,6 +21,7 @@ from toydd._metrics import angular_gap_to_next
 from toydd._sweep import read_plan, record_failure
 
 from test_claims import bump_case, run, table
+from test_follow_up_claims import run as repeat_run
 
 CONFIRMED, NOT_CONFIRMED, NOT_MEASURED = _claims.CONFIRMED, _claims.NOT_CONFIRMED, _claims.NOT_MEASURED
 
@@ -253,3 +254,18 @@ def test_report_shows_the_paper_beside_the_measurement_and_counts_failures(tiny_
     # counted (test_failures_are_counted_by_T_among_the_judged_runs) among memorizing ones only
     assert (results["failure"] != "").sum() > 0 and not (results["regime"] == "memorizing").any()
     assert "No run was judged: failures are counted among memorizing m = 2 runs" in page
+
+
+def test_repeat_panels_add_the_run_with_the_most_memorized_points():
+    """The (T, R) with the most numbers of repeated points gives one panel per number; a run
+    elsewhere that memorizes more (repeats_paper's 8 points of 32 copies, every feature gone) is
+    drawn last, in place of a fourth number's panel."""
+    def point_run(points, repeats, memorized, features, t=20_000):
+        return repeat_run(t, repeated_points=points, repeats=repeats, repeated_memorized=memorized, features_learned=features)
+    map_runs = [point_run(k, 8, m, 4) for k, m in ((1, 1), (3, 2), (6, 3), (7, 3), (9, 3))]
+    many = [point_run(8, 32, 8, 1), point_run(12, 32, 8, 0), point_run(8, 16, 6, 0)]
+    results = pd.DataFrame(map_runs + many)
+    ids = list(results["run_id"])
+    assert _report.repeat_panel_runs(results) == ids[:3] + [ids[6]]  # 8 memorized with no feature left
+    assert _report.repeat_panel_runs(results.iloc[:5]) == ids[:4]  # nothing memorizes more than the map's runs
+    assert _report.repeat_panel_runs(results.iloc[:2].assign(repeated_memorized=0)) == []

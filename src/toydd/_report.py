@@ -186,7 +186,9 @@ def envelope_panel_runs(results: pd.DataFrame) -> list[str]:
 
 def repeat_panel_runs(results: pd.DataFrame) -> list[str]:
     """Runs with memorized repeated examples to draw: at the (T, R) with the most numbers of
-    repeated points (ties: the largest T, then R), one run per number, lowest seed first."""
+    repeated points (ties: the largest T, then R), one run per number, lowest seed first; and last
+    the run with the most memorized points (then the fewest features left, the lowest seed) where
+    it memorizes more than any of those, so that a sweep which displaces every feature shows it."""
     runs = repeat_runs(results, points=None)
     runs = runs[runs["repeated_memorized"] >= 1]
     if not len(runs):
@@ -194,7 +196,11 @@ def repeat_panel_runs(results: pd.DataFrame) -> list[str]:
     counts = runs.groupby(["dataset_size", "repeats"])["repeated_points"].nunique().reset_index()
     t, repeats = counts.sort_values(["repeated_points", "dataset_size", "repeats"]).iloc[-1][["dataset_size", "repeats"]]
     chosen = runs[(runs["dataset_size"] == t) & (runs["repeats"] == repeats)].sort_values(["repeated_points", "data_seed", "init_seed"])
-    return list(chosen.drop_duplicates("repeated_points")["run_id"])[:REPEAT_PANELS]
+    panels = list(chosen.drop_duplicates("repeated_points")["run_id"])
+    most = runs.sort_values(["repeated_memorized", "features_learned", "data_seed", "init_seed"], ascending=[False, True, True, True]).iloc[0]
+    if most["repeated_memorized"] > chosen["repeated_memorized"].max():
+        return panels[: REPEAT_PANELS - 1] + [most["run_id"]]
+    return panels[:REPEAT_PANELS]
 
 
 def claim_views(out: Path, results: pd.DataFrame) -> RunViews:
