@@ -269,3 +269,16 @@ def test_repeat_panels_add_the_run_with_the_most_memorized_points():
     assert _report.repeat_panel_runs(results) == ids[:3] + [ids[6]]  # 8 memorized with no feature left
     assert _report.repeat_panel_runs(results.iloc[:5]) == ids[:4]  # nothing memorizes more than the map's runs
     assert _report.repeat_panel_runs(results.iloc[:2].assign(repeated_memorized=0)) == []
+
+
+@pytest.mark.parametrize("features,words", [(1, "1 memorized, 1 feature"), (0, "1 memorized, 0 features")])
+def test_a_repeat_panel_is_titled_with_what_its_points_did(features, words):
+    from types import SimpleNamespace
+
+    from toydd._data import SparseRows
+
+    config = Config(n_features=4, sparsity=0.5, dataset_size=3, repeated_points=1, repeats=2)
+    stored = SimpleNamespace(config=config, metrics={"repeated_memorized": 1, "features_learned": features}, W=np.eye(2, 4),
+                             train_set=SparseRows.from_dense(np.eye(3, 4, dtype=np.float32)), examples=pd.DataFrame({"repeated": [True, True, False]}))  # fmt: skip
+    panel = _report.repeat_panel(stored)
+    assert panel.title == f"T = 3, 1 × R = 2: {words}" and panel.hidden.shape == (3, 2) and panel.repeated.tolist() == [True, True, False]
