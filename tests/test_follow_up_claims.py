@@ -453,6 +453,15 @@ def test_the_kink_sweep_file_gathers_runs_of_the_preset():
     assert len(below) == follow_ups.KINK_WINDOW and len(above) >= follow_ups.BRANCH_MIN_POINTS
 
 
+def test_the_many_points_sweep_file_names_runs_of_the_preset():
+    """docs/repeats_paper_many.toml (README, repeated data at the paper's setting) trains the same
+    runs as repeats_paper, among them every run whose points can outnumber the 5 features."""
+    gathered = {c.run_id() for c in load_sweep(Path(__file__).parents[1] / "docs" / "repeats_paper_many.toml").configs()}
+    preset = load_preset("repeats_paper").configs()
+    assert gathered <= {c.run_id() for c in preset} and len(gathered) == 6
+    assert {c.run_id() for c in preset if c.repeated_points > _claims.PENTAGON_FEATURES and c.repeats > 8} <= gathered
+
+
 def test_the_envelope_figure_draws_the_kinks_own_lines():
     """fig9's zoom beside the whole sweep draws the lines the kink claim measured."""
     rows = envelope_rows(memorizing_slope=-0.5, generalizing_slope=-0.1)
