@@ -162,6 +162,11 @@ def draw_panel(ax, panel, title: str, fontsize: int) -> None:
     ax.set_title(title, fontsize=fontsize)
 
 
+def features_text(count: int) -> str:
+    """'1 feature', '0 features': a count of learned features as the report and titles write it."""
+    return f"{int(count)} feature{'' if int(count) == 1 else 's'}"
+
+
 def t_label(t: float) -> str:
     """A dataset size as text: 1,000 or ∞."""
     return "∞" if not np.isfinite(t) else f"{int(round(t)):,}"  # rounded: T(1 - S) / (1 - S) can land at 49.999...

@@ -255,7 +255,7 @@ def repeat_boundary_proportional(results: pd.DataFrame) -> Claim:
 
 
 def _displacement_text(runs: pd.DataFrame) -> str:
-    return "; ".join(f"T = {_figures.t_label(row.dataset_size)}, {int(row.repeated_points)} × R = {int(row.repeats)}: {int(row.repeated_memorized)} memorized, {int(row.features_learned)} feature{'' if row.features_learned == 1 else 's'}"
+    return "; ".join(f"T = {_figures.t_label(row.dataset_size)}, {int(row.repeated_points)} × R = {int(row.repeats)}: {int(row.repeated_memorized)} memorized, {_figures.features_text(row.features_learned)}"
                      for row in runs.sort_values(["repeated_points", "dataset_size", "repeats"]).itertuples())  # fmt: skip
 
 

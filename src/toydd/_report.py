@@ -114,7 +114,7 @@ def repeat_panel(stored: StoredRun) -> _figures.RepeatPanel:
     """The vector plot of a run with repeated examples, titled with what they did."""
     metrics, config = stored.metrics, stored.config
     title = (f"T = {config.dataset_size:,}, {config.repeated_points} × R = {config.repeats}: "
-             f"{metrics['repeated_memorized']} memorized, {metrics['features_learned']} feature{'' if metrics['features_learned'] == 1 else 's'}")  # fmt: skip
+             f"{metrics['repeated_memorized']} memorized, {_figures.features_text(metrics['features_learned'])}")  # fmt: skip
     hidden = hidden_vectors(stored.W, stored.train_set)
     return _figures.RepeatPanel(title, stored.W, hidden, stored.examples["repeated"].to_numpy(bool))
 
