@@ -121,6 +121,16 @@ def test_list_describes_every_preset_with_its_cost():
     assert "runs, about" in done.stdout
 
 
+def test_list_leaves_torch_runs_out_of_its_estimate_and_says_so():
+    """`--list` estimates with the numba engines' cost model; torch runs are named, not estimated."""
+    numba = toydd("reproduce", "--list", "--preset", "quick")
+    torch = toydd("reproduce", "--list", "--preset", "quick", "--set", "engine=torch")
+    assert numba.returncode == 0 and torch.returncode == 0, torch.stderr
+    assert "torch run(s)" not in numba.stdout and "quick: 60 runs, about 0 min on" not in numba.stdout
+    assert "quick: 60 runs, about 0 min on" in torch.stdout
+    assert "(not counting its 60 torch run(s), which the cost model does not cover)" in torch.stdout
+
+
 def test_overrides_replace_axes_or_add_them():
     spec = _presets.load_preset("quick")
     assert len(spec.configs()) == 60

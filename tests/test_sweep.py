@@ -1354,6 +1354,29 @@ def test_status_counts_runs_and_estimates_the_time_left_without_touching_anythin
     assert broken.returncode == 2 and broken.stderr.startswith("error: ") and "plan.json" in broken.stderr and len(broken.stderr.strip().splitlines()) == 1
 
 
+def test_status_leaves_torch_runs_out_of_the_cost_model_and_says_so(tmp_path):
+    """The cost model was measured on the numba engines: a planned torch run (engine = "torch", or
+    device = "cuda") adds nothing to the estimates, and `toydd status` names how many it left out."""
+    from toydd._presets import run_seconds
+    from toydd._sweep import sweep_progress, write_plan
+
+    configs = parse_sweep(SWEEP.format(steps=200)).configs()
+    numba = [c for c in configs if not c.infinite_data][:2]
+    planned = numba + [numba[0].replace(engine="torch", data_seed=7), numba[1].replace(engine="torch", device="cuda", data_seed=8)]
+    out = tmp_path / "out"
+    out.mkdir()
+    write_plan(out, planned)
+    progress = sweep_progress(out)
+    assert progress.unmodelled == 2
+    assert progress.estimated_seconds == pytest.approx(sum(map(run_seconds, numba)))
+    assert progress.remaining_seconds == pytest.approx(progress.estimated_seconds)
+    shown = toydd("status", str(out))
+    assert shown.returncode == 0, shown.stderr
+    assert "not counted: its 2 torch run(s), which the model does not cover" in shown.stdout
+    write_plan(out, numba)
+    assert "torch run(s)" not in toydd("status", str(out)).stdout
+
+
 def test_status_paces_a_run_by_all_its_restarts_and_names_the_sweep_running_on_it(tmp_path):
     """A run of 4 restarts trains them as 4 models of one stack: its time left counts 4 x steps
     (it read negative minutes). While a driver holds DIR's lock, status says so, read from the

@@ -591,7 +591,7 @@ def _threads_text(threads) -> str:
 
 def _estimated_seconds(config: Config | None) -> float:
     """The cost model's seconds for `config`; NaN without one, and for torch, which it does not model."""
-    return _presets.run_seconds(config) if config is not None and config.engine != "torch" else float("nan")
+    return _presets.run_seconds(config) if config is not None and _presets.modelled(config) else float("nan")
 
 
 def _seconds(x: float) -> str:

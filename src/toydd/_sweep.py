@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
-from ._presets import run_seconds
+from ._presets import modelled, run_seconds
 from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, nan_for_null, remove_leftovers, save_run, stored_run_id, strict_json, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
@@ -315,18 +315,23 @@ class SweepProgress:
     complete: list[Config]
     failed: list[Config]
     in_progress: list[StackProgress]
-    estimated_seconds: float  # core-seconds of every planned run (`Task.estimated_seconds`'s model)
-    remaining_seconds: float  # of the runs not complete or failed, less what the checkpoints hold
+    estimated_seconds: float  # core-seconds of every modelled planned run (`_presets.modelled`)
+    remaining_seconds: float  # of the modelled runs not complete or failed, less what the checkpoints hold
     corrupt: list[Config] = field(default_factory=list)  # not complete, but with a run directory that fails verification
     # checkpoints this plan does not resume (an earlier plan's stack, another toydd's): kept, since
     # the plan that wrote them resumes them, but space a user may want back
     idle_checkpoints: list[Path] = field(default_factory=list)
 
     @property
+    def unmodelled(self) -> int:
+        """Planned torch runs: the cost model leaves them out of both estimates."""
+        return sum(not modelled(c) for c in self.planned)
+
+    @property
     def failed_seconds(self) -> float:
         """Core-seconds of the failed runs: not in `remaining_seconds` (a sweep skips them); at
         most what `--retry-failed` would add (a failed stack's checkpoint, if any, is resumed)."""
-        return sum(map(run_seconds, self.failed))
+        return sum(run_seconds(c) for c in self.failed if modelled(c))
 
     @property
     def resuming(self) -> int:
@@ -366,9 +371,10 @@ def sweep_progress(out: Path) -> SweepProgress:
             continue
         in_progress.append(StackProgress(configs, step, steps_done, seconds))
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
-    remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled)
+    remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled and modelled(c))
     corrupt = [c for c in planned if c.run_id() in stored and c.run_id() not in settled]
-    return SweepProgress(planned, planned_at, complete, failed, in_progress, sum(map(run_seconds, planned)), remaining, corrupt, idle)
+    estimated = sum(run_seconds(c) for c in planned if modelled(c))
+    return SweepProgress(planned, planned_at, complete, failed, in_progress, estimated, remaining, corrupt, idle)
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool, adding: bool = False) -> None:

@@ -395,6 +395,7 @@ def status(sweep_dir: Path):
     echo(
         f"estimated training left: {_duration(p.remaining_seconds)} of {_duration(p.estimated_seconds)} on one core "
         f"(about {_duration(p.remaining_seconds / cores)} on the {cores} cores here), by the cost model of `toydd reproduce --list`"
+        + (f"; not counted: its {p.unmodelled} torch run(s), which the model does not cover" if p.unmodelled else "")
     )
     if p.failed:
         echo(f"not counted: the {len(p.failed)} failed run(s), up to {_duration(p.failed_seconds)} more on one core with --retry-failed")
@@ -435,7 +436,9 @@ def reproduce(preset: str | None, out: Path | None, list_presets: bool, override
         for name in [preset] if preset is not None else _presets.names():
             spec = with_overrides(_presets.load_preset(name), parse_overrides(overrides))
             took = _duration(3600 * _presets.estimated_hours(spec, _executors.cores()))
-            echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores\n  {spec.description}")
+            unmodelled = sum(not _presets.modelled(c) for c in spec.configs())
+            left_out = f" (not counting its {unmodelled} torch run(s), which the cost model does not cover)" if unmodelled else ""
+            echo(f"{name}: {len(spec.configs())} runs, about {took} on {_executors.cores()} cores{left_out}\n  {spec.description}")
         return
     if preset is None or out is None:
         raise ConfigError("reproduce needs --preset NAME and --out DIR (or --list)")
