@@ -124,10 +124,15 @@ def tree_rest_seconds(examples: float) -> float:
     return float(np.exp(np.interp(x, sizes, seconds)))
 
 
+def modelled_seconds(configs) -> float:
+    """Core-seconds of the runs of `configs` that the cost model covers (`modelled`); torch runs
+    add nothing."""
+    return sum(run_seconds(c) for c in configs if modelled(c))
+
+
 def estimated_hours(spec: SweepSpec, cores: int) -> float:
-    """Hours of training of every modelled run of `spec` on `cores` cores (`run_seconds`, runs in
-    parallel); torch runs are left out (`modelled`)."""
-    return sum(run_seconds(c) for c in spec.configs() if modelled(c)) / cores / 3600
+    """Hours of training of every modelled run of `spec` on `cores` cores (runs in parallel)."""
+    return modelled_seconds(spec.configs()) / cores / 3600
 
 
 def hidden_factor(n_hidden: int) -> float:

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from ._checkpoint import Interrupted, StopSignals, stored_progress, stored_stacks
 from ._config import _TYPES as CONFIG_TYPES
 from ._config import Config, ConfigError
-from ._presets import modelled, run_seconds
+from ._presets import modelled, modelled_seconds, run_seconds
 from ._store import RUN_ID, CorruptRun, copy_run, is_sweep_dir, load_config, nan_for_null, remove_leftovers, save_run, stored_run_id, strict_json, verify_run, write_atomic, written_by_toydd
 from ._train import ENGINE_IDENTITIES, checkpoint_key, engine_identity, stack_checkpoint, stack_key
 
@@ -331,7 +331,7 @@ class SweepProgress:
     def failed_seconds(self) -> float:
         """Core-seconds of the failed runs: not in `remaining_seconds` (a sweep skips them); at
         most what `--retry-failed` would add (a failed stack's checkpoint, if any, is resumed)."""
-        return sum(run_seconds(c) for c in self.failed if modelled(c))
+        return modelled_seconds(self.failed)
 
     @property
     def resuming(self) -> int:
@@ -373,8 +373,7 @@ def sweep_progress(out: Path) -> SweepProgress:
         fraction_left.update({c.run_id(): max(0.0, 1.0 - step / c.steps) for c in configs})
     remaining = sum(run_seconds(c) * fraction_left.get(c.run_id(), 1.0) for c in planned if c.run_id() not in settled and modelled(c))
     corrupt = [c for c in planned if c.run_id() in stored and c.run_id() not in settled]
-    estimated = sum(run_seconds(c) for c in planned if modelled(c))
-    return SweepProgress(planned, planned_at, complete, failed, in_progress, estimated, remaining, corrupt, idle)
+    return SweepProgress(planned, planned_at, complete, failed, in_progress, modelled_seconds(planned), remaining, corrupt, idle)
 
 
 def check_engines(out: Path, stored: list[tuple[Config, dict]], todo: list[Config], allow_mixed: bool, adding: bool = False) -> None:
